@@ -1,0 +1,1 @@
+"""I/O behind small protocols: Kubernetes reads and writes, Prometheus queries, events."""

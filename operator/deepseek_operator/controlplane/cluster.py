@@ -1,0 +1,546 @@
+"""Start and stop a real local control plane as child processes, envtest style, all on 127.0.0.1.
+
+etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok run from the cached
+binaries with certificates generated in the cluster's state directory. Every process is recorded
+in `state.json` with its start time, so `down` stops exactly what `up` started (and never a
+process that merely reused a PID), and a failed `up` stops whatever it had started before it
+reports the error.
+
+Network rule: the simulated pods, nodes and services get fake addresses that lead nowhere; the
+only sockets anyone opens are the components' own listeners on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from deepseek_operator.controlplane.build import Binaries, ensure_binaries
+from deepseek_operator.controlplane.certs import ClusterPKI, generate_pki
+from deepseek_operator.controlplane.errors import ControlPlaneError
+from deepseek_operator.controlplane.topology import ClusterTopology, load_topology, node_manifests
+
+STATE_ENV = "DEEPSEEK_OPERATOR_CLUSTER_DIR"
+
+# Fake address ranges. None of them is ever connected to; they only fill object fields.
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.0/16"  # kwok hands pod IPs out of this; a /16 holds scale tests
+NODE_IP = "10.240.0.10"
+
+Progress = Callable[[str], None]
+
+
+def default_state_dir() -> Path:
+    override = os.environ.get(STATE_ENV)
+    if override:
+        return Path(override).expanduser()
+    xdg = os.environ.get("XDG_STATE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".local" / "state"
+    return base / "deepseek-operator" / "local-cluster"
+
+
+@dataclass
+class ProcessRecord:
+    name: str
+    pid: int
+    start_ticks: int  # /proc/<pid>/stat starttime: tells a live child from a reused PID
+    log: str
+
+
+@dataclass
+class ClusterState:
+    state_dir: str
+    api_port: int
+    etcd_port: int
+    kubeconfig: str
+    processes: list[ProcessRecord] = field(default_factory=list)
+    nodes: list[str] = field(default_factory=list)
+
+    @property
+    def server(self) -> str:
+        return f"https://127.0.0.1:{self.api_port}"
+
+    def save(self) -> None:
+        path = Path(self.state_dir) / "state.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> ClusterState | None:
+        path = state_dir / "state.json"
+        if not path.exists():
+            return None
+        raw = json.loads(path.read_text())
+        raw["processes"] = [ProcessRecord(**p) for p in raw.get("processes", [])]
+        return cls(**raw)
+
+
+# ---------------------------------------------------------------------------------------------
+# processes
+
+
+def _start_ticks(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # the command name may hold spaces and parentheses: fields start after the last ')'
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])
+
+
+def is_alive(record: ProcessRecord) -> bool:
+    ticks = _start_ticks(record.pid)
+    if ticks is None or ticks != record.start_ticks:
+        return False
+    with contextlib.suppress(OSError):
+        state = Path(f"/proc/{record.pid}/stat").read_text()
+        if state[state.rindex(")") + 2] == "Z":
+            return False
+    return True
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def stop_process(record: ProcessRecord, grace_seconds: float = 10.0) -> None:
+    """SIGTERM the process group, then SIGKILL whatever is left after the grace period."""
+    if not is_alive(record):
+        _reap(record.pid)
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(record.pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_seconds
+    while time.monotonic() < deadline:
+        _reap(record.pid)
+        if not is_alive(record):
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(record.pid, signal.SIGKILL)
+    for _ in range(50):
+        _reap(record.pid)
+        if not is_alive(record):
+            return
+        time.sleep(0.1)
+
+
+def _spawn(name: str, argv: list[str], state: ClusterState) -> subprocess.Popen[bytes]:
+    log_path = Path(state.state_dir) / "logs" / f"{name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with log_path.open("ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: `down` signals the whole group
+            cwd=state.state_dir,
+        )
+    ticks = _start_ticks(proc.pid) or 0
+    state.processes.append(ProcessRecord(name, proc.pid, ticks, str(log_path)))
+    state.save()
+    return proc
+
+
+def _log_tail(proc_log: str, lines: int = 15) -> str:
+    try:
+        text = Path(proc_log).read_text(errors="replace").splitlines()
+    except OSError:
+        return "(no log)"
+    return "\n".join(text[-lines:])
+
+
+# ---------------------------------------------------------------------------------------------
+# ports and readiness
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_port_free(port: int, what: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            raise ControlPlaneError(
+                f"Port {port} on 127.0.0.1, wanted for {what}, is already in use.",
+                hint=f"Stop whatever listens there (`ss -ltnp 'sport = :{port}'` shows it), or "
+                "choose another port, or leave the port unset to pick a free one.",
+            ) from None
+
+
+def _wait_until(
+    check: Callable[[], bool],
+    what: str,
+    timeout: float,
+    watched: list[tuple[subprocess.Popen[bytes], ProcessRecord]],
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for proc, record in watched:
+            if proc.poll() is not None:
+                raise ControlPlaneError(
+                    f"{record.name} exited with status {proc.returncode} while waiting for {what}.",
+                    hint=f"Its log ({record.log}) ends with:\n{_log_tail(record.log)}",
+                )
+        with contextlib.suppress(Exception):
+            if check():
+                return
+        time.sleep(0.25)
+    raise ControlPlaneError(
+        f"Timed out after {timeout:.0f} s waiting for {what}.",
+        hint="Logs are in " + ", ".join(record.log for _, record in watched),
+    )
+
+
+def _https_ok(url: str, context: ssl.SSLContext) -> bool:
+    with urllib.request.urlopen(url, context=context, timeout=3) as response:
+        return bool(response.status == 200)
+
+
+def _admin_context(pki: ClusterPKI) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=str(pki.ca_cert))
+    context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
+    return context
+
+
+def _component_context() -> ssl.SSLContext:
+    """controller-manager and scheduler serve /healthz with a self-signed cert on loopback."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def write_kubeconfig(path: Path, server: str, pki: ClusterPKI) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {
+                "name": "deepseek-local",
+                "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": "deepseek-local-admin",
+                "user": {
+                    "client-certificate": str(pki.admin_cert),
+                    "client-key": str(pki.admin_key),
+                },
+            }
+        ],
+        "contexts": [
+            {
+                "name": "deepseek-local",
+                "context": {"cluster": "deepseek-local", "user": "deepseek-local-admin"},
+            }
+        ],
+        "current-context": "deepseek-local",
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+def kubectl(
+    binaries: Binaries, kubeconfig: str, *args: str, input_text: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(binaries.kubectl), f"--kubeconfig={kubeconfig}", *args],
+        input=input_text,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# up / down / status
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    config: Path
+    state_dir: Path
+    api_port: int | None = None
+    timeout_seconds: float = 180.0
+
+
+def _component_args(
+    binaries: Binaries, state: ClusterState, pki: ClusterPKI, ports: dict[str, int]
+) -> dict[str, list[str]]:
+    base = Path(state.state_dir)
+    kubeconfig = state.kubeconfig
+    always_allow = "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics"
+    return {
+        "etcd": [
+            str(binaries.etcd),
+            "--name=local",
+            f"--data-dir={base / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{ports['etcd']}",
+            f"--advertise-client-urls=http://127.0.0.1:{ports['etcd']}",
+            f"--listen-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+            f"--initial-cluster=local=http://127.0.0.1:{ports['etcd-peer']}",
+            "--listen-metrics-urls=",
+            "--unsafe-no-fsync=true",
+            "--log-level=warn",
+        ],
+        "kube-apiserver": [
+            str(binaries.kube_apiserver),
+            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            # the `kubernetes` Endpoints cannot hold a loopback address, so nothing maintains it
+            "--endpoint-reconciler-type=none",
+            f"--secure-port={ports['api']}",
+            f"--tls-cert-file={pki.serving_cert}",
+            f"--tls-private-key-file={pki.serving_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            "--authorization-mode=RBAC",
+            "--allow-privileged=true",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki.service_account_pub}",
+            f"--service-account-signing-key-file={pki.service_account_key}",
+            f"--cert-dir={base / 'apiserver-certs'}",
+            "--profiling=false",
+        ],
+        "kube-controller-manager": [
+            str(binaries.kube_controller_manager),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['controller-manager']}",
+            always_allow,
+            f"--cert-dir={base / 'controller-manager-certs'}",
+            f"--root-ca-file={pki.ca_cert}",
+            f"--service-account-private-key-file={pki.service_account_key}",
+            f"--cluster-signing-cert-file={pki.ca_cert}",
+            f"--cluster-signing-key-file={pki.ca_key}",
+            "--use-service-account-credentials=false",
+            "--profiling=false",
+        ],
+        "kube-scheduler": [
+            str(binaries.kube_scheduler),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            "--leader-elect=false",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['scheduler']}",
+            always_allow,
+            f"--cert-dir={base / 'scheduler-certs'}",
+            "--profiling=false",
+        ],
+        "kwok": [
+            str(binaries.kwok),
+            f"--kubeconfig={kubeconfig}",
+            f"--config={binaries.kwok_stages}",
+            "--manage-all-nodes=false",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            "--node-lease-duration-seconds=40",
+            f"--cidr={POD_CIDR}",
+            f"--node-ip={NODE_IP}",
+            f"--server-address=127.0.0.1:{ports['kwok']}",
+        ],
+    }
+
+
+def _nodes_ready(binaries: Binaries, state: ClusterState) -> bool:
+    result = kubectl(binaries, state.kubeconfig, "get", "nodes", "-o", "json")
+    if result.returncode != 0:
+        return False
+    items = json.loads(result.stdout)["items"]
+    ready = {
+        item["metadata"]["name"]
+        for item in items
+        for condition in item.get("status", {}).get("conditions", [])
+        if condition["type"] == "Ready" and condition["status"] == "True"
+    }
+    return set(state.nodes) <= ready
+
+
+def up(options: UpOptions, progress: Progress | None = None) -> ClusterState:
+    """Start the cluster and return once the API, the default ServiceAccount and all nodes are ready."""
+    report: Progress = progress or (lambda _message: None)
+    topology: ClusterTopology = load_topology(options.config)  # validate before starting anything
+    existing = ClusterState.load(options.state_dir)
+    if existing and any(is_alive(record) for record in existing.processes):
+        raise ControlPlaneError(
+            f"A local cluster from {options.state_dir} is already running (API {existing.server}).",
+            hint="Run `deepseek-operator cluster down` first, or use another --state-dir.",
+        )
+    if options.api_port is not None:
+        ensure_port_free(options.api_port, "kube-apiserver")
+    binaries = ensure_binaries(report)
+
+    if options.state_dir.exists():
+        for stale in ("etcd", "logs", "pki"):
+            target = options.state_dir / stale
+            if target.exists():
+                subprocess.run(["rm", "-rf", str(target)], check=True)
+    options.state_dir.mkdir(parents=True, exist_ok=True)
+    pki = generate_pki(options.state_dir / "pki")
+    ports = {
+        "api": options.api_port or free_port(),
+        "etcd": free_port(),
+        "etcd-peer": free_port(),
+        "controller-manager": free_port(),
+        "scheduler": free_port(),
+        "kwok": free_port(),
+    }
+    state = ClusterState(
+        state_dir=str(options.state_dir),
+        api_port=ports["api"],
+        etcd_port=ports["etcd"],
+        kubeconfig=str(options.state_dir / "kubeconfig"),
+        nodes=[],
+    )
+    write_kubeconfig(Path(state.kubeconfig), state.server, pki)
+    state.save()
+    args = _component_args(binaries, state, pki, ports)
+    watched: list[tuple[subprocess.Popen[bytes], ProcessRecord]] = []
+    timeout = options.timeout_seconds
+
+    def start(name: str) -> None:
+        report(f"starting {name}")
+        proc = _spawn(name, args[name], state)
+        watched.append((proc, state.processes[-1]))
+
+    try:
+        start("etcd")
+        _wait_until(
+            lambda: (
+                urllib.request.urlopen(
+                    f"http://127.0.0.1:{ports['etcd']}/health", timeout=3
+                ).status
+                == 200
+            ),
+            "etcd to report healthy",
+            timeout,
+            watched,
+        )
+        start("kube-apiserver")
+        admin = _admin_context(pki)
+        _wait_until(
+            lambda: _https_ok(f"{state.server}/readyz", admin),
+            "kube-apiserver /readyz",
+            timeout,
+            watched,
+        )
+        start("kube-controller-manager")
+        start("kube-scheduler")
+        start("kwok")
+        plain = _component_context()
+        for name in ("controller-manager", "scheduler"):
+            port = ports[name]
+            _wait_until(
+                lambda port=port: _https_ok(f"https://127.0.0.1:{port}/healthz", plain),  # type: ignore[misc]
+                f"kube-{name} /healthz",
+                timeout,
+                watched,
+            )
+        report("creating simulated nodes")
+        manifests = node_manifests(topology)
+        state.nodes = [m["metadata"]["name"] for m in manifests]
+        state.save()
+        document = yaml.safe_dump_all(manifests)
+        _wait_until(
+            lambda: (
+                kubectl(
+                    binaries, state.kubeconfig, "apply", "-f", "-", input_text=document
+                ).returncode
+                == 0
+            ),
+            "the simulated nodes to be created",
+            timeout,
+            watched,
+        )
+        _wait_until(
+            lambda: (
+                kubectl(
+                    binaries, state.kubeconfig, "get", "serviceaccount", "default", "-n", "default"
+                ).returncode
+                == 0
+            ),
+            "the default ServiceAccount (created by kube-controller-manager)",
+            timeout,
+            watched,
+        )
+        report("waiting for nodes to become Ready")
+        _wait_until(
+            lambda: _nodes_ready(binaries, state), "every node to be Ready", timeout, watched
+        )
+    except BaseException:
+        down(options.state_dir)
+        raise
+    report(f"cluster ready: {len(state.nodes)} nodes, API {state.server}")
+    return state
+
+
+def down(state_dir: Path) -> list[ProcessRecord]:
+    """Stop every process this state dir records, newest first; returns what was stopped."""
+    state = ClusterState.load(state_dir)
+    if state is None:
+        return []
+    stopped = []
+    for record in reversed(state.processes):
+        if is_alive(record):
+            stopped.append(record)
+        stop_process(record)
+    state.processes = []
+    state.save()
+    return stopped
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    name: str
+    pid: int
+    running: bool
+
+
+def status(state_dir: Path) -> tuple[ClusterState | None, list[ComponentStatus]]:
+    state = ClusterState.load(state_dir)
+    if state is None:
+        return None, []
+    return state, [ComponentStatus(r.name, r.pid, is_alive(r)) for r in state.processes]
+
+
+@contextlib.contextmanager
+def running_cluster(options: UpOptions, progress: Progress | None = None) -> Iterator[ClusterState]:
+    state = up(options, progress)
+    try:
+        yield state
+    finally:
+        down(options.state_dir)
+
+
+def describe(state: ClusterState) -> dict[str, Any]:
+    return {"server": state.server, "kubeconfig": state.kubeconfig, "nodes": state.nodes}
