@@ -1,0 +1,211 @@
+"""Anti-flapping: stabilised demand, the move gate, and the history the planner needs between calls.
+
+* **Demand** is stabilised the way the Kubernetes HPA stabilises replica recommendations, but in
+  tokens/s: the level may rise only to the lowest demand seen over the scale-up window (0 s:
+  at once) and fall only to the highest demand seen over the scale-down window. Between those
+  two it stays where the previous plan put it.
+* **Moves** between pools (replicas leave one pool while another grows, or the set of pools
+  changes) are made for cost only when they save at least ``minSavingsPercent``, when the
+  Karpenter "Balanced" score ``savings fraction ÷ disruption fraction ≥ 1/k`` (k = 2) holds,
+  after ``cooldownSeconds`` since the last move and never out of a pool entered less than
+  ``minDwellSeconds`` ago. Window rules and demand that the running pools cannot serve are not
+  cost moves: they pass without the gate.
+
+``record`` returns the history after a plan; the operator and the simulator both keep it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+DISRUPTION_TOLERANCE_K = 2.0
+"""Karpenter's Balanced consolidation k: act when savings ÷ disruption ≥ 1/k."""
+
+_KEPT_MOVES = 32
+
+
+@dataclass(frozen=True)
+class Load:
+    """Stabilisation windows (``load {scaleUpStabilizationSeconds, scaleDownStabilizationSeconds}``)."""
+
+    scale_up_stabilization_seconds: int = 60
+    scale_down_stabilization_seconds: int = 600
+
+    def __post_init__(self) -> None:
+        for name in ("scale_up_stabilization_seconds", "scale_down_stabilization_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"load.{_camel(name)} must be ≥ 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """How cost moves are paced (``migration {...}``); surge and availability are the actuator's."""
+
+    min_available: int = 1
+    max_surge_gpus: int = 8
+    cooldown_seconds: int = 600
+    min_savings_percent: float = 10.0
+    min_dwell_seconds: int = 900
+
+    def __post_init__(self) -> None:
+        for name in ("min_available", "max_surge_gpus", "cooldown_seconds", "min_dwell_seconds"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"migration.{_camel(name)} must be ≥ 0, got {getattr(self, name)}")
+        if not 0 <= self.min_savings_percent <= 100:
+            raise ValueError(
+                f"migration.minSavingsPercent must be in [0, 100], got {self.min_savings_percent}"
+            )
+
+
+@dataclass(frozen=True)
+class DemandSample:
+    at: datetime
+    tokens_per_second: float
+
+
+@dataclass(frozen=True)
+class Move:
+    """A change of pools: replicas per pool before and after, as sorted (pool, replicas) pairs."""
+
+    at: datetime
+    before: tuple[tuple[str, int], ...]
+    after: tuple[tuple[str, int], ...]
+
+
+@dataclass(frozen=True)
+class History:
+    """What the planner remembers between calls; empty at first start."""
+
+    demand_samples: tuple[DemandSample, ...] = ()
+    effective_demand: float | None = None
+    moves: tuple[Move, ...] = ()
+    pool_since: tuple[tuple[str, datetime], ...] = ()
+
+    @property
+    def last_move_at(self) -> datetime | None:
+        return self.moves[-1].at if self.moves else None
+
+    def entered(self, pool: str) -> datetime | None:
+        """When this deployment last got its first replica on ``pool`` (None: unknown or long ago)."""
+        return dict(self.pool_since).get(pool)
+
+
+def effective_demand(history: History, demand: float, now: datetime, load: Load) -> float:
+    """HPA-style stabilised demand: rise to the up-window minimum, fall to the down-window maximum."""
+
+    def within(seconds: int) -> list[float]:
+        start = now - timedelta(seconds=seconds)
+        past = [s.tokens_per_second for s in history.demand_samples if start < s.at < now]
+        return [*past, demand]
+
+    up_level = min(within(load.scale_up_stabilization_seconds))
+    down_level = max(within(load.scale_down_stabilization_seconds))
+    previous = history.effective_demand
+    if previous is None:
+        return demand
+    return min(max(previous, up_level), down_level)
+
+
+@dataclass(frozen=True)
+class MoveVerdict:
+    allowed: bool
+    saving_fraction: float
+    disruption_fraction: float
+    why_not: str = ""
+
+
+def judge_move(
+    base: Mapping[str, int],
+    candidate: Mapping[str, int],
+    base_cost: float,
+    candidate_cost: float,
+    history: History,
+    now: datetime,
+    migration: Migration,
+) -> MoveVerdict:
+    """Whether a cost move from ``base`` (what staying would look like) to ``candidate`` is worth it."""
+    saving = (base_cost - candidate_cost) / base_cost if base_cost > 0 else 0.0
+    total = sum(base.values())
+    stopped = sum(max(0, n - candidate.get(pool, 0)) for pool, n in base.items())
+    disruption = stopped / total if total else 0.0
+    verdict = MoveVerdict(False, saving, disruption)
+    if saving <= 0 or saving * 100 < migration.min_savings_percent:
+        why = f"saves {saving:.0%} (< minSavingsPercent {migration.min_savings_percent:g}%)"
+        return replace(verdict, why_not=why)
+    if disruption > 0 and saving / disruption < 1 / DISRUPTION_TOLERANCE_K:
+        why = (
+            f"saves {saving:.0%} but disrupts {disruption:.0%} of replicas "
+            f"(score {saving / disruption:.2f} < {1 / DISRUPTION_TOLERANCE_K:.2f})"
+        )
+        return replace(verdict, why_not=why)
+    last = history.last_move_at
+    if last is not None and now - last < timedelta(seconds=migration.cooldown_seconds):
+        why = f"cooldown: last move {_ago(now - last)} ago (< {migration.cooldown_seconds}s)"
+        return replace(verdict, why_not=why)
+    for pool, n in sorted(base.items()):
+        entered = history.entered(pool)
+        dwell = timedelta(seconds=migration.min_dwell_seconds)
+        if candidate.get(pool, 0) < n and entered is not None and now - entered < dwell:
+            why = (
+                f"dwell: {pool} entered {_ago(now - entered)} ago "
+                f"(< minDwellSeconds {migration.min_dwell_seconds})"
+            )
+            return replace(verdict, why_not=why)
+    return replace(verdict, allowed=True)
+
+
+def record(
+    history: History,
+    before: Mapping[str, int],
+    after: Mapping[str, int],
+    demand: float | None,
+    effective: float | None,
+    now: datetime,
+    load: Load,
+) -> History:
+    """The history after carrying out a plan that took ``before`` to ``after`` at ``now``."""
+    keep_from = now - timedelta(
+        seconds=max(load.scale_up_stabilization_seconds, load.scale_down_stabilization_seconds)
+    )
+    samples = tuple(s for s in history.demand_samples if s.at > keep_from)
+    if demand is not None:
+        samples = (*samples, DemandSample(now, demand))
+    used_before = {p for p, n in before.items() if n > 0}
+    used_after = {p for p, n in after.items() if n > 0}
+    moves = history.moves
+    if is_move(before, after) or (used_before and used_after and used_before != used_after):
+        move = Move(now, _pairs(before), _pairs(after))
+        moves = (*moves, move)[-_KEPT_MOVES:]
+    since = {p: t for p, t in history.pool_since if p in used_after}
+    for pool in used_after - used_before:
+        since[pool] = now
+    return History(
+        demand_samples=samples,
+        effective_demand=effective if effective is not None else history.effective_demand,
+        moves=moves,
+        pool_since=tuple(sorted(since.items())),
+    )
+
+
+def is_move(before: Mapping[str, int], after: Mapping[str, int]) -> bool:
+    """Replicas shift between pools: one pool grows while another shrinks."""
+    pools = set(before) | set(after)
+    grows = any(after.get(p, 0) > before.get(p, 0) for p in pools)
+    shrinks = any(after.get(p, 0) < before.get(p, 0) for p in pools)
+    return grows and shrinks
+
+
+def _pairs(replicas: Mapping[str, int]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((p, n) for p, n in replicas.items() if n > 0))
+
+
+def _ago(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    return f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+
+
+def _camel(snake: str) -> str:
+    head, *rest = snake.split("_")
+    return head + "".join(word.title() for word in rest)

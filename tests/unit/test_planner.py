@@ -1,0 +1,234 @@
+"""Planner behaviour on hand-checked cases: windows, policies, SLO, stability gates, infeasibility."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from deepseek_operator.core import placement_solver
+from deepseek_operator.core.planner import (
+    Change,
+    History,
+    Load,
+    Migration,
+    PlanSpec,
+    Policy,
+    PoolOption,
+    PoolReplicas,
+    ReplicaBounds,
+    Schedule,
+    Slo,
+    SloOverride,
+    Window,
+    plan,
+)
+
+SHANGHAI = "Asia/Shanghai"
+# 2026-11-28 is a Saturday. 23:00 in Shanghai is 15:00 UTC; 13:00 in Shanghai is 05:00 UTC.
+NIGHT = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+DAY = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
+
+
+def pools(capacity: int = 8) -> list[PoolOption]:
+    return [
+        PoolOption(
+            "a100",
+            "gpu",
+            "r1-bf16",
+            4,
+            30.0,
+            400.0,
+            40.0,
+            startup_seconds=300,
+            gpus_per_replica=8,
+            currency="CNY",
+        ),
+        PoolOption(
+            "rtx4090", "gpu", "r1-awq", 6, 8.0, 120.0, 30.0, gpus_per_replica=2, currency="CNY"
+        ),
+        PoolOption("cpu-xeon", "cpu", "distill-int8", capacity, 1.6, 9.0, 9.0, currency="CNY"),
+    ]
+
+
+def spec(**changes: object) -> PlanSpec:
+    night = Window(
+        "night",
+        "22:00",
+        "07:00",
+        policy=Policy.CPU_ONLY,
+        replicas=ReplicaBounds(0, 8),
+        slo=SloOverride(min_tokens_per_second_per_request=5),
+    )
+    base = PlanSpec(
+        replicas=ReplicaBounds(1, 8),
+        slo=Slo(min_tokens_per_second_per_request=10, headroom_fraction=0.2),
+        schedule=Schedule(SHANGHAI, (night,)),
+        load=Load(0, 0),
+        migration=Migration(cooldown_seconds=600, min_savings_percent=10, min_dwell_seconds=900),
+    )
+    return PlanSpec(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def test_night_window_puts_replicas_on_cpu_and_explains_it() -> None:
+    result = plan(spec(), pools(), [], 14.0, NIGHT)
+    assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 2}
+    assert result.window == "night"
+    assert result.policy is Policy.CPU_ONLY
+    assert result.capacity_tokens_per_second == pytest.approx(18.0)
+    assert result.cost_per_hour == pytest.approx(3.2)
+    assert result.reason.startswith(
+        "night window 22:00–07:00 Asia/Shanghai: 2 replicas on cpu-xeon cover 14 tok/s demand"
+        " at ¥3.2/h, 89% below a100"
+    )
+    assert ("a100", "cpuOnly window excludes gpu pools") in result.excluded
+    # Next transition: 07:00 Shanghai = 23:00 UTC.
+    assert result.next_transition == datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
+
+
+def test_cost_per_million_tokens_and_savings_against_the_baseline() -> None:
+    result = plan(spec(), pools(), [], 14.0, NIGHT)
+    assert result.cost_per_million_tokens == pytest.approx(3.2 / (14 * 3600 / 1e6))
+    # Baseline: the priciest GPU pool sized for 14 × 1.2 tok/s → 1 × a100 at 30/h.
+    assert result.baseline_pool == "a100"
+    assert result.baseline_cost_per_hour == pytest.approx(30.0)
+    assert result.savings_fraction == pytest.approx(1 - 3.2 / 30.0)
+
+
+def test_day_slo_excludes_slow_cpu_and_picks_the_cheapest_gpu_mix() -> None:
+    result = plan(spec(), pools(), [], 300.0, DAY)
+    # 360 tok/s needed; 4090 at 8/h per 120 tok/s beats a100 at 30/h per 400 tok/s.
+    assert result.replicas == {"a100": 0, "rtx4090": 3, "cpu-xeon": 0}
+    assert any("9 tok/s per request < SLO 10" in why for _, why in result.excluded)
+
+
+def test_gpu_only_and_prefer_policies() -> None:
+    gpu_only = Schedule("UTC", (Window("all", "00:00", "23:59", policy=Policy.GPU_ONLY),))
+    result = plan(spec(schedule=gpu_only, slo=Slo()), pools(), [], 5.0, DAY)
+    assert result.replicas["cpu-xeon"] == 0
+    prefer_gpu = Schedule("UTC", default_policy=Policy.PREFER_GPU)
+    result = plan(spec(schedule=prefer_gpu, slo=Slo()), pools(), [], 5.0, DAY)
+    assert result.replicas == {"a100": 0, "rtx4090": 1, "cpu-xeon": 0}
+    # 72 tok/s needed: one 4090 (8/h) is cheaper than eight CPU replicas (12.8/h) …
+    result = plan(spec(schedule=Schedule("UTC"), slo=Slo()), pools(), [], 60.0, DAY)
+    assert result.replicas == {"a100": 0, "rtx4090": 1, "cpu-xeon": 0}
+    # … but preferCPU fills the CPU pool first while it has room.
+    prefer_cpu = Schedule("UTC", default_policy=Policy.PREFER_CPU)
+    result = plan(spec(schedule=prefer_cpu, slo=Slo()), pools(), [], 60.0, DAY)
+    assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 8}
+
+
+def test_scale_up_is_immediate_and_scale_down_waits_for_the_window() -> None:
+    s = spec(load=Load(scale_up_stabilization_seconds=0, scale_down_stabilization_seconds=600))
+    first = plan(s, pools(), [], 300.0, DAY)
+    observed = [PoolReplicas(p, n, n) for p, n in first.replicas.items()]
+    history = first.next_history(History(), [], DAY, s.load)
+    up = plan(s, pools(), observed, 500.0, DAY + timedelta(seconds=15), history)
+    assert up.capacity_tokens_per_second >= 600.0
+    assert up.change is Change.SCALE_UP
+    observed = [PoolReplicas(p, n, n) for p, n in up.replicas.items()]
+    history = up.next_history(history, observed, DAY + timedelta(seconds=15), s.load)
+    early = plan(s, pools(), observed, 100.0, DAY + timedelta(seconds=300), history)
+    assert early.replicas == up.replicas, "demand fell 5 min ago: the 10 min window holds"
+    late = plan(s, pools(), observed, 100.0, DAY + timedelta(seconds=700), history)
+    assert late.total_replicas < up.total_replicas
+    assert late.change is Change.SCALE_DOWN
+
+
+def test_cost_move_waits_for_savings_cooldown_and_dwell() -> None:
+    s = spec(schedule=Schedule("UTC"), slo=Slo())
+    running = [PoolReplicas("a100", 1, 1)]
+    # 14 tok/s: a100 (30/h) vs 2 × cpu (3.2/h) saves 89% → move, history empty.
+    assert plan(s, pools(), running, 14.0, DAY).replicas["cpu-xeon"] == 2
+    recent = History(pool_since=(("a100", DAY - timedelta(seconds=60)),))
+    held = plan(s, pools(), running, 14.0, DAY, recent)
+    assert held.replicas["a100"] == 1 and "dwell" in held.reason
+    cooling = History(moves=(_move(DAY - timedelta(seconds=120)),))
+    held = plan(s, pools(), running, 14.0, DAY, cooling)
+    assert held.replicas["a100"] == 1 and "cooldown" in held.reason
+    greedy_saver = spec(
+        schedule=Schedule("UTC"), slo=Slo(), migration=Migration(min_savings_percent=95)
+    )
+    held = plan(greedy_saver, pools(), running, 14.0, DAY)
+    assert held.replicas["a100"] == 1 and "minSavingsPercent" in held.reason
+
+
+def test_window_forbidding_a_pool_forces_the_move_despite_cooldown() -> None:
+    running = [PoolReplicas("a100", 1, 1)]
+    cooling = History(
+        moves=(_move(NIGHT - timedelta(seconds=30)),),
+        pool_since=(("a100", NIGHT - timedelta(seconds=30)),),
+    )
+    result = plan(spec(), pools(), running, 14.0, NIGHT, cooling)
+    assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 2}
+    assert "leaving a100 (cpuOnly window excludes gpu pools)" in result.reason
+
+
+def test_metrics_unavailable_holds_but_obeys_the_window() -> None:
+    running = [PoolReplicas("rtx4090", 2, 2)]
+    held = plan(spec(), pools(), running, None, DAY)
+    assert held.replicas == {"a100": 0, "rtx4090": 2, "cpu-xeon": 0}
+    assert "metrics unavailable" in held.reason
+    at_night = plan(spec(), pools(), running, None, NIGHT)
+    # 2 × 4090 served 240 tok/s; the cpu pool holds at most 8 × 9 = 72 of it.
+    assert at_night.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 8}
+
+
+def test_infeasible_demand_gives_the_biggest_placement_and_names_the_shortfall() -> None:
+    result = plan(spec(), pools(capacity=2), [], 100.0, NIGHT)
+    assert not result.feasible
+    assert result.replicas["cpu-xeon"] == 2
+    assert result.shortfall_tokens_per_second == pytest.approx(120.0 - 18.0)
+    assert "cover only 18 of 120 tok/s needed (short 102 tok/s)" in result.reason
+
+
+def test_model_that_fits_no_allowed_pool_is_explained() -> None:
+    unfit = [
+        PoolOption("a100", "gpu", "r1", 4, 30.0, 400.0, 40.0),
+        PoolOption(
+            "cpu-xeon",
+            "cpu",
+            "r1",
+            4,
+            1.6,
+            9.0,
+            9.0,
+            fits=False,
+            fit_reason="needs 1.3 TB RAM, node has 512 GB",
+        ),
+    ]
+    result = plan(spec(), unfit, [], 10.0, NIGHT)
+    assert result.total_replicas == 0 and not result.feasible
+    assert "no allowed pool can run the model" in result.reason
+    assert "needs 1.3 TB RAM, node has 512 GB" in result.reason
+    assert "cpuOnly window excludes gpu pools" in result.reason
+
+
+def test_solver_failure_falls_back_to_greedy_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise placement_solver.SolverFailed("HiGHS status 1: time limit reached")
+
+    monkeypatch.setattr(placement_solver, "solve_min_cost", broken)
+    result = plan(spec(), pools(), [], 14.0, NIGHT)
+    assert result.solver == "greedy"
+    assert "greedy fallback" in result.reason
+    assert result.capacity_tokens_per_second >= 14.0 * 1.2
+
+
+def test_bad_inputs_name_the_field() -> None:
+    with pytest.raises(ValueError, match=r"pools\[x\]\.replicaCostPerHour"):
+        PoolOption("x", "gpu", "v", 1, -1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="repeated"):
+        plan(spec(), [*pools(), pools()[0]], [], 1.0, DAY)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        plan(spec(), pools(), [], 1.0, datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="demand"):
+        plan(spec(), pools(), [], -3.0, DAY)
+    with pytest.raises(ValueError, match=r"replicas\.max"):
+        ReplicaBounds(3, 2)
+
+
+def _move(at: datetime):  # type: ignore[no-untyped-def]
+    from deepseek_operator.core.stability import Move
+
+    return Move(at, (("rtx4090", 1),), (("a100", 1),))
