@@ -1,0 +1,259 @@
+"""The hindsight optimum: the cheapest replica schedule over a whole trace, as one MILP.
+
+With perfect knowledge of future demand and the same startup times, no policy can do better, so
+the gap to it measures how much a real policy leaves on the table. Variables per pool p and
+step t: ready replicas r[p,t] and replicas started s[p,t] (ready L_p steps later, billed from
+the start). Stopping is free and takes ready replicas:
+
+    minimise   sum c_p * dt * (r[p,t] + starting[p,t])
+    subject to r[p,t] <= r[p,t-1] + s[p,t-L_p]                 (ready only after startup)
+               r[p,t] + sum_{j=t-L_p+1..t} s[p,j] <= max_p      (pool capacity, billed)
+               sum_p r[p,t] * tps_p * dt >= min(demand[t], all pools at max * dt)
+               sum_p r[p,t] >= min_ready
+               r[p,0] free in [0, max_p]                        (warm start, like every policy)
+
+Keeping every pool at its limit from the first step is always possible, so no schedule can
+leave fewer tokens unmet than the demand above that ceiling: the oracle meets the least unmet
+demand exactly, then spends least. For long traces the model is solved on a coarser step
+(a multiple of the replay step) against each coarse step's peak fine-step demand; that schedule
+is feasible at the fine step and its cost is an upper bound on the fine-step optimum.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from deepseek_operator.core.simulation import (
+    SECONDS_PER_HOUR,
+    UNMET_EPSILON_TOKENS,
+    Actions,
+    DemandTimeline,
+    FloatArray,
+    IntArray,
+    SimPool,
+    StepView,
+    startup_steps,
+)
+
+DEFAULT_MAX_STEPS = 2_000
+
+
+@dataclass(frozen=True)
+class OracleSolution:
+    """The schedule, at the oracle's own step, and how the solver got there."""
+
+    step_seconds: float
+    factor: int  # oracle step = factor x replay step
+    ready: IntArray  # [pool, oracle step]
+    starts: IntArray  # [pool, oracle step]
+    objective_cost: float
+    unmet_tokens: float
+    status: str
+    mip_gap: float | None
+    solve_seconds: float
+    variables: int
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "optimal"
+
+    def describe(self) -> str:
+        gap = "" if self.mip_gap is None else f", MIP gap {100 * self.mip_gap:.3g}%"
+        step = f"{self.step_seconds:g} s step"
+        coarse = (
+            f" (coarsened {self.factor}x: an upper bound on the optimum)" if self.factor > 1 else ""
+        )
+        return (
+            f"oracle: {self.status} at a {step}{coarse}, {self.variables} variables, "
+            f"solved in {self.solve_seconds:.2f} s{gap}"
+        )
+
+
+class OracleError(RuntimeError):
+    """The solver returned no schedule at all (e.g. the time limit hit before any incumbent)."""
+
+
+def coarsening_factor(steps: int, max_steps: int) -> int:
+    return max(1, math.ceil(steps / max_steps))
+
+
+def coarse_demand(arriving_tokens: FloatArray, factor: int) -> FloatArray:
+    """Per coarse step: the peak fine-step demand, held for the whole coarse step."""
+    if factor == 1:
+        return arriving_tokens.astype(np.float64)
+    steps = len(arriving_tokens)
+    padded = np.zeros(math.ceil(steps / factor) * factor)
+    padded[:steps] = arriving_tokens
+    peak: FloatArray = padded.reshape(-1, factor).max(axis=1) * factor
+    return peak
+
+
+def solve_oracle(
+    demand: DemandTimeline,
+    pools: Sequence[SimPool],
+    *,
+    min_ready: int = 0,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    time_limit_seconds: float = 300.0,
+    mip_rel_gap: float = 1e-6,
+) -> OracleSolution:
+    factor = coarsening_factor(demand.steps, max_steps)
+    dt = demand.step_seconds * factor
+    need = coarse_demand(demand.arriving_tokens, factor)
+    steps = len(need)
+    count = len(pools)
+    lags = [startup_steps(pool, dt) for pool in pools]
+    cost_per_step = np.array([p.cost_per_replica_hour for p in pools]) / SECONDS_PER_HOUR * dt
+    tokens_per_step = np.array([p.tokens_per_second_per_replica for p in pools]) * dt
+    ceiling = float((tokens_per_step * np.array([p.max_replicas for p in pools])).sum())
+    served = np.minimum(need, ceiling)
+    served[served <= UNMET_EPSILON_TOKENS] = 0.0
+    # Demand rows count in replica-steps of the smallest pool: coefficients >= 1 and the least
+    # demand that matters (UNMET_EPSILON_TOKENS) stays far above the solver's tolerance.
+    scale = max(float(tokens_per_step.min()), 1e-9)
+
+    def r_index(p: int, t: int) -> int:
+        return p * steps + t
+
+    def s_index(p: int, t: int) -> int:
+        return count * steps + p * steps + t
+
+    u_offset = 2 * count * steps
+    variables = u_offset
+
+    objective = np.zeros(variables)
+    lower = np.zeros(variables)
+    upper = np.zeros(variables)
+    integrality = np.zeros(variables)
+    for p, pool in enumerate(pools):
+        for t in range(steps):
+            objective[r_index(p, t)] = cost_per_step[p]
+            upper[r_index(p, t)] = pool.max_replicas
+            integrality[r_index(p, t)] = 1
+            # A start at t is billed until it is ready or the trace ends; starts that could
+            # never serve within the trace (and starts at t=0, the warm start) stay at 0.
+            billed_steps = min(lags[p], steps - t)
+            objective[s_index(p, t)] = cost_per_step[p] * billed_steps
+            serves = t >= 1 and t + lags[p] <= steps - 1
+            upper[s_index(p, t)] = pool.max_replicas if serves else 0
+            integrality[s_index(p, t)] = 1
+
+    rows: list[int] = []
+    cols: list[int] = []
+    values: list[float] = []
+    row_low: list[float] = []
+    row_high: list[float] = []
+
+    def add_row(entries: list[tuple[int, float]], low: float, high: float) -> None:
+        row = len(row_low)
+        for col, value in entries:
+            rows.append(row)
+            cols.append(col)
+            values.append(value)
+        row_low.append(low)
+        row_high.append(high)
+
+    for p, pool in enumerate(pools):
+        lag = lags[p]
+        for t in range(1, steps):
+            entries = [(r_index(p, t), 1.0), (r_index(p, t - 1), -1.0)]
+            if t - lag >= 1:
+                entries.append((s_index(p, t - lag), -1.0))
+            elif lag == 0:
+                entries.append((s_index(p, t), -1.0))
+            add_row(entries, -np.inf, 0.0)
+            if lag > 0:
+                window = [(s_index(p, j), 1.0) for j in range(max(1, t - lag + 1), t + 1)]
+                add_row([(r_index(p, t), 1.0), *window], -np.inf, float(pool.max_replicas))
+    for t in range(steps):
+        entries = [(r_index(p, t), tokens_per_step[p] / scale) for p in range(count)]
+        add_row(entries, float(served[t]) / scale * (1 - 1e-12), np.inf)
+        if min_ready > 0:
+            add_row([(r_index(p, t), 1.0) for p in range(count)], float(min_ready), np.inf)
+
+    matrix = sparse.csr_array(
+        (values, (rows, cols)), shape=(len(row_low), variables), dtype=np.float64
+    )
+    started = time.perf_counter()
+    result = milp(
+        objective,
+        integrality=integrality,
+        bounds=Bounds(lower, upper),
+        constraints=LinearConstraint(matrix, np.array(row_low), np.array(row_high)),
+        options={"time_limit": time_limit_seconds, "mip_rel_gap": mip_rel_gap, "disp": False},
+    )
+    elapsed = time.perf_counter() - started
+    if result.x is None:
+        raise OracleError(f"oracle MILP found no schedule: {result.message}")
+    solution = np.rint(result.x).astype(np.int64)
+    ready = solution[: count * steps].reshape(count, steps)
+    starts = solution[count * steps :].reshape(count, steps).copy()
+    for p in range(count):
+        if lags[p] == 0:
+            # Instant starts cost nothing extra, so the solver may leave slack in them; keep
+            # only the starts the ready count needs.
+            starts[p, 1:] = np.maximum(0, ready[p, 1:] - ready[p, :-1])
+    capacity = (ready * tokens_per_step[:, None]).sum(axis=0)
+    shortfall = np.maximum(0.0, need - capacity)
+    unmet = float(shortfall[shortfall > UNMET_EPSILON_TOKENS].sum())
+    billed_cost = float((ready * cost_per_step[:, None]).sum()) + float(
+        (starts * objective[count * steps : u_offset].reshape(count, steps)).sum()
+    )
+    status = "optimal" if result.status == 0 else "time limit (best schedule found)"
+    gap = getattr(result, "mip_gap", None)
+    return OracleSolution(
+        step_seconds=dt,
+        factor=factor,
+        ready=ready,
+        starts=starts,
+        objective_cost=billed_cost,
+        unmet_tokens=unmet,
+        status=status,
+        mip_gap=None if gap is None else float(gap),
+        solve_seconds=elapsed,
+        variables=variables,
+    )
+
+
+class OraclePolicy:
+    """Replays an oracle schedule as explicit starts and stops at the replay step."""
+
+    name = "oracle"
+
+    def __init__(self, solution: OracleSolution, pools: Sequence[SimPool]) -> None:
+        self.solution = solution
+        self.pools = tuple(pools)
+
+    def decide(self, view: StepView) -> Actions | None:
+        factor = self.solution.factor
+        if view.index % factor:
+            return None
+        t = view.index // factor
+        ready = self.solution.ready
+        starts = self.solution.starts
+        if t >= ready.shape[1]:
+            return None
+        if t == 0:
+            return Actions(starts={p.name: int(ready[i, 0]) for i, p in enumerate(self.pools)})
+        lags = [startup_steps(pool, self.solution.step_seconds) for pool in self.pools]
+        stops: dict[str, int] = {}
+        begun: dict[str, int] = {}
+        for i, pool in enumerate(self.pools):
+            arriving = int(starts[i, t - lags[i]]) if t - lags[i] >= 1 else 0
+            if lags[i] == 0:
+                arriving = int(starts[i, t])
+            stop = int(ready[i, t - 1]) + arriving - int(ready[i, t])
+            if stop > 0:
+                stops[pool.name] = stop
+            if starts[i, t] > 0:
+                begun[pool.name] = int(starts[i, t])
+        if not stops and not begun:
+            return None
+        return Actions(starts=begun, stops=stops)
