@@ -139,10 +139,8 @@ def _write_kwok_stages(go: str, workdir: Path, target: Path, progress: Progress)
     )
     module_dir = Path(json.loads(out[out.index("{") :])["Dir"])
     documents = [
-        "kind: KwokConfiguration\napiVersion: config.kwok.x-k8s.io/v1alpha1\noptions: {}\n"
+        (module_dir / "kustomize" / "stage" / relative).read_text() for relative in KWOK_STAGE_FILES
     ]
-    for relative in KWOK_STAGE_FILES:
-        documents.append((module_dir / "kustomize" / "stage" / relative).read_text())
     (target / "kwok-stages.yaml").write_text("---\n".join(documents))
 
 

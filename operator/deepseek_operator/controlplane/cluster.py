@@ -361,7 +361,7 @@ def _component_args(
         "kwok": [
             str(binaries.kwok),
             f"--kubeconfig={kubeconfig}",
-            f"--config={binaries.kwok_stages}",
+            f"--config={base / 'kwok.yaml'}",
             "--manage-all-nodes=false",
             "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
             "--node-lease-duration-seconds=40",
@@ -370,6 +370,25 @@ def _component_args(
             f"--server-address=127.0.0.1:{ports['kwok']}",
         ],
     }
+
+
+KWOK_OPTIONS = {
+    # a standalone kwok has no defaults for these: zero parallelism refuses to start
+    "nodeLeaseDurationSeconds": 40,
+    "nodeLeaseParallelism": 4,
+    "nodePlayStageParallelism": 4,
+    "podPlayStageParallelism": 8,
+    "podsOnNodeSyncParallelism": 4,
+}
+
+
+def write_kwok_config(path: Path, stages: Path) -> None:
+    header = {
+        "kind": "KwokConfiguration",
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "options": KWOK_OPTIONS,
+    }
+    path.write_text(yaml.safe_dump(header) + "---\n" + stages.read_text())
 
 
 def _nodes_ready(binaries: Binaries, state: ClusterState) -> bool:
@@ -423,6 +442,7 @@ def up(options: UpOptions, progress: Progress | None = None) -> ClusterState:
         nodes=[],
     )
     write_kubeconfig(Path(state.kubeconfig), state.server, pki)
+    write_kwok_config(options.state_dir / "kwok.yaml", binaries.kwok_stages)
     state.save()
     args = _component_args(binaries, state, pki, ports)
     watched: list[tuple[subprocess.Popen[bytes], ProcessRecord]] = []
@@ -437,9 +457,7 @@ def up(options: UpOptions, progress: Progress | None = None) -> ClusterState:
         start("etcd")
         _wait_until(
             lambda: (
-                urllib.request.urlopen(
-                    f"http://127.0.0.1:{ports['etcd']}/health", timeout=3
-                ).status
+                urllib.request.urlopen(f"http://127.0.0.1:{ports['etcd']}/health", timeout=3).status
                 == 200
             ),
             "etcd to report healthy",

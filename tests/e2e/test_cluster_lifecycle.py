@@ -1,0 +1,150 @@
+"""`cluster up` and `cluster down` as a user runs them: a second, small cluster of its own."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deepseek_operator.controlplane import cluster as local_cluster
+from deepseek_operator.controlplane.errors import ControlPlaneError
+
+SMALL_CLUSTER = """\
+pools:
+  - name: cpu
+    kind: cpu
+    nodes: 1
+    cpu: "8"
+    memory: 32Gi
+"""
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deepseek_operator", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _processes_mentioning(path: Path) -> list[str]:
+    """Command lines of live processes that name `path`: every component gets its state dir."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if str(path) in cmdline and _pid_alive(int(entry.name)):
+            found.append(cmdline)
+    return found
+
+
+@pytest.mark.skipif(bool(os.environ.get("KUBECONFIG")), reason="runs its own local cluster")
+def test_up_then_down_leaves_no_process(tmp_path: Path) -> None:
+    config = tmp_path / "cluster.yaml"
+    config.write_text(SMALL_CLUSTER)
+    state_dir = tmp_path / "state"
+    up = _cli("cluster", "up", "--config", str(config), "--state-dir", str(state_dir))
+    assert up.returncode == 0, up.stderr
+    state = local_cluster.ClusterState.load(state_dir)
+    assert state is not None
+    pids = {record.name: record.pid for record in state.processes}
+    assert set(pids) == {
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+    }
+    assert all(_pid_alive(pid) for pid in pids.values())
+
+    status = _cli("cluster", "status", "--state-dir", str(state_dir))
+    assert status.returncode == 0, status.stderr
+    kubeconfig = _cli("cluster", "kubeconfig", "--state-dir", str(state_dir))
+    assert kubeconfig.stdout.strip() == state.kubeconfig
+
+    down = _cli("cluster", "down", "--state-dir", str(state_dir))
+    assert down.returncode == 0, down.stderr
+    assert "stopped 5 processes" in down.stderr
+    assert not [name for name, pid in pids.items() if _pid_alive(pid)]
+    assert _processes_mentioning(state_dir) == []
+    assert _cli("cluster", "status", "--state-dir", str(state_dir)).returncode == 1
+
+
+@pytest.mark.skipif(bool(os.environ.get("KUBECONFIG")), reason="runs its own local cluster")
+def test_api_port_in_use_is_a_clear_error_and_starts_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "cluster.yaml"
+    config.write_text(SMALL_CLUSTER)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = _cli(
+            "cluster",
+            "up",
+            "--config",
+            str(config),
+            "--state-dir",
+            str(tmp_path / "s"),
+            "--api-port",
+            str(port),
+        )
+    assert result.returncode == 1
+    assert f"Port {port} on 127.0.0.1" in result.stderr and "already in use" in result.stderr
+    state = local_cluster.ClusterState.load(tmp_path / "s")
+    assert state is None or not state.processes
+    assert _processes_mentioning(tmp_path / "s") == []
+
+
+@pytest.mark.skipif(bool(os.environ.get("KUBECONFIG")), reason="runs its own local cluster")
+def test_component_that_dies_at_start_is_reported_and_everything_is_stopped(tmp_path: Path) -> None:
+    """etcd's client port is taken by someone else: the failure names etcd and nothing survives."""
+    config = tmp_path / "cluster.yaml"
+    config.write_text(SMALL_CLUSTER)
+    options = local_cluster.UpOptions(config=config, state_dir=tmp_path / "s", timeout_seconds=60)
+    original = local_cluster.free_port
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        ports = iter([taken])
+
+        def first_port_taken() -> int:
+            return next(ports, None) or original()
+
+        local_cluster.free_port = first_port_taken  # the api port is given, so etcd gets `taken`
+        try:
+            with pytest.raises(ControlPlaneError, match="etcd"):
+                local_cluster.up(
+                    local_cluster.UpOptions(
+                        config=options.config,
+                        state_dir=options.state_dir,
+                        api_port=original(),
+                        timeout_seconds=60,
+                    )
+                )
+        finally:
+            local_cluster.free_port = original
+    state = local_cluster.ClusterState.load(options.state_dir)
+    assert state is not None
+    assert state.processes == []
+    assert _processes_mentioning(options.state_dir) == []

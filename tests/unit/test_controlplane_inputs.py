@@ -1,0 +1,169 @@
+"""Bad input to the local cluster fails early, clearly, and starts nothing."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from deepseek_operator.controlplane import build, cluster
+from deepseek_operator.controlplane.components import component
+from deepseek_operator.controlplane.errors import ControlPlaneError
+from deepseek_operator.controlplane.topology import load_topology, node_manifests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_operator_still_resolves_to_the_standard_library() -> None:
+    import operator
+
+    assert operator.__file__ is not None
+    assert "site-packages" not in operator.__file__
+    assert Path(operator.__file__).parent == Path(os.__file__).parent
+    assert operator.add(2, 3) == 5
+
+
+def test_example_cluster_has_the_pools_the_issue_asks_for() -> None:
+    topology = load_topology(REPO_ROOT / "examples" / "cluster.yaml")
+    nodes = node_manifests(topology)
+    by_pool: dict[str, list[dict[str, object]]] = {}
+    for node in nodes:
+        by_pool.setdefault(node["metadata"]["labels"]["deepseek-operator.io/pool"], []).append(node)
+    assert (
+        len(by_pool["a100"]) >= 2 and len(by_pool["rtx4090"]) >= 2 and len(by_pool["cpu-xeon"]) >= 3
+    )
+    a100 = by_pool["a100"][0]
+    assert a100["status"]["capacity"]["nvidia.com/gpu"] == "8"
+    assert a100["spec"]["taints"] == [
+        {"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}
+    ]
+    assert by_pool["rtx4090"][0]["status"]["capacity"]["nvidia.com/gpu"] == "2"
+    cpu = by_pool["cpu-xeon"][0]
+    assert "nvidia.com/gpu" not in cpu["status"]["capacity"]
+    assert cpu["spec"]["taints"] == []
+    assert all(n["metadata"]["annotations"] == {"kwok.x-k8s.io/node": "fake"} for n in nodes)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pools: []", "pools: List should have at least 1 item"),
+        ("- a\n- b", "must be a mapping with a `pools` list"),
+        ("pools: [{name: a, kind: gpu, nodes: 1, cpu: '8', memory: 8Gi}]", "gpus ≥ 1"),
+        ("pools: [{name: a, kind: tpu, nodes: 1, cpu: '8', memory: 8Gi}]", "pools.0.kind"),
+        ("pools: [{name: a, kind: cpu, nodes: 0, cpu: '8', memory: 8Gi}]", "pools.0.nodes"),
+        (
+            "pools: [{name: a, kind: cpu, nodes: 1, cpu: eight, memory: 8Gi}]",
+            "'eight' is not a Kubernetes quantity",
+        ),
+        ("pools: [{name: A_B, kind: cpu, nodes: 1, cpu: '8', memory: 8Gi}]", "must be a DNS label"),
+        (
+            "pools: [{name: a, kind: cpu, nodes: 1, cpu: '8', memory: 8Gi, colour: red}]",
+            "pools.0.colour",
+        ),
+        (
+            "pools: [{name: a, kind: cpu, nodes: 1, cpu: '8', memory: 8Gi},"
+            " {name: a, kind: cpu, nodes: 1, cpu: '8', memory: 8Gi}]",
+            "repeated: a",
+        ),
+        ("pools: [{name: a, kind: cpu, nodes: 1, cpu: '8'}]", "pools.0.memory: Field required"),
+        ("pools: [unclosed", "is not valid YAML"),
+    ],
+)
+def test_malformed_cluster_file_names_the_field(tmp_path: Path, text: str, expected: str) -> None:
+    path = tmp_path / "cluster.yaml"
+    path.write_text(text)
+    with pytest.raises(ControlPlaneError) as info:
+        load_topology(path)
+    assert expected in str(info.value)
+
+
+def test_missing_cluster_file(tmp_path: Path) -> None:
+    with pytest.raises(ControlPlaneError, match="does not exist"):
+        load_topology(tmp_path / "nope.yaml")
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "deepseek_operator", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **env},
+        check=False,
+    )
+
+
+def test_malformed_cluster_file_via_cli_starts_nothing(tmp_path: Path) -> None:
+    config = tmp_path / "cluster.yaml"
+    config.write_text("pools: [{name: a, kind: cpu, nodes: -1, cpu: '8', memory: 8Gi}]")
+    state_dir = tmp_path / "state"
+    result = _cli(
+        "cluster",
+        "up",
+        "--config",
+        str(config),
+        "--state-dir",
+        str(state_dir),
+        env={build.CACHE_ENV: str(tmp_path / "cache")},
+    )
+    assert result.returncode == 1
+    assert "pools.0.nodes" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not state_dir.exists(), "nothing may be started or written for a bad file"
+
+
+def test_missing_go_toolchain_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(build.CACHE_ENV, str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PATH", str(tmp_path))  # no go here
+    monkeypatch.delenv(build.GO_ENV, raising=False)
+    with pytest.raises(ControlPlaneError) as info:
+        build.ensure_binaries()
+    message = str(info.value)
+    assert "Go toolchain was not found" in message
+    assert "Install Go" in message and build.GO_ENV in message
+
+
+def _fake_go(tmp_path: Path, script: str) -> Path:
+    go = tmp_path / "go"
+    go.write_text("#!/bin/sh\n" + script)
+    go.chmod(go.stat().st_mode | stat.S_IEXEC)
+    return go
+
+
+def test_failed_build_reports_go_output_and_leaves_no_partial_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv(build.CACHE_ENV, str(cache))
+    go = _fake_go(
+        tmp_path, 'echo "go: example.invalid/x@v1: reading proxy: 410 Gone" >&2\nexit 1\n'
+    )
+    with pytest.raises(ControlPlaneError) as info:
+        build.build_component(component("etcd"), progress=lambda _m: None, go=str(go))
+    message = str(info.value)
+    assert "Building etcd" in message and "exited 1" in message
+    assert "410 Gone" in message, "the user must see why Go failed"
+    assert not build.component_dir(component("etcd")).exists()
+    leftovers = list((cache / "bin").iterdir()) if (cache / "bin").exists() else []
+    assert leftovers == [], "the temporary build directory must be removed"
+
+
+def test_cache_key_changes_with_the_pins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    comp = component("kwok")
+    key = build.component_key(comp)
+    assert key.startswith("kwok-v0.8.0-")
+    monkeypatch.setattr(type(comp), "module_dir", property(lambda _self: tmp_path))
+    (tmp_path / "go.mod").write_text("module x\n")
+    (tmp_path / "go.sum").write_text("")
+    assert build.component_key(comp) != key
+
+
+def test_cluster_down_without_cluster_is_harmless(tmp_path: Path) -> None:
+    assert cluster.down(tmp_path) == []
