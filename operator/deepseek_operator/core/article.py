@@ -173,8 +173,8 @@ def article_report(inputs: ArticleInputs | None = None) -> ArticleReport:
         add(
             f"{cluster.name}: {a.years:g}-year staff",
             f"{_k(cluster.staff_cny)} CNY ({_k(cluster.staff_cny / a.years)}/yr)",
-            f"its own team (1 + 1 + 0.5 people) = {_k(low)}-{_k(high)}/yr, "
-            f"{_k(low * a.years)}-{_k(high * a.years)} over {a.years:g} years",
+            f"its own team (1 + 1 + 0.5 people) = {low / 1e3:,.0f}-{high / 1e3:,.0f} k/yr, "
+            f"{low * a.years / 1e3:,.0f}-{high * a.years / 1e3:,.0f} k over {a.years:g} years",
             low * a.years <= cluster.staff_cny <= high * a.years,
             "The staff line is below the team the article itself lists; either the team is "
             "shared with other work or the figure is understated.",
