@@ -18,6 +18,10 @@ def _register_commands() -> None:
 
     cluster_command.register(app)
 
+    from deepseek_operator.api import command as crds_command
+
+    crds_command.register(app)
+
     from deepseek_operator import cost_command
 
     cost_command.register(app)

@@ -1,0 +1,139 @@
+"""The base of every API model, and cross-field rules written once for two enforcers.
+
+A cross-field rule is a CEL expression (enforced by the Kubernetes API server through
+`x-kubernetes-validations`) paired with a Python predicate (enforced by pydantic) and one
+message and field path. Keeping both halves in one record is what lets a test hold them to the
+same verdict on the same inputs: the operator, the CLI and `kubectl apply` reject the same
+resources with the same message at the same field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+GROUP = "serving.deepseek-operator.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+
+@dataclass(frozen=True)
+class CrossFieldRule:
+    """One rule over several fields of a model, stated in CEL and in Python.
+
+    `field_path` is relative to the model, in the API server's form (`.min`, `.migration.x`); the
+    error is reported there rather than on the whole object. `holds` receives the validated model.
+    """
+
+    cel: str
+    message: str
+    holds: Callable[[Any], bool]
+    field_path: str = ""
+
+    def as_validation(self) -> dict[str, str]:
+        rule = {"rule": self.cel, "message": self.message}
+        if self.field_path:
+            rule["fieldPath"] = self.field_path
+        return rule
+
+    def location(self) -> tuple[str, ...]:
+        return tuple(part for part in self.field_path.split(".") if part)
+
+
+def _schema_extras(schema: dict[str, Any], model: type[Any]) -> None:
+    """Attach the model's cross-field rules to its JSON schema as CEL validations."""
+    rules: tuple[CrossFieldRule, ...] = getattr(model, "cross_field_rules", ())
+    if rules:
+        schema["x-kubernetes-validations"] = [rule.as_validation() for rule in rules]
+
+
+class ApiModel(BaseModel):
+    """camelCase on the wire, strict types (as strict as the API server), unknown fields refused.
+
+    Strict mode keeps pydantic from coercing `"3"` into 3 where the API server would refuse it;
+    models are frozen because the planner treats them as values.
+    """
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="forbid",
+        strict=True,
+        frozen=True,
+        json_schema_extra=_schema_extras,
+    )
+
+    cross_field_rules: ClassVar[tuple[CrossFieldRule, ...]] = ()
+
+    @model_validator(mode="after")
+    def _check_cross_field_rules(self) -> Self:
+        failures = self._duplicate_list_entries()
+        failures += [
+            InitErrorDetails(
+                type=PydanticCustomError("cross_field", rule.message),
+                loc=rule.location(),
+                input=self._value_at(rule.location()),
+            )
+            for rule in type(self).cross_field_rules
+            if not rule.holds(self)
+        ]
+        if failures:
+            raise ValidationError.from_exception_data(type(self).__name__, failures)
+        return self
+
+    def _duplicate_list_entries(self) -> list[InitErrorDetails]:
+        """What the API server enforces for `x-kubernetes-list-type` map and set: unique keys."""
+        failures: list[InitErrorDetails] = []
+        for name, info in type(self).model_fields.items():
+            extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            list_type = extra.get("x-kubernetes-list-type")
+            if list_type not in ("map", "set"):
+                continue
+            map_keys = extra.get("x-kubernetes-list-map-keys")
+            map_keys = map_keys if isinstance(map_keys, list) else []
+            seen: set[Any] = set()
+            for index, item in enumerate(getattr(self, name)):
+                key = tuple(_field_by_alias(item, str(k)) for k in map_keys) if map_keys else item
+                if key in seen:
+                    shown = (
+                        ", ".join(f"{k}={v!r}" for k, v in zip(map_keys, key, strict=True))
+                        if map_keys
+                        else repr(item)
+                    )
+                    failures.append(
+                        InitErrorDetails(
+                            type=PydanticCustomError(
+                                "duplicate", "Duplicate value: {key}", {"key": shown}
+                            ),
+                            loc=(info.alias or name, index),
+                            input=item,
+                        )
+                    )
+                seen.add(key)
+        return failures
+
+    def _value_at(self, location: tuple[str, ...]) -> Any:
+        value: Any = self
+        for alias in location:
+            if not isinstance(value, BaseModel):
+                return None
+            value = _field_by_alias(value, alias)
+        return value
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The wire form: camelCase, absent instead of null."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _field_by_alias(model: BaseModel, alias: str) -> Any:
+    for name, info in type(model).model_fields.items():
+        if (info.alias or name) == alias:
+            return getattr(model, name)
+    return None

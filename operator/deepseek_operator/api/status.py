@@ -1,0 +1,192 @@
+"""Status of both kinds, written by the operator through the status subresource.
+
+Conditions follow the Kubernetes API conventions (metav1.Condition): a list keyed by `type`,
+`lastTransitionTime` that moves only when `status` does, and the `observedGeneration` the
+decision was based on. Phases are deliberately absent: they are deprecated by those conventions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from deepseek_operator.api.base import ApiModel
+from deepseek_operator.api.vocabulary import (
+    Currency,
+    Engine,
+    LabelValue,
+    Policy,
+    Precision,
+    ResourceName,
+)
+
+CONDITION_TYPE_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$"
+)
+CONDITION_REASON_PATTERN = r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$"
+
+ConditionType = Annotated[
+    str, StringConstraints(min_length=1, max_length=316, pattern=CONDITION_TYPE_PATTERN)
+]
+ConditionReason = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, pattern=CONDITION_REASON_PATTERN)
+]
+ConditionStatus = Literal["True", "False", "Unknown"]
+Timestamp = Annotated[datetime, Field(strict=False)]
+"""RFC 3339 date-time; strictness relaxed so the wire's strings parse into datetimes."""
+
+MAX_CONDITIONS = 16
+MAX_PLACEMENTS = 16
+Percent = Annotated[float, Field(ge=-1_000_000, le=100)]
+
+
+class Condition(ApiModel):
+    """One aspect of the resource's state (metav1.Condition)."""
+
+    type: ConditionType = Field(description="Type in CamelCase, e.g. Ready or MetricsAvailable.")
+    status: ConditionStatus = Field(description="True, False or Unknown.")
+    observed_generation: int = Field(
+        default=0,
+        ge=0,
+        description="metadata.generation the condition was set from.",
+        json_schema_extra={"format": "int64"},
+    )
+    last_transition_time: Timestamp = Field(
+        description="When status last changed (not reason or message).",
+        json_schema_extra={"format": "date-time"},
+    )
+    reason: ConditionReason = Field(description="Machine-readable CamelCase reason.")
+    message: str = Field(default="", max_length=32768, description="Human-readable details.")
+
+
+def _conditions_field() -> Any:
+    return Field(
+        default=[],
+        max_length=MAX_CONDITIONS,
+        description="Current conditions, one per type.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+
+
+class PoolPlacement(ApiModel):
+    """Replicas placed on one pool and what they cost."""
+
+    pool: ResourceName = Field(description="PoolProfile name.")
+    engine: Engine = Field(description="Engine the replicas run.")
+    precision: Precision = Field(description="Precision the replicas run at.")
+    model: Annotated[str, StringConstraints(max_length=253)] = Field(
+        description="Model served on this pool (spec.model or the variant's fallback)."
+    )
+    replicas: int = Field(ge=0, le=1000, description="Replicas the plan wants on this pool.")
+    ready_replicas: int = Field(default=0, ge=0, le=1000, description="Replicas Ready now.")
+    gpus_per_replica: int = Field(default=0, ge=0, le=64, description="GPUs one replica holds.")
+    cost_per_hour: float | None = Field(
+        default=None, ge=0, description="Cost per hour of this pool's replicas."
+    )
+
+
+class Demand(ApiModel):
+    """Load as last measured."""
+
+    tokens_per_second: float = Field(ge=0, description="Output tokens per second demanded.")
+    queue_depth: float | None = Field(default=None, ge=0, description="Requests waiting.")
+    observed_at: Timestamp = Field(
+        description="When it was measured.", json_schema_extra={"format": "date-time"}
+    )
+
+
+class NextTransition(ApiModel):
+    """The next scheduled change of time window."""
+
+    at: Timestamp = Field(
+        description="When the next window starts or ends.",
+        json_schema_extra={"format": "date-time"},
+    )
+    window: LabelValue = Field(
+        default="", description="Window that will be active then; empty: none (defaultPolicy)."
+    )
+    policy: Policy = Field(description="Policy that will apply then.")
+
+
+class DeepSeekDeploymentStatus(ApiModel):
+    """What the operator observed, decided and did."""
+
+    observed_generation: int = Field(
+        default=0,
+        ge=0,
+        description="metadata.generation of the spec the current plan was made from.",
+        json_schema_extra={"format": "int64"},
+    )
+    conditions: list[Condition] = _conditions_field()
+    placement: list[PoolPlacement] = Field(
+        default=[],
+        max_length=MAX_PLACEMENTS,
+        description="Replicas per pool.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pool"]},
+    )
+    pools: Annotated[str, StringConstraints(max_length=1024)] = Field(
+        default="", description='Pools in use with replica counts, e.g. "a100=2,cpu-xeon=1".'
+    )
+    desired_replicas: int = Field(default=0, ge=0, le=1000, description="Replicas planned.")
+    ready_replicas: int = Field(default=0, ge=0, le=1000, description="Replicas Ready.")
+    active_window: LabelValue = Field(
+        default="", description="Time window in force; empty: none (defaultPolicy)."
+    )
+    policy: Policy | None = Field(default=None, description="Placement policy in force.")
+    currency: Currency | None = Field(default=None, description="Currency of the cost fields.")
+    cost_per_hour: float | None = Field(
+        default=None, ge=0, description="Cost per hour of the current placement."
+    )
+    cost_per_million_tokens: float | None = Field(
+        default=None, ge=0, description="Cost per million output tokens at the measured demand."
+    )
+    baseline_cost_per_hour: float | None = Field(
+        default=None,
+        ge=0,
+        description="Cost per hour of serving the same demand on the baseline GPU pool alone.",
+    )
+    savings_percent: Percent | None = Field(
+        default=None, description="Savings against the all-GPU baseline, in percent."
+    )
+    savings_vs_cloud_api_percent: Percent | None = Field(
+        default=None,
+        alias="savingsVsCloudAPIPercent",
+        description="Savings against spec.costModel.cloudApiPricePerMillionTokens, in percent.",
+    )
+    demand: Demand | None = Field(default=None, description="Last measured load.")
+    capacity_tokens_per_second: float | None = Field(
+        default=None, ge=0, description="Output tokens per second the placement can serve."
+    )
+    reason: Annotated[str, StringConstraints(max_length=1024)] = Field(
+        default="", description="Why the current placement was chosen, in words."
+    )
+    next_transition: NextTransition | None = Field(
+        default=None, description="The next scheduled change of window."
+    )
+    last_move_time: Timestamp | None = Field(
+        default=None,
+        description="When replicas last moved between pools (for cooldownSeconds).",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
+class PoolProfileStatus(ApiModel):
+    """What the operator sees of the pool's nodes."""
+
+    observed_generation: int = Field(
+        default=0,
+        ge=0,
+        description="metadata.generation last observed.",
+        json_schema_extra={"format": "int64"},
+    )
+    conditions: list[Condition] = _conditions_field()
+    nodes: int = Field(default=0, ge=0, description="Nodes matching the node selector.")
+    allocatable_gpus: int = Field(
+        default=0, ge=0, alias="allocatableGPUs", description="nvidia.com/gpu allocatable, summed."
+    )
+    cost_per_hour: float | None = Field(
+        default=None, ge=0, description="Cost per hour of one node of this pool."
+    )

@@ -1,0 +1,564 @@
+"""Resources shared by the API tests: valid bases, the bad-input table, hypothesis strategies.
+
+The same table and strategies run against the pydantic models (tests/unit) and against a real
+API server (tests/e2e), so the two validators are held to one set of expectations: each bad
+resource is refused, and the error names the same field path in both.
+"""
+
+from __future__ import annotations
+
+import copy
+import string
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from deepseek_operator.api import API_VERSION, ENGINE_PRECISIONS
+
+Resource = dict[str, Any]
+
+
+def deployment(name: str = "r1-test") -> Resource:
+    """A small valid DeepSeekDeployment, with every optional section present."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "DeepSeekDeployment",
+        "metadata": {"name": name},
+        "spec": {
+            "model": {
+                "name": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B",
+                "catalogKey": "r1-distill-qwen-7b",
+                "weights": {"path": "/models/r1-7b"},
+            },
+            "variants": [
+                {"pool": "a100", "engine": "vllm", "precision": "bf16", "tensorParallel": 2},
+                {"pool": "cpu-xeon", "engine": "llamacpp", "precision": "int8"},
+            ],
+            "replicas": {"min": 1, "max": 4},
+            "slo": {"minTokensPerSecondPerRequest": 10, "headroomFraction": 0.2},
+            "schedule": {
+                "timeZone": "Europe/Berlin",
+                "windows": [
+                    {"name": "day", "days": ["Mon", "Tue"], "start": "08:00", "end": "20:00"},
+                    {"name": "night", "start": "20:00", "end": "08:00", "policy": "cpuOnly"},
+                ],
+                "exceptionDates": ["2026-12-25"],
+            },
+            "load": {
+                "prometheusAddress": "http://prometheus:9090",
+                "tokensPerSecondQuery": "sum(rate(tokens_total[1m]))",
+            },
+            "migration": {"minAvailable": 1},
+        },
+    }
+
+
+def pool(name: str = "pool-test") -> Resource:
+    """A small valid GPU PoolProfile."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "PoolProfile",
+        "metadata": {"name": name},
+        "spec": {
+            "nodeSelector": {"accelerator": "nvidia-a100"},
+            "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists"}],
+            "hardware": {
+                "kind": "gpu",
+                "acceleratorModel": "a100-80gb-sxm",
+                "gpusPerNode": 8,
+                "gpuMemoryGiB": 80,
+                "cpuCores": 128,
+                "memoryGiB": 1024,
+            },
+            "cost": {"purchasePricePerDevice": 100000, "amortisationYears": 3},
+            "throughput": [
+                {
+                    "model": "r1-distill-qwen-7b",
+                    "precision": "bf16",
+                    "tokensPerSecondSingleStream": 90,
+                    "tokensPerSecondSaturated": 2000,
+                    "timeToFirstTokenSeconds": 0.1,
+                    "measuredAt": "2026-11-20T10:00:00Z",
+                }
+            ],
+        },
+    }
+
+
+@dataclass(frozen=True)
+class InvalidCase:
+    """A valid base, one change that breaks it, and the field path both validators must name."""
+
+    id: str
+    kind: str
+    change: Callable[[Resource], None]
+    path: str
+
+    def resource(self, name: str) -> Resource:
+        base = deployment(name) if self.kind == "DeepSeekDeployment" else pool(name)
+        broken = copy.deepcopy(base)
+        self.change(broken["spec"])
+        return broken
+
+
+def _set(path: str, value: Any) -> Callable[[Resource], None]:
+    """A change that sets spec.<path> (dots and [index]) to value."""
+    *parents, last = _steps(path)
+
+    def change(spec: Resource) -> None:
+        node: Any = spec
+        for step in parents:
+            node = node[step]
+        node[last] = value
+
+    return change
+
+
+def _delete(path: str) -> Callable[[Resource], None]:
+    *parents, last = _steps(path)
+
+    def change(spec: Resource) -> None:
+        node: Any = spec
+        for step in parents:
+            node = node[step]
+        del node[last]
+
+    return change
+
+
+def _steps(path: str) -> list[str | int]:
+    steps: list[str | int] = []
+    for part in path.replace("[", ".[").split("."):
+        if part.startswith("["):
+            steps.append(int(part[1:-1]))
+        elif part:
+            steps.append(part)
+    return steps
+
+
+def _variants(count: int) -> list[Resource]:
+    return [{"pool": f"pool-{index}"} for index in range(count)]
+
+
+DSD = "DeepSeekDeployment"
+POOL = "PoolProfile"
+
+INVALID_CASES: tuple[InvalidCase, ...] = (
+    # wrong types
+    InvalidCase("replicas-min-string", DSD, _set("replicas.min", "1"), "spec.replicas.min"),
+    InvalidCase("paused-string", DSD, _set("paused", "yes"), "spec.paused"),
+    InvalidCase(
+        "slo-headroom-string", DSD, _set("slo.headroomFraction", "0.2"), "spec.slo.headroomFraction"
+    ),
+    InvalidCase("variants-object", DSD, _set("variants", {"pool": "a100"}), "spec.variants"),
+    # out-of-range numbers
+    InvalidCase("replicas-min-negative", DSD, _set("replicas.min", -1), "spec.replicas.min"),
+    InvalidCase("replicas-max-zero", DSD, _set("replicas.max", 0), "spec.replicas.max"),
+    InvalidCase(
+        "context-too-short", DSD, _set("model.contextLength", 100), "spec.model.contextLength"
+    ),
+    InvalidCase(
+        "headroom-above-one", DSD, _set("slo.headroomFraction", 1.5), "spec.slo.headroomFraction"
+    ),
+    InvalidCase(
+        "ttft-zero",
+        DSD,
+        _set("slo.maxTimeToFirstTokenSeconds", 0),
+        "spec.slo.maxTimeToFirstTokenSeconds",
+    ),
+    InvalidCase(
+        "savings-percent-150",
+        DSD,
+        _set("migration.minSavingsPercent", 150),
+        "spec.migration.minSavingsPercent",
+    ),
+    InvalidCase(
+        "reconcile-interval-1s",
+        DSD,
+        _set("reconcileIntervalSeconds", 1),
+        "spec.reconcileIntervalSeconds",
+    ),
+    InvalidCase(
+        "tensor-parallel-3",
+        DSD,
+        _set("variants[0].tensorParallel", 3),
+        "spec.variants[0].tensorParallel",
+    ),
+    InvalidCase("pue-below-one", POOL, _set("cost.pue", 0.5), "spec.cost.pue"),
+    # min > max and other cross-field rules
+    InvalidCase(
+        "replicas-min-above-max", DSD, _set("replicas", {"min": 5, "max": 2}), "spec.replicas.min"
+    ),
+    InvalidCase(
+        "window-replicas-min-above-max",
+        DSD,
+        _set("schedule.windows[0].replicas", {"min": 3, "max": 1}),
+        "spec.schedule.windows[0].replicas.min",
+    ),
+    InvalidCase(
+        "min-available-above-max",
+        DSD,
+        _set("migration.minAvailable", 10),
+        "spec.migration.minAvailable",
+    ),
+    InvalidCase(
+        "window-start-equals-end",
+        DSD,
+        _set("schedule.windows[0].end", "08:00"),
+        "spec.schedule.windows[0].end",
+    ),
+    InvalidCase(
+        "fp8-on-transformers",
+        DSD,
+        _set("variants[0]", {"pool": "a100", "engine": "transformers", "precision": "fp8"}),
+        "spec.variants[0].precision",
+    ),
+    InvalidCase(
+        "fp32-on-vllm", DSD, _set("variants[0].precision", "fp32"), "spec.variants[0].precision"
+    ),
+    InvalidCase(
+        "transformers-tensor-parallel",
+        DSD,
+        _set("variants[0].engine", "transformers"),
+        "spec.variants[0].tensorParallel",
+    ),
+    InvalidCase(
+        "llamacpp-tensor-parallel",
+        DSD,
+        _set("variants[1].tensorParallel", 2),
+        "spec.variants[1].tensorParallel",
+    ),
+    InvalidCase("model-without-size", DSD, _delete("model.catalogKey"), "spec.model"),
+    InvalidCase(
+        "fallback-model-without-size",
+        DSD,
+        _set("variants[1].model", {"name": "x", "weights": {"path": "/m"}}),
+        "spec.variants[1].model",
+    ),
+    InvalidCase(
+        "gpu-pool-without-gpus", POOL, _delete("hardware.gpusPerNode"), "spec.hardware.gpusPerNode"
+    ),
+    InvalidCase(
+        "cpu-pool-with-gpus", POOL, _set("hardware.kind", "cpu"), "spec.hardware.gpusPerNode"
+    ),
+    InvalidCase("cost-without-price", POOL, _set("cost", {"currency": "USD"}), "spec.cost"),
+    InvalidCase(
+        "purchase-without-years",
+        POOL,
+        _delete("cost.amortisationYears"),
+        "spec.cost.amortisationYears",
+    ),
+    InvalidCase(
+        "saturated-below-single",
+        POOL,
+        _set("throughput[0].tokensPerSecondSaturated", 10),
+        "spec.throughput[0].tokensPerSecondSaturated",
+    ),
+    InvalidCase(
+        "exists-toleration-with-value",
+        POOL,
+        _set("tolerations[0].value", "present"),
+        "spec.tolerations[0].value",
+    ),
+    # unknown enum values
+    InvalidCase(
+        "engine-unknown", DSD, _set("variants[0].engine", "tgi"), "spec.variants[0].engine"
+    ),
+    InvalidCase(
+        "policy-unknown",
+        DSD,
+        _set("schedule.windows[0].policy", "cheapest"),
+        "spec.schedule.windows[0].policy",
+    ),
+    InvalidCase("mode-unknown", DSD, _set("mode", "dry-run"), "spec.mode"),
+    InvalidCase(
+        "weekday-unknown",
+        DSD,
+        _set("schedule.windows[0].days", ["Monday"]),
+        "spec.schedule.windows[0].days[0]",
+    ),
+    InvalidCase("hardware-kind-unknown", POOL, _set("hardware.kind", "tpu"), "spec.hardware.kind"),
+    # bad strings: times, dates, zones, names, addresses
+    InvalidCase(
+        "start-25h",
+        DSD,
+        _set("schedule.windows[0].start", "25:00"),
+        "spec.schedule.windows[0].start",
+    ),
+    InvalidCase(
+        "end-without-colon",
+        DSD,
+        _set("schedule.windows[1].end", "0800"),
+        "spec.schedule.windows[1].end",
+    ),
+    InvalidCase(
+        "exception-month-13",
+        DSD,
+        _set("schedule.exceptionDates", ["2026-13-01"]),
+        "spec.schedule.exceptionDates[0]",
+    ),
+    InvalidCase(
+        "time-zone-with-space",
+        DSD,
+        _set("schedule.timeZone", "Europe/ Berlin"),
+        "spec.schedule.timeZone",
+    ),
+    InvalidCase(
+        "pool-name-uppercase", DSD, _set("variants[0].pool", "A100_big"), "spec.variants[0].pool"
+    ),
+    InvalidCase(
+        "weights-relative-path",
+        DSD,
+        _set("model.weights.path", "models/r1"),
+        "spec.model.weights.path",
+    ),
+    InvalidCase(
+        "prometheus-without-scheme",
+        DSD,
+        _set("load.prometheusAddress", "prometheus:9090"),
+        "spec.load.prometheusAddress",
+    ),
+    InvalidCase("currency-lowercase", POOL, _set("cost.currency", "usd"), "spec.cost.currency"),
+    InvalidCase("model-name-too-long", DSD, _set("model.name", "m" * 254), "spec.model.name"),
+    # duplicates
+    InvalidCase(
+        "duplicate-variant-pool", DSD, _set("variants[1].pool", "a100"), "spec.variants[1]"
+    ),
+    InvalidCase(
+        "duplicate-window-name",
+        DSD,
+        _set("schedule.windows[1].name", "day"),
+        "spec.schedule.windows[1]",
+    ),
+    InvalidCase(
+        "duplicate-weekday",
+        DSD,
+        _set("schedule.windows[0].days", ["Mon", "Mon"]),
+        "spec.schedule.windows[0].days[1]",
+    ),
+    InvalidCase(
+        "duplicate-throughput-entry",
+        POOL,
+        lambda spec: spec["throughput"].append(dict(spec["throughput"][0])),
+        "spec.throughput[1]",
+    ),
+    # oversize and empty lists
+    InvalidCase("no-variants", DSD, _set("variants", []), "spec.variants"),
+    InvalidCase("nine-variants", DSD, _set("variants", _variants(9)), "spec.variants"),
+    InvalidCase(
+        "seventeen-windows",
+        DSD,
+        _set(
+            "schedule.windows",
+            [{"name": f"w{i}", "start": "00:00", "end": "01:00"} for i in range(17)],
+        ),
+        "spec.schedule.windows",
+    ),
+    InvalidCase(
+        "seventeen-node-labels",
+        POOL,
+        _set("nodeSelector", {f"l{i}": "x" for i in range(17)}),
+        "spec.nodeSelector",
+    ),
+    # missing and unknown fields
+    InvalidCase("missing-model", DSD, _delete("model"), "spec.model"),
+    InvalidCase(
+        "missing-weights-path", DSD, _delete("model.weights.path"), "spec.model.weights.path"
+    ),
+    InvalidCase("missing-hardware", POOL, _delete("hardware"), "spec.hardware"),
+    InvalidCase("unknown-field", DSD, _set("replicas.desired", 3), "spec.replicas.desired"),
+    InvalidCase("unknown-pool-field", POOL, _set("hardware.gpus", 8), "spec.hardware.gpus"),
+)
+
+
+def error_paths(error: ValidationError) -> set[str]:
+    """pydantic error locations written as the API server writes field paths."""
+    return {_api_path(entry["loc"]) for entry in error.errors()}
+
+
+def _api_path(location: tuple[str | int, ...]) -> str:
+    text = ""
+    for step in location:
+        text += f"[{step}]" if isinstance(step, int) else (f".{step}" if text else str(step))
+    return text
+
+
+# ---------------------------------------------------------------------------------------------
+# hypothesis strategies: valid specs in wire form (camelCase dicts), and one-change breakages.
+
+_NAME = st.from_regex(r"\A[a-z][a-z0-9-]{0,10}[a-z0-9]\Z")
+_TEXT = st.text(alphabet=string.ascii_letters + string.digits + "-_/.: ", min_size=1, max_size=40)
+_CLOCK = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.integers(0, 59))
+_DATE = st.dates().filter(lambda d: d.year >= 1000).map(lambda d: d.isoformat())
+_DAYS = st.lists(
+    st.sampled_from(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
+    min_size=1,
+    max_size=7,
+    unique=True,
+)
+_POLICY = st.sampled_from(["costOptimal", "preferGPU", "preferCPU", "cpuOnly", "gpuOnly"])
+_PRECISION = st.sampled_from(["fp32", "bf16", "fp16", "fp8", "int8", "int4"])
+_ZONE = st.sampled_from(
+    ["UTC", "Asia/Shanghai", "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5"]
+)
+
+
+def _fraction(low: float, high: float) -> st.SearchStrategy[float]:
+    return st.floats(low, high, allow_nan=False, allow_infinity=False)
+
+
+def _optional(
+    fields: dict[str, st.SearchStrategy[Any]],
+    required: dict[str, st.SearchStrategy[Any]] | None = None,
+) -> st.SearchStrategy[Resource]:
+    return st.fixed_dictionaries(required or {}, optional=fields)
+
+
+@st.composite
+def _replicas(draw: st.DrawFn) -> Resource:
+    low = draw(st.integers(0, 50))
+    return {"min": low, "max": draw(st.integers(max(low, 1), 60))}
+
+
+_MODEL = _optional(
+    {
+        "precision": _PRECISION,
+        "contextLength": st.integers(256, 1_048_576),
+        "catalogKey": _NAME,
+    },
+    {
+        "name": _TEXT,
+        "parameterCount": st.integers(1_000_000, 10_000_000_000_000),
+        "weights": _optional({"volume": _NAME}, {"path": _TEXT.map(lambda t: "/" + t)}),
+    },
+)
+
+
+@st.composite
+def _variant(draw: st.DrawFn, pool_name: str) -> Resource:
+    engine = draw(st.sampled_from(sorted(ENGINE_PRECISIONS)))
+    variant: Resource = {
+        "pool": pool_name,
+        "engine": engine,
+        "precision": draw(st.sampled_from(ENGINE_PRECISIONS[engine])),
+        "tensorParallel": draw(st.sampled_from([1, 2, 4, 8])) if engine == "vllm" else 1,
+    }
+    if draw(st.booleans()):
+        variant["model"] = draw(_MODEL)
+    return variant
+
+
+_SLO_FIELDS = {
+    "minTokensPerSecondPerRequest": _fraction(0.01, 10_000),
+    "maxTimeToFirstTokenSeconds": _fraction(0.01, 3600),
+    "headroomFraction": _fraction(0, 1),
+}
+
+
+@st.composite
+def _window(draw: st.DrawFn, name: str) -> Resource:
+    start = draw(_CLOCK)
+    end = draw(_CLOCK.filter(lambda end: end != start))
+    window: Resource = {"name": name, "days": draw(_DAYS), "start": start, "end": end}
+    window.update(
+        draw(_optional({"policy": _POLICY, "replicas": _replicas(), "slo": _optional(_SLO_FIELDS)}))
+    )
+    return window
+
+
+@st.composite
+def valid_specs(draw: st.DrawFn) -> Resource:
+    """A DeepSeekDeployment spec every validator must accept."""
+    pools = draw(st.lists(_NAME, min_size=1, max_size=4, unique=True))
+    windows = draw(st.lists(_NAME, max_size=3, unique=True))
+    replicas = draw(_replicas())
+    spec: Resource = {
+        "model": draw(_MODEL),
+        "variants": [draw(_variant(name)) for name in pools],
+        "replicas": replicas,
+        "slo": draw(_optional(_SLO_FIELDS)),
+        "schedule": {
+            "timeZone": draw(_ZONE),
+            "defaultPolicy": draw(_POLICY),
+            "windows": [draw(_window(name)) for name in windows],
+            "exceptionDates": draw(st.lists(_DATE, max_size=3, unique=True)),
+        },
+        "migration": draw(
+            _optional(
+                {
+                    "maxSurgeGPUs": st.integers(0, 1024),
+                    "cooldownSeconds": st.integers(0, 86400),
+                    "minSavingsPercent": _fraction(0, 100),
+                    "minDwellSeconds": st.integers(0, 86400),
+                },
+                {"minAvailable": st.integers(0, replicas["max"])},
+            )
+        ),
+        "reconcileIntervalSeconds": draw(st.integers(5, 3600)),
+        "paused": draw(st.booleans()),
+        "mode": draw(st.sampled_from(["apply", "recommend"])),
+    }
+    if draw(st.booleans()):
+        spec["load"] = {
+            "prometheusAddress": "http://prometheus.monitoring:9090",
+            "tokensPerSecondQuery": draw(_TEXT),
+            "scaleUpStabilizationSeconds": draw(st.integers(0, 3600)),
+            "scaleDownStabilizationSeconds": draw(st.integers(0, 86400)),
+        }
+    if draw(st.booleans()):
+        spec["costModel"] = draw(
+            _optional(
+                {
+                    "currency": st.sampled_from(["USD", "CNY", "EUR"]),
+                    "pue": _fraction(1, 3),
+                    "cloudApiPricePerMillionTokens": _fraction(0, 1000),
+                    "baselinePool": st.sampled_from(pools),
+                }
+            )
+        )
+    return spec
+
+
+def _breakages(spec: Resource) -> list[tuple[str, Callable[[Resource], None]]]:
+    """Changes that each break one rule of this particular spec, with the path they break."""
+    replicas = spec["replicas"]
+    breakages: list[tuple[str, Callable[[Resource], None]]] = [
+        ("spec.replicas.min", _set("replicas.min", replicas["max"] + 1)),
+        ("spec.replicas.max", _set("replicas.max", 1001)),
+        ("spec.migration.minAvailable", _set("migration.minAvailable", replicas["max"] + 1)),
+        ("spec.variants[0].tensorParallel", _set("variants[0].tensorParallel", 16)),
+        ("spec.variants[0].engine", _set("variants[0].engine", "triton")),
+        ("spec.slo.headroomFraction", _set("slo.headroomFraction", 2.5)),
+        ("spec.reconcileIntervalSeconds", _set("reconcileIntervalSeconds", 0)),
+        ("spec.schedule.timeZone", _set("schedule.timeZone", "Not A Zone")),
+        ("spec.model.weights.path", _set("model.weights.path", "relative/path")),
+    ]
+    first = spec["variants"][0]
+    unsupported = [p for p in ["fp32", "fp8"] if p not in ENGINE_PRECISIONS[first["engine"]]]
+    if unsupported:
+        breakages.append(
+            ("spec.variants[0].precision", _set("variants[0].precision", unsupported[0]))
+        )
+    if len(spec["variants"]) > 1:
+        breakages.append(("spec.variants[1]", _set("variants[1].pool", first["pool"])))
+    windows = spec["schedule"]["windows"]
+    if windows:
+        breakages.append(
+            ("spec.schedule.windows[0].end", _set("schedule.windows[0].end", windows[0]["start"]))
+        )
+        breakages.append(
+            ("spec.schedule.windows[0].start", _set("schedule.windows[0].start", "24:00"))
+        )
+    return breakages
+
+
+@st.composite
+def invalid_specs(draw: st.DrawFn) -> tuple[Resource, str]:
+    """A valid spec with one rule broken, and the field path that must be reported."""
+    spec = draw(valid_specs())
+    path, change = draw(st.sampled_from(_breakages(spec)))
+    change(spec)
+    return spec, path
