@@ -42,6 +42,10 @@ def cost(
         bool,
         typer.Option("--article", help="Recompute the source article's section-4 example."),
     ] = False,
+    catalog: Annotated[
+        bool,
+        typer.Option("--catalog", help="List the hardware and model defaults with their sources."),
+    ] = False,
     plot: Annotated[
         Path | None,
         typer.Option("--plot", help="Write a PNG of cumulative local vs cloud cost."),
@@ -76,16 +80,23 @@ def cost(
     """Cost per hour, per million tokens, TCO and payback of GPU/CPU pools against a cloud API."""
     out = Console()
     err = Console(stderr=True)
+    payload: Any
+    renderable: RenderableType
     try:
-        chosen = sum([scenario is not None, article, hardware is not None])
+        chosen = sum([scenario is not None, article, catalog, hardware is not None])
         if chosen != 1:
             raise CostInputError(
-                "give exactly one of --scenario FILE, --article, or --hardware NAME (with "
-                "--model, --precision, --devices ...)"
+                "give exactly one of --scenario FILE, --article, --catalog, or --hardware NAME "
+                "(with --model, --precision, --devices ...)"
             )
-        if article:
+        if catalog:
+            if plot is not None:
+                raise CostInputError("--plot needs --scenario, --hardware or --article")
+            payload = catalog_json()
+            renderable = render_catalog()
+        elif article:
             report = article_report()
-            payload: Any = article_json(report)
+            payload = article_json(report)
             renderable = render_article(report)
             if plot is not None:
                 _plot_article(plot, report)
@@ -412,7 +423,66 @@ def render_article(report: ArticleReport) -> RenderableType:
     return Group(tco, summary, Text(""), lines)
 
 
+def render_catalog() -> RenderableType:
+    hardware = _table(
+        "Hardware (per device: a GPU, or a CPU socket with its DRAM)",
+        ["name", "kind", "memory GB", "GB/s", "watts", "price", "cloud $/h", "per node"],
+        left=2,
+    )
+    for spec in HARDWARE.values():
+        hardware.add_row(
+            spec.name,
+            spec.kind,
+            f"{spec.memory_gb:g}",
+            f"{spec.memory_bandwidth_gb_per_s:g}",
+            f"{spec.board_power_watts:g}",
+            f"{spec.purchase_price:,.0f} {spec.purchase_currency}",
+            "-" if spec.cloud_price_per_hour_usd is None else f"{spec.cloud_price_per_hour_usd:g}",
+            str(spec.devices_per_node),
+        )
+    models = _table(
+        "Models",
+        ["name", "params B", "active B", "layers", "KV heads", "head dim", "KV/token"],
+    )
+    for model in MODELS.values():
+        mla = model.mla_latent_dim is not None
+        models.add_row(
+            model.name,
+            f"{model.parameters_billion:g}",
+            f"{model.active_parameters_billion:g}",
+            str(model.layers),
+            "MLA" if mla else str(model.kv_heads),
+            str(model.mla_latent_dim if mla else model.head_dim),
+            f"{model.kv_bytes_per_token() / 1024:.1f} KiB",
+        )
+    sources = Table.grid(padding=(0, 1))
+    sources.add_column(style="bold", no_wrap=True)
+    sources.add_column()
+    named_sources = [(h.name, h.sources) for h in HARDWARE.values()]
+    named_sources += [(m.name, m.sources) for m in MODELS.values()]
+    for name, by_field in named_sources:
+        for field_name, source in by_field.items():
+            sources.add_row(f"{name}.{field_name}", source)
+    return Group(hardware, models, Text("Sources", style="bold"), sources)
+
+
 # ----------------------------------------------------------------------------- JSON
+
+
+def catalog_json() -> dict[str, Any]:
+    from dataclasses import asdict
+
+    return {
+        "hardware": [{**asdict(spec), "sources": dict(spec.sources)} for spec in HARDWARE.values()],
+        "models": [
+            {
+                **asdict(spec),
+                "sources": dict(spec.sources),
+                "kv_bytes_per_token_bf16": (spec.kv_bytes_per_token()),
+            }
+            for spec in MODELS.values()
+        ],
+    }
 
 
 def scenario_json(report: ScenarioReport) -> dict[str, Any]:

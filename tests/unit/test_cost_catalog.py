@@ -76,3 +76,11 @@ def test_unknown_names_list_the_allowed_ones() -> None:
         hardware_named("rtx-5090")
     with pytest.raises(KeyError, match=r"allowed: .*deepseek-r1"):
         model_named("llama-3")
+
+
+def test_the_cost_model_doc_lists_every_catalog_entry() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cost-model.md").read_text()
+    for name in (*HARDWARE, *MODELS):
+        assert f"`{name}`" in doc, name

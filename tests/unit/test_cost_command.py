@@ -114,3 +114,15 @@ def test_input_errors_are_clear(app: typer.Typer, args: tuple[str, ...], message
     assert code == 2
     assert out == ""
     assert message in err
+
+
+def test_catalog_lists_every_default_with_its_source(app: typer.Typer) -> None:
+    code, out, _ = _run(app, "--catalog", "--json")
+    assert code == 0
+    data = json.loads(out)
+    names = {spec["name"] for spec in data["hardware"]} | {spec["name"] for spec in data["models"]}
+    assert {"rtx-4090", "xeon-8380", "deepseek-r1", "r1-distill-qwen-7b"} <= names
+    assert all(spec["sources"]["purchase_price"] for spec in data["hardware"])
+    code, out, _ = _run(app, "--catalog")
+    assert code == 0
+    assert "rtx-4090.purchase_price" in out and max(len(line) for line in out.splitlines()) <= 100
