@@ -370,7 +370,7 @@ def _add_pool_rows(result: PoolResult, fit: Table, money: Table, tco: Table) -> 
     else:
         saving = _money(comparison.saving_over_period)
         payback = "no capex" if t.hardware == 0 else _years(comparison.payback_years)
-        ratio = f"{comparison.cost_ratio:.2f}"
+        ratio = "-" if comparison.cost_ratio is None else f"{comparison.cost_ratio:.2f}"
     tco.add_row(
         pool.name,
         _money(t.hardware),
@@ -406,7 +406,7 @@ def render_article(report: ArticleReport) -> RenderableType:
     summary.add_column()
     summary.add_row("cloud per year", _money(roi.cloud_per_year) + " CNY")
     summary.add_row("local per year", _money(report.a100_tco.per_year) + " CNY (4 x A100)")
-    summary.add_row("cost ratio", f"{roi.cost_ratio:.2f}  (the article calls this a payback)")
+    summary.add_row("cost ratio", f"{roi.cost_ratio or 0:.2f}  (the article calls this a payback)")
     summary.add_row("payback", f"{_years(roi.payback_years)}  (capex / yearly saving)")
     lines = Table(title="Where the article's figures differ from its inputs", title_justify="left")
     lines.add_column("", width=1)

@@ -92,6 +92,12 @@ def test_no_payback_when_local_running_costs_exceed_the_cloud() -> None:
     assert roi.payback_years is None
 
 
+def test_free_local_pool_has_no_cost_ratio_instead_of_dividing_by_zero() -> None:
+    roi = CloudComparison(TotalCostOfOwnership(0, 0, 0, years=3), cloud_per_year=900)
+    assert roi.cost_ratio is None
+    assert roi.payback_years == 0
+
+
 def test_currency_conversion_is_explicit() -> None:
     rate = ExchangeRate(7.0)
     assert rate.convert(180_000, "USD", "CNY") == pytest.approx(1_260_000)

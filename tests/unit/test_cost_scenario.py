@@ -156,3 +156,14 @@ def test_scenario_costs_are_monotone_in_price_and_demand(
     for a, b in zip(low.pools, heavy.pools, strict=True):
         if a.replicas_for_demand is not None and b.replicas_for_demand is not None:
             assert b.replicas_for_demand >= a.replicas_for_demand
+
+
+def test_zero_priced_and_zero_demand_scenarios_compute() -> None:
+    data = _example()
+    data["demand"]["requests_per_day"] = 0
+    data["pools"][3]["cloud_price_per_hour"] = 0
+    report = compare_pools(parse_scenario(data))
+    rented = report.pools[3]
+    assert report.cloud_per_year == 0
+    assert rented.versus_cloud.cost_ratio is None
+    assert all(result.replicas_for_demand in (0, None) for result in report.pools)

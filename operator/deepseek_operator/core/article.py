@@ -252,7 +252,7 @@ def article_report(inputs: ArticleInputs | None = None) -> ArticleReport:
         "Payback period",
         f"{a.stated_payback_years:g} years",
         f"cost ratio {_k(roi.cloud_per_year)} / {_k(a100_tco.per_year)} = "
-        f"{roi.cost_ratio:.2f}; payback = capex / (cloud - running) = {_k(a100_tco.hardware)} "
+        f"{roi.cost_ratio or float('nan'):.2f}; payback = capex / (cloud - running) = {_k(a100_tco.hardware)} "
         f"/ {_k(roi.yearly_saving)} = {roi.payback_years or float('nan'):.2f} years",
         False,
         "2.1 is the ratio of yearly costs, not a time. With 400 k capex and ~800 k/yr less "

@@ -220,8 +220,10 @@ class CloudComparison:
         return self.local.hardware / self.yearly_saving
 
     @property
-    def cost_ratio(self) -> float:
-        """Cloud per year / local per year with capex amortised over the period."""
+    def cost_ratio(self) -> float | None:
+        """Cloud per year / local per year with capex amortised; None when local costs nothing."""
+        if self.local.per_year <= 0:
+            return None
         return self.cloud_per_year / self.local.per_year
 
     @property
