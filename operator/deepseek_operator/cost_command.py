@@ -59,7 +59,9 @@ def cost(
     ),
     precision: Annotated[str, typer.Option(help=f"Weights: {', '.join(PRECISIONS)}.")] = "bf16",
     devices: Annotated[int, typer.Option(help="Devices in the pool.")] = 1,
-    electricity_price: Annotated[float, typer.Option(help="Price per kWh, in --currency.")] = 1.2,
+    electricity_price: Annotated[
+        float, typer.Option(help="Price per kWh in --currency (1.2 is the article's CNY tariff).")
+    ] = 1.2,
     pue: Annotated[float, typer.Option(help="Power usage effectiveness (>= 1).")] = 1.58,
     staff_cost: Annotated[float, typer.Option(help="Staff cost per year for the pool.")] = 0.0,
     context_tokens: Annotated[int, typer.Option(help="Context length per sequence.")] = 4096,
@@ -73,9 +75,13 @@ def cost(
     output_price: Annotated[
         float, typer.Option(help="Cloud API USD per million output tokens.")
     ] = 2.19,
-    currency: Annotated[str, typer.Option(help="Report currency: CNY or USD.")] = "CNY",
+    currency: Annotated[
+        str, typer.Option(help="Currency of the report and of flag prices: CNY or USD.")
+    ] = "CNY",
     cny_per_usd: Annotated[float, typer.Option(help="Exchange rate, CNY per USD.")] = 7.0,
-    years: Annotated[float, typer.Option(help="Period for TCO and the chart.")] = 3.0,
+    years: Annotated[
+        float, typer.Option(help="Years for TCO and the chart (with --hardware).")
+    ] = 3.0,
 ) -> None:
     """Cost per hour, per million tokens, TCO and payback of GPU/CPU pools against a cloud API."""
     out = Console()
