@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from deepseek_operator.core.catalog import Currency
 from deepseek_operator.core.cost import CloudComparison
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 MONTHS_PER_YEAR = 12
 
@@ -31,6 +35,21 @@ def plot_cumulative_cost(
     cloud_label: str = "cloud API",
 ) -> None:
     """Write a PNG of cumulative local vs cloud cost with each break-even point marked."""
+    import matplotlib.pyplot as plt
+
+    figure = cumulative_cost_figure(series, years, currency, title, cloud_label)
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def cumulative_cost_figure(
+    series: list[Series],
+    years: float,
+    currency: Currency,
+    title: str,
+    cloud_label: str = "cloud API",
+) -> Figure:
+    """The chart as a matplotlib Figure (Agg backend), for saving or inspection."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,5 +92,4 @@ def plot_cumulative_cost(
     axes.grid(True, alpha=0.3)
     axes.legend(loc="upper left", fontsize=9)
     figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
+    return figure
