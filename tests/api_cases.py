@@ -153,10 +153,10 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
     InvalidCase(
         "slo-headroom-string", DSD, _set("slo.headroomFraction", "0.2"), "spec.slo.headroomFraction"
     ),
-    InvalidCase("variants-object", DSD, _set("variants", {"pool": "a100"}), "spec.variants"),
+    InvalidCase("variants-string", DSD, _set("variants", "a100"), "spec.variants"),
     # out-of-range numbers
     InvalidCase("replicas-min-negative", DSD, _set("replicas.min", -1), "spec.replicas.min"),
-    InvalidCase("replicas-max-zero", DSD, _set("replicas.max", 0), "spec.replicas.max"),
+    InvalidCase("replicas-max-1001", DSD, _set("replicas.max", 1001), "spec.replicas.max"),
     InvalidCase(
         "context-too-short", DSD, _set("model.contextLength", 100), "spec.model.contextLength"
     ),

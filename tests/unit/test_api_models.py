@@ -3,11 +3,8 @@ accept and round-trip every generated valid spec."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -16,19 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from pydantic import BaseModel, ValidationError
 
 from deepseek_operator.api import DeepSeekDeployment, DeepSeekDeploymentSpec, PoolProfile
+from tests import api_cases as cases
 
-
-def _load_cases() -> ModuleType:
-    path = Path(__file__).resolve().parents[1] / "api_cases.py"
-    spec = importlib.util.spec_from_file_location("api_cases", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("api_cases", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-cases = _load_cases()
 REPO = Path(__file__).resolve().parents[2]
 MODELS: dict[str, type[BaseModel]] = {
     "DeepSeekDeployment": DeepSeekDeployment,

@@ -36,9 +36,14 @@ MAX_VARIANTS = 8
 MAX_WINDOWS = 16
 MAX_EXCEPTION_DATES = 64
 
-# An object field defaulted to {} in the CRD: the API server then fills in its fields' defaults,
-# which matches `default_factory=Model` for models whose fields all have defaults.
-_DEFAULTED_OBJECT: dict[str, Any] = {"default": {}}
+
+def _default_in_schema(model: type[ApiModel]) -> dict[str, Any]:
+    """The CRD default of an object field: the model's own default, written out in full.
+
+    The API server validates a default (CEL rules included) without filling in its nested
+    defaults first, so `default: {}` would fail rules such as `self.min <= self.max`.
+    """
+    return {"default": model().to_json_dict()}
 
 
 class Weights(ApiModel):
@@ -400,16 +405,18 @@ class DeepSeekDeploymentSpec(ApiModel):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pool"]},
     )
     replicas: Replicas = Field(
-        default_factory=Replicas, json_schema_extra=_DEFAULTED_OBJECT, description="Replica bounds."
+        default_factory=Replicas,
+        json_schema_extra=_default_in_schema(Replicas),
+        description="Replica bounds.",
     )
     slo: SLO = Field(
         default_factory=SLO,
-        json_schema_extra=_DEFAULTED_OBJECT,
+        json_schema_extra=_default_in_schema(SLO),
         description="Service level objective.",
     )
     schedule: Schedule = Field(
         default_factory=Schedule,
-        json_schema_extra=_DEFAULTED_OBJECT,
+        json_schema_extra=_default_in_schema(Schedule),
         description="Time windows and policies.",
     )
     load: Load | None = Field(
@@ -417,7 +424,7 @@ class DeepSeekDeploymentSpec(ApiModel):
     )
     migration: Migration = Field(
         default_factory=Migration,
-        json_schema_extra=_DEFAULTED_OBJECT,
+        json_schema_extra=_default_in_schema(Migration),
         description="How moves are paced.",
     )
     cost_model: CostModelOverrides | None = Field(
