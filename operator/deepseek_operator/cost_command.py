@@ -313,7 +313,17 @@ def render_scenario(report: ScenarioReport) -> RenderableType:
     )
     tco = _table(
         f"TCO over {scenario.period_years:g} years ({c}) and against the cloud",
-        ["pool", "hardware", "power/rent", "staff", "total", "saving", "payback", "ratio"],
+        [
+            "pool",
+            "hardware",
+            "power/rent",
+            "staff",
+            "total",
+            "saving",
+            "payback",
+            "ratio",
+            "break-even",
+        ],
     )
     problems = []
     for result in report.pools:
@@ -330,7 +340,9 @@ def render_scenario(report: ScenarioReport) -> RenderableType:
                 "running cost) per year.",
                 "ratio = cloud / local per year, capex amortised. saving, payback and ratio are "
                 "shown for pools",
-                "that carry the demand. Formulas and sources: docs/cost-model.md.",
+                "that carry the demand. break-even: requests/day above which the pool costs "
+                "less than the API",
+                "(> cap.: more than the pool can carry). Formulas and sources: docs/cost-model.md.",
             ]
         ),
         style="dim",
@@ -386,7 +398,20 @@ def _add_pool_rows(result: PoolResult, fit: Table, money: Table, tco: Table) -> 
         saving,
         payback,
         ratio,
+        _break_even(result),
     )
+
+
+def _break_even(result: PoolResult) -> str:
+    """Requests/day above which the pool beats the API; flagged when beyond its capacity."""
+    load = result.break_even_requests_per_day
+    if load is None:
+        return "-"
+    text = _money(load)
+    capacity = result.max_requests_per_day
+    if capacity is not None and load > capacity:
+        return f"{text}*"
+    return text
 
 
 def render_article(report: ArticleReport) -> RenderableType:
@@ -531,6 +556,8 @@ def scenario_json(report: ScenarioReport) -> dict[str, Any]:
                 "total": result.tco.total,
             },
             "payback_years": result.versus_cloud.payback_years,
+            "break_even_requests_per_day": result.break_even_requests_per_day,
+            "max_requests_per_day": result.max_requests_per_day,
             "cost_ratio": result.versus_cloud.cost_ratio,
         }
 

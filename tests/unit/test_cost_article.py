@@ -60,3 +60,9 @@ def test_report_is_computed_from_inputs_not_copied() -> None:
     bigger = replace(inputs, a100_cluster=replace(inputs.a100_cluster, hardware_cny=800_000))
     assert article_report(bigger).a100_tco.total == pytest.approx(2_180_000)
     assert article_report(bigger).roi.payback_years == pytest.approx(1.0)
+
+
+def test_the_break_even_load_claim_follows_from_its_inputs() -> None:
+    line = _line("Local pays off above")
+    assert line.verdict == "agrees"
+    assert "47,090 requests/day" in line.from_inputs

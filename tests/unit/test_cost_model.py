@@ -15,6 +15,7 @@ from deepseek_operator.core.cost import (
     OwnedDeviceCost,
     RentedDeviceCost,
     TotalCostOfOwnership,
+    break_even_requests_per_day,
     cloud_api_cost,
     cost_per_million_output_tokens,
     cost_to_serve_per_hour,
@@ -105,6 +106,12 @@ def test_currency_conversion_is_explicit() -> None:
     price = CloudApiPrice(0.55, 2.19, "USD")
     assert cloud_api_cost(1e6, 1e6, price, rate, "USD") == pytest.approx(2.74)
     assert cloud_api_cost(1e6, 1e6, price, rate, "CNY") == pytest.approx(19.18)
+
+
+def test_break_even_load_is_local_yearly_cost_over_cloud_cost_per_request() -> None:
+    # 365,000 per year against 0.01 per request: 100,000 requests a day.
+    assert break_even_requests_per_day(365_000, 0.01) == pytest.approx(100_000)
+    assert break_even_requests_per_day(365_000, 0.0) is None
 
 
 def test_replicas_needed_rounds_up() -> None:

@@ -167,3 +167,14 @@ def test_zero_priced_and_zero_demand_scenarios_compute() -> None:
     assert report.cloud_per_year == 0
     assert rented.versus_cloud.cost_ratio is None
     assert all(result.replicas_for_demand in (0, None) for result in report.pools)
+
+
+def test_at_the_break_even_load_local_and_cloud_cost_the_same() -> None:
+    data = _example()
+    report = compare_pools(parse_scenario(data))
+    for index, result in enumerate(report.pools):
+        load = result.break_even_requests_per_day
+        assert load is not None
+        data["demand"]["requests_per_day"] = load
+        at_break_even = compare_pools(parse_scenario(data)).pools[index]
+        assert at_break_even.versus_cloud.cloud_per_year == pytest.approx(result.tco.per_year)

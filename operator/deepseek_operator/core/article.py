@@ -18,6 +18,7 @@ from deepseek_operator.core.cost import (
     CloudComparison,
     ExchangeRate,
     TotalCostOfOwnership,
+    break_even_requests_per_day,
     energy_kwh,
 )
 from deepseek_operator.core.fit import FitRequest, fit_replica, weights_bytes
@@ -69,6 +70,7 @@ class ArticleInputs:
     stated_local_cny_per_year: float = 590_000
     stated_payback_years: float = 2.1
     stated_saving_cny_per_year: float = 670_000
+    stated_break_even_requests_per_day: float = 50_000
     r1_input_usd_per_million: float = 0.55
     r1_output_usd_per_million: float = 2.19
     rtx_tokens_per_s_7b: float = 20.0
@@ -257,6 +259,20 @@ def article_report(inputs: ArticleInputs | None = None) -> ArticleReport:
         False,
         "2.1 is the ratio of yearly costs, not a time. With 400 k capex and ~800 k/yr less "
         "spent than the cloud, the hardware pays for itself in about half a year.",
+    )
+    cloud_per_request = rate.convert(
+        tokens_per_request * a.cloud_usd_per_million_tokens / TOKENS_PER_MILLION, "USD", "CNY"
+    )
+    break_even = break_even_requests_per_day(a100_tco.per_year, cloud_per_request) or 0.0
+    add(
+        "Local pays off above",
+        f"~{a.stated_break_even_requests_per_day:,.0f} requests/day",
+        f"{_k(a100_tco.per_year)} CNY/yr / ({tokens_per_request:,.0f} tokens x USD "
+        f"{a.cloud_usd_per_million_tokens:g}/M x {implied_rate:g} x 365) = "
+        f"{break_even:,.0f} requests/day",
+        abs(break_even - a.stated_break_even_requests_per_day)
+        < 0.1 * a.stated_break_even_requests_per_day,
+        "Consistent with its own ROI inputs (4 x A100, flat API price, implied request size).",
     )
     # 6. Per-card claims the totals rest on.
     model_7b = MODELS["r1-distill-qwen-7b"]

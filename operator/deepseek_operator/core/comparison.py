@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from deepseek_operator.core.catalog import Currency, hardware_named, model_named
 from deepseek_operator.core.cost import (
+    DAYS_PER_YEAR,
     HOURS_PER_YEAR,
     CloudApiPrice,
     CloudComparison,
@@ -18,6 +19,7 @@ from deepseek_operator.core.cost import (
     OwnedDeviceCost,
     RentedDeviceCost,
     TotalCostOfOwnership,
+    break_even_requests_per_day,
     cloud_api_cost,
     cost_per_million_output_tokens,
     device_cost_per_hour,
@@ -27,8 +29,6 @@ from deepseek_operator.core.cost import (
 from deepseek_operator.core.fit import FitRequest, ReplicaFit, fit_replica
 from deepseek_operator.core.scenario import Pool, Scenario
 from deepseek_operator.core.throughput import Calibration, ReplicaThroughput, replica_throughput
-
-DAYS_PER_YEAR = 365
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,21 @@ class PoolResult:
     replicas_for_demand: int | None
     tco: TotalCostOfOwnership
     versus_cloud: CloudComparison
+    break_even_requests_per_day: float | None
+    output_tokens_per_request: float
 
     @property
     def capacity_tokens_per_s(self) -> float:
         if self.throughput is None:
             return 0.0
         return self.replicas * self.throughput.capacity_tokens_per_s.value
+
+    @property
+    def max_requests_per_day(self) -> float | None:
+        """Requests/day the pool's capacity carries at the scenario's output length."""
+        if self.output_tokens_per_request <= 0:
+            return None
+        return self.capacity_tokens_per_s * 86_400 / self.output_tokens_per_request
 
     @property
     def serves_demand(self) -> bool:
@@ -78,6 +87,19 @@ def cloud_cost_per_year(scenario: Scenario) -> float:
     return cloud_api_cost(
         requests * demand.input_tokens_per_request,
         requests * demand.output_tokens_per_request,
+        CloudApiPrice(api.input_price_per_million, api.output_price_per_million, api.currency),
+        ExchangeRate(scenario.cny_per_usd),
+        scenario.currency,
+    )
+
+
+def cloud_cost_per_request(scenario: Scenario) -> float:
+    """The API bill for one request of the scenario's shape, in the scenario's currency."""
+    demand = scenario.demand
+    api = scenario.cloud_api
+    return cloud_api_cost(
+        demand.input_tokens_per_request,
+        demand.output_tokens_per_request,
         CloudApiPrice(api.input_price_per_million, api.output_price_per_million, api.currency),
         ExchangeRate(scenario.cny_per_usd),
         scenario.currency,
@@ -131,10 +153,13 @@ def evaluate_pool(
     tco = pool_tco(inputs, pool.devices, scenario.period_years, pool.model_updates)
     versus_cloud = CloudComparison(tco, cloud_per_year)
     pool_hourly = device_hourly.times(pool.devices)
+    break_even = break_even_requests_per_day(tco.per_year, cloud_cost_per_request(scenario))
+    output_tokens = scenario.demand.output_tokens_per_request
     if not fit.fits:
         return PoolResult(
-            pool, fit, None, 0, device_hourly, None, pool_hourly, None, None, tco, versus_cloud
-        )
+            pool, fit, None, 0, device_hourly, None, pool_hourly, None, None, tco, versus_cloud,
+            break_even, output_tokens,
+        )  # fmt: skip
     calibration = None
     if pool.calibration is not None:
         calibration = Calibration(
@@ -162,6 +187,8 @@ def evaluate_pool(
         replicas_for_demand=replicas_needed(demand_tokens_per_s, capacity),
         tco=tco,
         versus_cloud=versus_cloud,
+        break_even_requests_per_day=break_even,
+        output_tokens_per_request=output_tokens,
     )
 
 

@@ -27,6 +27,7 @@ Formulas (units in names; one "hour" is wall-clock, a year is 8,760 h):
     yearly saving    = cloud API per year - local running (power + staff) per year
     payback years    = capex / yearly saving            (undefined when nothing is saved)
     cost ratio       = cloud per year / local per year incl. amortised capex (shown apart)
+    break-even load  = local per year / (cloud cost per request x 365)   requests/day
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from deepseek_operator.core.fit import FitRequest, fit_replica
 from deepseek_operator.core.throughput import Calibration, Figure, replica_throughput
 
 HOURS_PER_YEAR = 8760
+DAYS_PER_YEAR = 365
 SECONDS_PER_HOUR = 3600
 TOKENS_PER_MILLION = 1_000_000
 
@@ -134,6 +136,18 @@ def cost_per_million_output_tokens(
         raise ValueError("tokens_per_s and utilisation must be positive")
     tokens_per_hour = tokens_per_s * SECONDS_PER_HOUR * utilisation
     return cost_per_hour / (tokens_per_hour / TOKENS_PER_MILLION)
+
+
+def break_even_requests_per_day(
+    local_cost_per_year: float, cloud_cost_per_request: float
+) -> float | None:
+    """Daily requests above which a local pool's yearly cost beats paying the API per request.
+
+    Ignores capacity: check that the pool can carry that many requests.
+    """
+    if cloud_cost_per_request <= 0:
+        return None
+    return local_cost_per_year / (cloud_cost_per_request * DAYS_PER_YEAR)
 
 
 def replicas_needed(demand_tokens_per_s: float, replica_tokens_per_s: float) -> int:
