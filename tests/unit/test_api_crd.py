@@ -20,7 +20,7 @@ from deepseek_operator.api.crd import (
     rendered_crds,
     structural_schema,
 )
-from deepseek_operator.api.reference import render_reference
+from deepseek_operator.api.reference_page import render_reference
 from deepseek_operator.cli import _register_commands, app
 
 REPO = Path(__file__).resolve().parents[2]

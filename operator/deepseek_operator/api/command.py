@@ -14,7 +14,7 @@ console = Console(stderr=True)
 def generated_files(crd_dir: Path, reference: Path) -> dict[Path, str]:
     """Every generated path with the text it must hold."""
     from deepseek_operator.api.crd import rendered_crds
-    from deepseek_operator.api.reference import render_reference
+    from deepseek_operator.api.reference_page import render_reference
 
     files = {crd_dir / name: text for name, text in rendered_crds().items()}
     files[reference] = render_reference()

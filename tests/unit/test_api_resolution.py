@@ -1,0 +1,72 @@
+"""Broken references the schema cannot see are found, with the documented reason and field."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from deepseek_operator.api import DeepSeekDeploymentSpec
+from deepseek_operator.api.reference_page import render_reference
+from deepseek_operator.api.resolution import find_spec_problems, time_zone_exists
+from tests import api_cases as cases
+
+POOLS = {"a100", "cpu-xeon", "rtx4090"}
+CATALOG = {"r1-distill-qwen-7b", "r1-distill-qwen-32b"}
+
+
+def _spec(change: Any = None) -> DeepSeekDeploymentSpec:
+    spec = copy.deepcopy(cases.deployment()["spec"])
+    if change:
+        change(spec)
+    return DeepSeekDeploymentSpec.model_validate(spec)
+
+
+def _found(spec: DeepSeekDeploymentSpec) -> set[tuple[str, str]]:
+    return {
+        (p.reason, p.field)
+        for p in find_spec_problems(spec, pool_names=POOLS, catalog_keys=CATALOG)
+    }
+
+
+def test_a_resolvable_spec_has_no_problems() -> None:
+    assert _found(_spec()) == set()
+
+
+def test_time_zone_that_matches_the_pattern_but_does_not_exist() -> None:
+    spec = _spec(lambda s: s["schedule"].update(timeZone="Mars/Olympus_Mons"))
+    assert _found(spec) == {("UnknownTimeZone", "spec.schedule.timeZone")}
+    assert time_zone_exists("Asia/Shanghai") and time_zone_exists("UTC")
+    assert not time_zone_exists("Mars/Olympus_Mons")
+
+
+def test_pool_that_does_not_exist() -> None:
+    spec = _spec(lambda s: s["variants"][1].update(pool="h100"))
+    assert _found(spec) == {("PoolNotFound", "spec.variants[1].pool")}
+
+
+def test_baseline_pool_that_does_not_exist() -> None:
+    spec = _spec(lambda s: s.update(costModel={"baselinePool": "h100"}))
+    assert _found(spec) == {("PoolNotFound", "spec.costModel.baselinePool")}
+
+
+def test_unknown_catalog_keys_in_model_and_fallback() -> None:
+    def change(spec: dict[str, Any]) -> None:
+        spec["model"]["catalogKey"] = "r1-distill-qwen-8b"
+        spec["variants"][1]["model"] = {
+            "name": "x",
+            "catalogKey": "tiny",
+            "weights": {"path": "/m.gguf"},
+        }
+
+    assert _found(_spec(change)) == {
+        ("UnknownCatalogKey", "spec.model.catalogKey"),
+        ("UnknownCatalogKey", "spec.variants[1].model.catalogKey"),
+    }
+    without_catalog = find_spec_problems(_spec(change), pool_names=POOLS)
+    assert without_catalog == []
+
+
+def test_every_reason_found_here_is_documented() -> None:
+    page = render_reference()
+    for reason in ("UnknownTimeZone", "PoolNotFound", "UnknownCatalogKey"):
+        assert f"`{reason}`" in page
