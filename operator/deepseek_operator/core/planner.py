@@ -277,7 +277,10 @@ def plan(
     ctx = _Context.build(spec, pools, observed, now)
     if not ctx.allowed:
         note = "no allowed pool can run the model: " + ctx.why_excluded(names)
-        return _assemble(ctx, {}, demand, None, "none", False, note)
+        effective = (
+            None if demand is None else effective_demand(history, demand, ctx.now, spec.load)
+        )
+        return _assemble(ctx, {}, demand, effective, "none", ctx.bounds.min == 0, note)
     try:
         return _decide(ctx, demand, history, _EXACT)
     except SolverFailed as failure:
@@ -537,6 +540,11 @@ def _assemble(
     currency = ctx.pools[0].currency if ctx.pools else "USD"
     change = _change(ctx.current, target)
     feasible = feasible and shortfall == 0.0
+    total = sum(target.values())
+    if total < ctx.bounds.min:
+        feasible = False
+        short_of_min = f"only {total} of replicas.min {ctx.bounds.min} fit"
+        note = f"{short_of_min}; {note}" if note else short_of_min
     plan_ = Plan(
         pools=planned,
         cost_per_hour=cost,
@@ -614,7 +622,7 @@ def _with_reason(ctx: _Context, p: Plan, note: str) -> Plan:
         )
     if p.demand_tokens_per_second is None:
         serves = f"serve {_rate(p.capacity_tokens_per_second)} tok/s"
-    elif not p.feasible:
+    elif p.shortfall_tokens_per_second > 0:
         needed = p.required_tokens_per_second or 0.0
         serves = (
             f"cover only {_rate(p.capacity_tokens_per_second)} of {_rate(needed)} tok/s needed "
