@@ -301,6 +301,12 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
         "spec.schedule.exceptionDates[0]",
     ),
     InvalidCase(
+        "exception-february-30",
+        DSD,
+        _set("schedule.exceptionDates", ["2026-02-30"]),
+        "spec.schedule.exceptionDates[0]",
+    ),
+    InvalidCase(
         "time-zone-with-space",
         DSD,
         _set("schedule.timeZone", "Europe/ Berlin"),

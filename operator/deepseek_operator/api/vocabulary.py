@@ -7,9 +7,10 @@ the worst case, and unbounded inputs make that worst case unbounded.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"]
 """Numeric format of the weights at run time (the same words as the hardware catalog)."""
@@ -52,8 +53,33 @@ ClockTime = Annotated[str, StringConstraints(min_length=5, max_length=5, pattern
 """A wall-clock time "HH:MM" (24 h) in the schedule's time zone."""
 
 DATE_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$"
-CalendarDate = Annotated[str, StringConstraints(min_length=10, max_length=10, pattern=DATE_PATTERN)]
-"""A calendar date "YYYY-MM-DD"."""
+
+
+def _real_date(text: str) -> str:
+    """Refuse dates the pattern lets through but the calendar lacks (2026-02-30), as the API
+    server's `format: date` does."""
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date in the calendar") from None
+    return text
+
+
+CalendarDate = Annotated[
+    str,
+    StringConstraints(min_length=10, max_length=10, pattern=DATE_PATTERN),
+    AfterValidator(_real_date),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "minLength": 10,
+            "maxLength": 10,
+            "pattern": DATE_PATTERN,
+        }
+    ),
+]
+"""A calendar date "YYYY-MM-DD" that exists."""
 
 TIME_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+\-]*(/[A-Za-z0-9_+\-]+)*$"
 TimeZoneName = Annotated[
