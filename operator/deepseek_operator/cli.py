@@ -26,6 +26,10 @@ def _register_commands() -> None:
 
     cost_command.register(app)
 
+    from deepseek_operator.serving import command as serve_command
+
+    serve_command.register(app)
+
 
 def main() -> None:
     _register_commands()

@@ -1,0 +1,48 @@
+"""Turn a growing list of token ids into text deltas without re-decoding the whole output.
+
+Decoding token by token breaks multi-byte characters and drops the leading spaces some
+tokenizers encode in the following token, so each step decodes a short window that starts a few
+tokens back, and holds the text back while it ends in an incomplete character (U+FFFD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+PROMPT_CONTEXT_TOKENS = 5
+_INCOMPLETE = "\ufffd"
+
+
+class Decoder(Protocol):
+    def decode(self, token_ids: list[int], skip_special_tokens: bool = ...) -> str: ...
+
+
+class IncrementalDetokenizer:
+    def __init__(self, decoder: Decoder, prompt_ids: Sequence[int]) -> None:
+        self._decoder = decoder
+        self._context = list(prompt_ids[-PROMPT_CONTEXT_TOKENS:])
+        self._prefix_offset = 0
+        self._read_offset = len(self._context)
+
+    def step(self, generated_ids: Sequence[int]) -> str:
+        """The new text that `generated_ids` (all tokens so far) adds since the last step."""
+        ids = self._context + list(generated_ids)
+        prefix = self._decode(ids[self._prefix_offset : self._read_offset])
+        text = self._decode(ids[self._prefix_offset :])
+        if len(text) > len(prefix) and not text.endswith(_INCOMPLETE):
+            self._prefix_offset = self._read_offset
+            self._read_offset = len(ids)
+            return text[len(prefix) :]
+        return ""
+
+    def flush(self, generated_ids: Sequence[int]) -> str:
+        """Whatever is left at the end, incomplete characters included."""
+        ids = self._context + list(generated_ids)
+        prefix = self._decode(ids[self._prefix_offset : self._read_offset])
+        text = self._decode(ids[self._prefix_offset :])
+        self._prefix_offset = self._read_offset = len(ids)
+        return text[len(prefix) :] if len(text) > len(prefix) else ""
+
+    def _decode(self, ids: list[int]) -> str:
+        return self._decoder.decode(ids, skip_special_tokens=True)

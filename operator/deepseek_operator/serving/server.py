@@ -1,0 +1,97 @@
+"""Run the app on uvicorn with Kubernetes' termination order.
+
+On the first SIGTERM (or Ctrl-C) the server turns unready at once and refuses new requests with
+503, lets admitted requests finish for up to `drain_seconds`, and only then stops listening and
+exits 0. A second signal exits at once. Kubernetes removes an unready pod from its Service, so
+traffic moves to the other replicas while this one finishes its work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from types import FrameType
+
+import uvicorn
+
+from deepseek_operator.serving.app import ServerState, create_app
+from deepseek_operator.serving.loading import check_weights_dir
+from deepseek_operator.serving.settings import ServerSettings
+
+log = logging.getLogger(__name__)
+
+CLOSE_CONNECTIONS_SECONDS = 5.0
+"""After the drain, how long uvicorn waits for responses still being written."""
+
+
+class DrainingServer(uvicorn.Server):
+    def __init__(self, config: uvicorn.Config, state: ServerState) -> None:
+        super().__init__(config)
+        self._state = state
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
+
+    async def startup(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining or self._loop is None:
+            super().handle_exit(sig, frame)
+            return
+        self._draining = True
+        log.info(
+            "signal %s: draining (readiness off, new requests refused)", signal.Signals(sig).name
+        )
+        self._state.begin_drain()
+        self._loop.call_soon_threadsafe(
+            lambda: self._loop.create_task(self._drain()) if self._loop else None
+        )
+
+    async def _drain(self) -> None:
+        engine = self._state.engine
+        seconds = self._state.settings.drain_seconds
+        finished = True if engine is None else await engine.drain(seconds)
+        if finished:
+            log.info("drained: every admitted request finished")
+        else:
+            log.warning(
+                "drain timed out after %.0f s with %d requests in flight",
+                seconds,
+                engine.in_flight if engine else 0,
+            )
+        self.should_exit = True
+
+    def request_exit(self) -> None:
+        self.should_exit = True
+
+
+def run(settings: ServerSettings, log_level: str = "info") -> int:
+    """Serve until drained after a signal; the exit code is 0 unless the model failed to load."""
+    check_weights_dir(settings.weights)
+    failed: list[BaseException] = []
+    server_box: list[DrainingServer] = []
+
+    def on_load_failure(error: BaseException) -> None:
+        failed.append(error)
+        if server_box:
+            server_box[0].request_exit()
+
+    app = create_app(settings, on_load_failure=on_load_failure)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        timeout_graceful_shutdown=int(CLOSE_CONNECTIONS_SECONDS),
+        lifespan="on",
+    )
+    server = DrainingServer(config, app.state.server)
+    server_box.append(server)
+    server.run()
+    if failed:
+        print(f"error: {failed[0]}", file=sys.stderr)
+        return 1
+    return 0
