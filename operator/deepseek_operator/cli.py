@@ -26,6 +26,10 @@ def _register_commands() -> None:
 
     cost_command.register(app)
 
+    from deepseek_operator import plan_command
+
+    plan_command.register(app)
+
     from deepseek_operator.serving import command as serve_command
 
     serve_command.register(app)
