@@ -96,8 +96,10 @@ class InvalidCase:
     kind: str
     change: Callable[[Resource], None]
     path: str
+    name: str | None = None
 
     def resource(self, name: str) -> Resource:
+        name = self.name or name
         base = deployment(name) if self.kind == "DeepSeekDeployment" else pool(name)
         broken = copy.deepcopy(base)
         self.change(broken["spec"])
@@ -137,6 +139,10 @@ def _steps(path: str) -> list[str | int]:
         elif part:
             steps.append(part)
     return steps
+
+
+def _unchanged(spec: Resource) -> None:
+    """The spec stays valid; the case breaks something outside it (e.g. its name)."""
 
 
 def _variants(count: int) -> list[Resource]:
@@ -369,6 +375,10 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
         _set("nodeSelector", {f"l{i}": "x" for i in range(17)}),
         "spec.nodeSelector",
     ),
+    # object names the operator could not use for a Service, Deployment or label
+    InvalidCase("dsd-name-leading-digit", DSD, _unchanged, "metadata.name", name="7b-chat"),
+    InvalidCase("dsd-name-with-dot", DSD, _unchanged, "metadata.name", name="r1.chat"),
+    InvalidCase("pool-name-too-long", POOL, _unchanged, "metadata.name", name="p" * 64),
     # missing and unknown fields
     InvalidCase("missing-model", DSD, _delete("model"), "spec.model"),
     InvalidCase(

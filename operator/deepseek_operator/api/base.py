@@ -9,17 +9,21 @@ resources with the same message at the same field.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 GROUP = "serving.deepseek-operator.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
+
+DNS_1035_LABEL_PATTERN = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+DNS_1123_LABEL_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 
 
 @dataclass(frozen=True)
@@ -137,3 +141,54 @@ def _field_by_alias(model: BaseModel, alias: str) -> Any:
         if (info.alias or name) == alias:
             return getattr(model, name)
     return None
+
+
+class ApiResource(ApiModel):
+    """A top-level object: its metadata.name must fit the objects the operator derives from it.
+
+    The API server only asks for a DNS-1123 subdomain (dots, 253 characters); the CRD narrows
+    that to `name_pattern` and 63 characters, so a name the operator could not use for a
+    Service, a Deployment or a label value is refused at the door.
+    """
+
+    name_pattern: ClassVar[str] = DNS_1123_LABEL_PATTERN
+    name_max_length: ClassVar[int] = 63
+
+    @field_validator("metadata", check_fields=False)
+    @classmethod
+    def _name_fits(cls, metadata: dict[str, Any]) -> dict[str, Any]:
+        name = metadata.get("name")
+        if isinstance(name, str) and (
+            len(name) > cls.name_max_length or re.fullmatch(cls.name_pattern, name) is None
+        ):
+            raise ValidationError.from_exception_data(
+                cls.__name__,
+                [
+                    InitErrorDetails(
+                        type=PydanticCustomError(
+                            "object_name",
+                            "metadata.name must be at most {max} characters matching {pattern}",
+                            {"max": cls.name_max_length, "pattern": cls.name_pattern},
+                        ),
+                        loc=("name",),
+                        input=name,
+                    )
+                ],
+            )
+        return metadata
+
+    @classmethod
+    def metadata_schema(cls) -> dict[str, Any]:
+        """The only metadata restriction a CRD may carry: on metadata.name."""
+        return {
+            "type": "object",
+            "properties": {
+                "name": {
+                    "type": "string",
+                    "description": "Name of the object; the operator derives object names and "
+                    "labels from it.",
+                    "maxLength": cls.name_max_length,
+                    "pattern": cls.name_pattern,
+                }
+            },
+        }

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from deepseek_operator.api import deployment, pool, status
-from deepseek_operator.api.base import GROUP, VERSION, ApiModel
+from deepseek_operator.api.base import GROUP, VERSION, ApiModel, ApiResource
 
 JsonSchema = dict[str, Any]
 
@@ -58,10 +58,14 @@ class KindDefinition:
     plural: str
     short_names: tuple[str, ...]
     scope: str
+    resource_model: type[ApiResource]
     spec_model: type[ApiModel]
     status_model: type[ApiModel]
-    description: str
     printer_columns: tuple[PrinterColumn, ...]
+
+    @property
+    def description(self) -> str:
+        return (self.resource_model.__doc__ or "").strip()
 
     @property
     def crd_name(self) -> str:
@@ -79,9 +83,9 @@ DEEPSEEK_DEPLOYMENT = KindDefinition(
     plural=deployment.PLURAL,
     short_names=deployment.SHORT_NAMES,
     scope="Namespaced",
+    resource_model=deployment.DeepSeekDeployment,
     spec_model=deployment.DeepSeekDeploymentSpec,
     status_model=status.DeepSeekDeploymentStatus,
-    description=deployment.DeepSeekDeployment.__doc__ or "",
     printer_columns=(
         PrinterColumn("Model", "string", ".spec.model.name", "Model served."),
         PrinterColumn("Pools", "string", ".status.pools", "Pools in use, with replicas."),
@@ -102,9 +106,9 @@ POOL_PROFILE = KindDefinition(
     plural=pool.PLURAL,
     short_names=pool.SHORT_NAMES,
     scope="Cluster",
+    resource_model=pool.PoolProfile,
     spec_model=pool.PoolProfileSpec,
     status_model=status.PoolProfileStatus,
-    description=pool.PoolProfile.__doc__ or "",
     printer_columns=(
         PrinterColumn("Kind", "string", ".spec.hardware.kind", "gpu or cpu."),
         PrinterColumn("Accelerator", "string", ".spec.hardware.acceleratorModel", "Device model."),
@@ -198,12 +202,12 @@ def custom_resource_definition(kind: KindDefinition) -> dict[str, Any]:
     status = structural_schema(kind.status_model)
     root: JsonSchema = {
         "type": "object",
-        "description": kind.description.strip(),
+        "description": kind.description,
         "required": ["spec"],
         "properties": {
             "apiVersion": {"type": "string", "description": "API version of this object."},
             "kind": {"type": "string", "description": "Kind of this object."},
-            "metadata": {"type": "object"},
+            "metadata": kind.resource_model.metadata_schema(),
             "spec": spec,
             "status": status,
         },

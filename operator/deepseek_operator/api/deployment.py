@@ -6,7 +6,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from deepseek_operator.api.base import ApiModel, CrossFieldRule
+from deepseek_operator.api.base import (
+    DNS_1035_LABEL_PATTERN,
+    ApiModel,
+    ApiResource,
+    CrossFieldRule,
+)
 from deepseek_operator.api.status import DeepSeekDeploymentStatus
 from deepseek_operator.api.vocabulary import (
     ENGINE_PRECISIONS,
@@ -448,8 +453,11 @@ class DeepSeekDeploymentSpec(ApiModel):
     )
 
 
-class DeepSeekDeployment(ApiModel):
+class DeepSeekDeployment(ApiResource):
     """A DeepSeek model served across GPU and CPU pools at the lowest cost meeting its SLO."""
+
+    # It names the Service in front of every pool: a DNS-1035 label (no leading digit).
+    name_pattern = DNS_1035_LABEL_PATTERN
 
     api_version: Literal["serving.deepseek-operator.io/v1alpha1"] = Field(
         default="serving.deepseek-operator.io/v1alpha1", description="API version."

@@ -6,7 +6,12 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from deepseek_operator.api.base import ApiModel, CrossFieldRule
+from deepseek_operator.api.base import (
+    DNS_1123_LABEL_PATTERN,
+    ApiModel,
+    ApiResource,
+    CrossFieldRule,
+)
 from deepseek_operator.api.status import PoolProfileStatus, Timestamp
 from deepseek_operator.api.vocabulary import (
     Currency,
@@ -219,8 +224,11 @@ class PoolProfileSpec(ApiModel):
     )
 
 
-class PoolProfile(ApiModel):
+class PoolProfile(ApiResource):
     """A node pool the operator may place DeepSeek replicas on (cluster-scoped)."""
+
+    # Variants refer to it by name, and it appears in Deployment names and label values.
+    name_pattern = DNS_1123_LABEL_PATTERN
 
     api_version: Literal["serving.deepseek-operator.io/v1alpha1"] = Field(
         default="serving.deepseek-operator.io/v1alpha1", description="API version."

@@ -164,6 +164,10 @@ def _kind_section(kind: KindDefinition) -> list[str]:
         )
         + ".",
         "",
+        f"`metadata.name`: at most {kind.resource_model.name_max_length} characters matching "
+        f"`{kind.resource_model.name_pattern}` (the operator derives object names and labels "
+        "from it).",
+        "",
         "### spec",
         "",
         *_field_table(field_rows(spec, "spec")),
