@@ -11,6 +11,7 @@ import copy
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from hypothesis import strategies as st
@@ -576,5 +577,154 @@ def invalid_specs(draw: st.DrawFn) -> tuple[Resource, str]:
     """A valid spec with one rule broken, and the field path that must be reported."""
     spec = draw(valid_specs())
     path, change = draw(st.sampled_from(_breakages(spec)))
+    change(spec)
+    return spec, path
+
+
+# PoolProfile specs --------------------------------------------------------------------------
+
+_LABEL_KEY = st.from_regex(r"\A([a-z0-9]{1,10}\.)?[a-z0-9]{1,10}(/[a-z][a-z0-9-]{0,10}[a-z0-9])?\Z")
+_LABEL_VALUE = st.from_regex(r"\A([a-z0-9]([-a-z0-9_.]{0,20}[a-z0-9])?)?\Z")
+_PRICE = _fraction(0, 1_000_000)
+
+
+@st.composite
+def _toleration(draw: st.DrawFn) -> Resource:
+    operator = draw(st.sampled_from(["Exists", "Equal"]))
+    toleration: Resource = {"operator": operator}
+    if operator == "Equal" or draw(st.booleans()):
+        toleration["key"] = draw(_LABEL_KEY)
+    if operator == "Equal" and draw(st.booleans()):
+        toleration["value"] = draw(_LABEL_VALUE)
+    if draw(st.booleans()):
+        toleration["effect"] = draw(
+            st.sampled_from(["NoSchedule", "PreferNoSchedule", "NoExecute"])
+        )
+    return toleration
+
+
+@st.composite
+def _hardware(draw: st.DrawFn) -> Resource:
+    kind = draw(st.sampled_from(["gpu", "cpu"]))
+    hardware: Resource = {
+        "kind": kind,
+        "acceleratorModel": draw(_NAME),
+        "cpuCores": draw(st.integers(1, 1024)),
+        "memoryGiB": draw(_fraction(0.5, 65536)),
+    }
+    if kind == "gpu":
+        hardware["gpusPerNode"] = draw(st.integers(1, 16))
+        hardware["gpuMemoryGiB"] = draw(_fraction(1, 1024))
+    elif draw(st.booleans()):
+        hardware["gpusPerNode"] = 0
+    if draw(st.booleans()):
+        hardware["memoryBandwidthGBps"] = draw(_fraction(1, 100_000))
+    return hardware
+
+
+@st.composite
+def _cost(draw: st.DrawFn) -> Resource:
+    cost: Resource = draw(
+        _optional(
+            {
+                "currency": st.sampled_from(["USD", "CNY", "EUR"]),
+                "wattsPerDevice": _fraction(0, 100_000),
+                "pue": _fraction(1, 3),
+                "electricityPricePerKWh": _fraction(0, 10),
+                "staffCostPerYear": _PRICE,
+            }
+        )
+    )
+    purchase, hourly = draw(st.sampled_from([(True, False), (False, True), (True, True)]))
+    if purchase:
+        cost["purchasePricePerDevice"] = draw(_PRICE)
+        cost["amortisationYears"] = draw(_fraction(0.5, 20))
+    if hourly:
+        cost["hourlyPrice"] = draw(_fraction(0, 1000))
+    return cost
+
+
+@st.composite
+def _throughput(draw: st.DrawFn) -> Resource:
+    single = draw(_fraction(0.01, 10_000))
+    return {
+        "model": draw(_NAME),
+        "precision": draw(_PRECISION),
+        "tokensPerSecondSingleStream": single,
+        "tokensPerSecondSaturated": single * draw(_fraction(1, 50)),
+        "timeToFirstTokenSeconds": draw(_fraction(0.001, 3600)),
+        "measuredAt": draw(
+            st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2030, 1, 1))
+        )
+        .replace(microsecond=0)
+        .isoformat()
+        + "Z",
+    }
+
+
+@st.composite
+def valid_pool_specs(draw: st.DrawFn) -> Resource:
+    """A PoolProfile spec every validator must accept."""
+    return {
+        "nodeSelector": draw(st.dictionaries(_LABEL_KEY, _LABEL_VALUE, max_size=4)),
+        "tolerations": draw(st.lists(_toleration(), max_size=3)),
+        "hardware": draw(_hardware()),
+        "cost": draw(_cost()),
+        "throughput": draw(
+            st.lists(_throughput(), max_size=3, unique_by=lambda t: (t["model"], t["precision"]))
+        ),
+    }
+
+
+def _pool_breakages(spec: Resource) -> list[tuple[str, Callable[[Resource], None]]]:
+    breakages: list[tuple[str, Callable[[Resource], None]]] = [
+        ("spec.cost.pue", _set("cost.pue", 3.5)),
+        ("spec.cost.currency", _set("cost.currency", "dollars")),
+        ("spec.hardware.cpuCores", _set("hardware.cpuCores", 0)),
+        ("spec.hardware.kind", _set("hardware.kind", "fpga")),
+        (
+            "spec.cost",
+            _set("cost", {k: v for k, v in spec["cost"].items() if k not in _PRICES}),
+        ),
+        (
+            f"spec.tolerations[{len(spec['tolerations'])}].value",
+            lambda s: s["tolerations"].append({"operator": "Exists", "value": "x"}),
+        ),
+    ]
+    if spec["hardware"]["kind"] == "gpu":
+        breakages.append(("spec.hardware.gpusPerNode", _delete("hardware.gpusPerNode")))
+        breakages.append(("spec.hardware.gpuMemoryGiB", _delete("hardware.gpuMemoryGiB")))
+    else:
+        breakages.append(("spec.hardware.gpusPerNode", _set("hardware.gpusPerNode", 2)))
+    if "purchasePricePerDevice" in spec["cost"]:
+        breakages.append(("spec.cost.amortisationYears", _delete("cost.amortisationYears")))
+    if spec["throughput"]:
+        first = spec["throughput"][0]
+        breakages.append(
+            (
+                "spec.throughput[0].tokensPerSecondSaturated",
+                _set(
+                    "throughput[0].tokensPerSecondSaturated",
+                    first["tokensPerSecondSingleStream"] / 2,
+                ),
+            )
+        )
+        breakages.append(
+            (
+                f"spec.throughput[{len(spec['throughput'])}]",
+                lambda s: s["throughput"].append(dict(s["throughput"][0])),
+            )
+        )
+    return breakages
+
+
+_PRICES = ("hourlyPrice", "purchasePricePerDevice", "amortisationYears")
+
+
+@st.composite
+def invalid_pool_specs(draw: st.DrawFn) -> tuple[Resource, str]:
+    """A valid PoolProfile spec with one rule broken, and the field path that must be reported."""
+    spec = draw(valid_pool_specs())
+    path, change = draw(st.sampled_from(_pool_breakages(spec)))
     change(spec)
     return spec, path

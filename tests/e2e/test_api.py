@@ -22,6 +22,7 @@ from deepseek_operator.api import (
     DeepSeekDeploymentSpec,
     DeepSeekDeploymentStatus,
     PoolProfile,
+    PoolProfileSpec,
     Schedule,
 )
 from deepseek_operator.api.crd import KINDS
@@ -270,4 +271,44 @@ def test_generated_invalid_specs_are_refused_by_both(
     assert fields == {path}, message
     with pytest.raises(ValidationError) as refused:
         DeepSeekDeployment.model_validate(body)
+    assert cases.error_paths(refused.value) == {path}
+
+
+@FEW
+@given(spec=cases.valid_pool_specs())
+def test_valid_pool_specs_round_trip_through_the_api_server(
+    spec: dict[str, Any], custom_objects: Any
+) -> None:
+    model = PoolProfileSpec.model_validate(spec)
+    name = f"rt-{uuid.uuid4().hex[:10]}"
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "PoolProfile",
+        "metadata": {"name": name},
+        "spec": json.loads(json.dumps(model.to_json_dict())),
+    }
+    _create(custom_objects, "", body, dry_run=False)
+    try:
+        stored = custom_objects.get_cluster_custom_object(GROUP, VERSION, "poolprofiles", name)
+        assert PoolProfile.model_validate(stored).spec == model
+    finally:
+        custom_objects.delete_cluster_custom_object(GROUP, VERSION, "poolprofiles", name)
+
+
+@FEW
+@given(case=cases.invalid_pool_specs())
+def test_generated_invalid_pool_specs_are_refused_by_both(
+    case: tuple[dict[str, Any], str], custom_objects: Any
+) -> None:
+    spec, path = case
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "PoolProfile",
+        "metadata": {"name": f"bad-{uuid.uuid4().hex[:10]}"},
+        "spec": spec,
+    }
+    fields, message = _refusal(custom_objects, "", body)
+    assert fields == {path}, message
+    with pytest.raises(ValidationError) as refused:
+        PoolProfile.model_validate(body)
     assert cases.error_paths(refused.value) == {path}

@@ -12,7 +12,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from pydantic import BaseModel, ValidationError
 
-from deepseek_operator.api import DeepSeekDeployment, DeepSeekDeploymentSpec, PoolProfile
+from deepseek_operator.api import (
+    DeepSeekDeployment,
+    DeepSeekDeploymentSpec,
+    PoolProfile,
+    PoolProfileSpec,
+)
 from tests import api_cases as cases
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,6 +69,27 @@ def test_generated_invalid_specs_are_refused_at_the_field(case: tuple[dict[str, 
     with pytest.raises(ValidationError) as refused:
         DeepSeekDeploymentSpec.model_validate(spec)
     assert path in {f"spec.{p}" for p in cases.error_paths(refused.value)}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=cases.valid_pool_specs())
+def test_valid_pool_specs_round_trip_through_json(spec: dict[str, Any]) -> None:
+    model = PoolProfileSpec.model_validate(spec)
+    wire = json.loads(json.dumps(model.to_json_dict()))
+    again = PoolProfileSpec.model_validate(wire)
+    assert again == model
+    assert again.to_json_dict() == wire
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=cases.invalid_pool_specs())
+def test_generated_invalid_pool_specs_are_refused_at_the_field(
+    case: tuple[dict[str, Any], str],
+) -> None:
+    spec, path = case
+    with pytest.raises(ValidationError) as refused:
+        PoolProfileSpec.model_validate(spec)
+    assert {f"spec.{p}" for p in cases.error_paths(refused.value)} == {path}
 
 
 def test_defaults_fill_a_minimal_spec() -> None:
