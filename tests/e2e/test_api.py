@@ -122,25 +122,39 @@ def test_every_example_applies_cleanly_and_reads_back_as_written(api_crds: Clust
         "r1-70b-tensor-parallel.yaml",
         "r1-14b-recommend-only.yaml",
     }
+    # Objects that already exist belong to someone else in this session: leave them behind.
+    created = [
+        document
+        for documents in manifests.values()
+        for document in documents
+        if not _exists(api_crds, document)
+    ]
     try:
         for path, documents in manifests.items():
             applied = api_crds.kubectl("apply", "-f", str(path))
             assert "Warning" not in applied.stderr, applied.stderr
             for document in documents:
-                name = document["metadata"]["name"]
-                where = ["-n", document["metadata"].get("namespace", "default")]
-                if document["kind"] == "PoolProfile":
-                    where = []
-                stored = api_crds.get_json(document["kind"].lower(), name, *where)
+                stored = api_crds.get_json(*_address(document))
                 model = MODELS[document["kind"]]
                 # Server defaults and pydantic defaults agree: the stored object parses to the
                 # same model as the file.
                 assert model.model_validate(stored).spec == model.model_validate(document).spec
     finally:
-        for path in manifests:
-            api_crds.kubectl(
-                "delete", "-f", str(path), "--ignore-not-found", "--wait=false", check=False
-            )
+        for document in created:
+            api_crds.kubectl("delete", *_address(document), "--ignore-not-found", "--wait=false")
+
+
+def _address(document: dict[str, Any]) -> list[str]:
+    """kubectl arguments naming one example object: kind, name and (if namespaced) namespace."""
+    address = [document["kind"].lower(), document["metadata"]["name"]]
+    if document["kind"] != "PoolProfile":
+        address += ["-n", document["metadata"].get("namespace", "default")]
+    return address
+
+
+def _exists(cluster: ClusterHandle, document: dict[str, Any]) -> bool:
+    found = cluster.kubectl("get", *_address(document), "--ignore-not-found", "-o", "name")
+    return bool(found.stdout.strip())
 
 
 def test_get_dsd_shows_printer_columns_from_status(

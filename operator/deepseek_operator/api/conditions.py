@@ -34,6 +34,12 @@ REASON_MODEL_FITS_NO_POOL = "ModelFitsNoPool"
 REASON_UNKNOWN_CATALOG_KEY = "UnknownCatalogKey"
 REASON_NOT_YET_OBSERVED = "NotYetObserved"
 
+# Reasons for a deliberate standstill, on Progressing=False.
+REASON_PAUSED = "Paused"
+"""spec.paused is true: the operator changes nothing."""
+REASON_RECOMMEND_ONLY = "RecommendOnly"
+"""spec.mode is recommend: the plan is reported in status, workloads are not touched."""
+
 
 def set_condition(
     conditions: Sequence[Condition],
