@@ -25,14 +25,16 @@ class StopMatcher:
         if not self._stops:
             return StopResult(text, False)
         buffer = self._held + text
-        first = min(
-            (index for stop in self._stops if (index := buffer.find(stop)) >= 0),
-            default=-1,
-        )
-        if first >= 0:
+        # The stop that completes first wins (as if text arrived one character at a time);
+        # among stops completing at the same character, the longer one.
+        matches = [
+            (index + len(stop), index) for stop in self._stops if (index := buffer.find(stop)) >= 0
+        ]
+        if matches:
+            _, start = min(matches, key=lambda match: (match[0], match[1]))
             self.stopped = True
             self._held = ""
-            return StopResult(buffer[:first], True)
+            return StopResult(buffer[:start], True)
         keep = max(partial_suffix(buffer, stop) for stop in self._stops)
         self._held = buffer[len(buffer) - keep :]
         return StopResult(buffer[: len(buffer) - keep], False)
