@@ -4,6 +4,7 @@ accept and round-trip every generated valid spec."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,29 @@ def test_cluster_example_pools_match_pool_profiles() -> None:
         other_pools = [p for p in node_labels if p != pool]
         for other in other_pools:
             assert not profile.spec.node_selector.items() <= node_labels[other].items(), name
+
+
+class _ReadOnlyView(Mapping[str, Any]):
+    """A mapping that is not a dict, like the body views an operator framework hands out."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._data = data
+
+    def __getitem__(self, key: str) -> Any:
+        value = self._data[key]
+        return _ReadOnlyView(value) if isinstance(value, dict) else value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+def test_from_object_accepts_mappings_that_are_not_dicts() -> None:
+    view = _ReadOnlyView(cases.deployment())
+    with pytest.raises(ValidationError):
+        DeepSeekDeployment.model_validate(view)
+    assert DeepSeekDeployment.from_object(view) == DeepSeekDeployment.model_validate(
+        cases.deployment()
+    )

@@ -10,7 +10,7 @@ resources with the same message at the same field.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -131,9 +131,23 @@ class ApiModel(BaseModel):
             value = _field_by_alias(value, alias)
         return value
 
+    @classmethod
+    def from_object(cls, data: Mapping[str, Any]) -> Self:
+        """Validate any mapping, e.g. a kopf Body or Spec view, which strict mode would refuse
+        as "not a dict": nested mappings and sequences are copied into plain dicts and lists."""
+        return cls.model_validate(_plain(data))
+
     def to_json_dict(self) -> dict[str, Any]:
         """The wire form: camelCase, absent instead of null."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _field_by_alias(model: BaseModel, alias: str) -> Any:
