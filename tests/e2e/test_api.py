@@ -326,3 +326,48 @@ def test_generated_invalid_pool_specs_are_refused_by_both(
     with pytest.raises(ValidationError) as refused:
         PoolProfile.model_validate(body)
     assert cases.error_paths(refused.value) == {path}
+
+
+def _gib(quantity: str) -> float:
+    units = {"Ki": 2**-20, "Mi": 2**-10, "Gi": 1, "Ti": 2**10}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return float(quantity[: -len(suffix)]) * factor
+    return float(quantity) / 2**30
+
+
+def _tolerated(taint: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool:
+    """core/v1 toleration matching, enough for the example pools."""
+    for toleration in tolerations:
+        key_matches = toleration.get("key") in (None, taint["key"])
+        value_matches = toleration.get("operator", "Equal") == "Exists" or toleration.get(
+            "value", ""
+        ) == taint.get("value", "")
+        effect_matches = toleration.get("effect") in (None, taint["effect"])
+        if key_matches and value_matches and effect_matches:
+            return True
+    return False
+
+
+def test_example_pools_describe_the_cluster_nodes(api_crds: ClusterHandle) -> None:
+    """Each example PoolProfile selects its pool's nodes and states their real capacity."""
+    profiles = [
+        PoolProfile.model_validate(d)
+        for d in yaml.safe_load_all((REPO / "examples" / "pools.yaml").read_text(encoding="utf-8"))
+    ]
+    topology = yaml.safe_load((REPO / "examples" / "cluster.yaml").read_text(encoding="utf-8"))
+    expected_nodes = {pool["name"]: pool["nodes"] for pool in topology["pools"]}
+    for profile in profiles:
+        selector = ",".join(f"{k}={v}" for k, v in profile.spec.node_selector.items())
+        nodes = api_crds.get_json("nodes", "-l", selector)["items"]
+        name = profile.metadata["name"]
+        assert len(nodes) == expected_nodes[name], name
+        hardware = profile.spec.hardware
+        tolerations = [t.to_json_dict() for t in profile.spec.tolerations]
+        for node in nodes:
+            capacity = node["status"]["capacity"]
+            assert int(capacity.get("nvidia.com/gpu", "0")) == (hardware.gpus_per_node or 0), name
+            assert int(capacity["cpu"]) == hardware.cpu_cores, name
+            assert _gib(capacity["memory"]) == hardware.memory_gib, name
+            for taint in node["spec"].get("taints", []):
+                assert _tolerated(taint, tolerations), (name, taint)
