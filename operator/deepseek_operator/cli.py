@@ -34,10 +34,6 @@ def _register_commands() -> None:
 
     serve_command.register(app)
 
-    from deepseek_operator.calibration import command as calibrate_command
-
-    calibrate_command.register(app)
-
 
 def main() -> None:
     _register_commands()

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 import scipy.sparse as sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
@@ -42,7 +43,7 @@ from deepseek_operator.core.simulation import (
     startup_steps,
 )
 
-DEFAULT_MAX_STEPS = 2_000
+DEFAULT_MAX_STEPS = 6_000
 
 
 @dataclass(frozen=True)
@@ -95,11 +96,44 @@ def coarse_demand(arriving_tokens: FloatArray, factor: int) -> FloatArray:
     return peak
 
 
+@dataclass(frozen=True)
+class OracleRules:
+    """The deployment's rules per replay step, which the oracle must obey like the planner.
+
+    `allowed[p, t]`: pool p may hold ready replicas at step t (window policy, SLO); `max_ready[t]`:
+    the most ready replicas summed over pools (the window's replica bounds).
+    """
+
+    allowed: npt.NDArray[np.bool_] | None = None
+    max_ready: IntArray | None = None
+    min_ready: IntArray | None = None
+
+    def coarse(
+        self, factor: int, steps: int, pools: int
+    ) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray]:
+        """A pool is allowed in a coarse step only if allowed in all of its fine steps."""
+        fine_steps = steps * factor
+        allowed = np.ones((pools, fine_steps), dtype=bool)
+        limit = np.full(fine_steps, np.inf)
+        floor = np.zeros(fine_steps)
+        if self.allowed is not None:
+            allowed[:, : self.allowed.shape[1]] = self.allowed
+        if self.max_ready is not None:
+            limit[: len(self.max_ready)] = self.max_ready
+        if self.min_ready is not None:
+            floor[: len(self.min_ready)] = self.min_ready
+        coarse_allowed = np.asarray(allowed.reshape(pools, steps, factor).all(axis=2), dtype=bool)
+        coarse_limit: FloatArray = limit.reshape(steps, factor).min(axis=1)
+        coarse_floor: FloatArray = floor.reshape(steps, factor).max(axis=1)
+        return coarse_allowed, coarse_limit, coarse_floor
+
+
 def solve_oracle(
     demand: DemandTimeline,
     pools: Sequence[SimPool],
     *,
     min_ready: int = 0,
+    rules: OracleRules | None = None,
     max_steps: int = DEFAULT_MAX_STEPS,
     time_limit_seconds: float = 300.0,
     mip_rel_gap: float = 1e-6,
@@ -109,12 +143,17 @@ def solve_oracle(
     need = coarse_demand(demand.arriving_tokens, factor)
     steps = len(need)
     count = len(pools)
+    constrained = rules is not None and any(
+        part is not None for part in (rules.allowed, rules.max_ready, rules.min_ready)
+    )
+    allowed, max_ready, floor = (rules or OracleRules()).coarse(factor, steps, count)
+    floor = np.maximum(floor, float(min_ready))
     lags = [startup_steps(pool, dt) for pool in pools]
     cost_per_step = np.array([p.cost_per_replica_hour for p in pools]) / SECONDS_PER_HOUR * dt
     tokens_per_step = np.array([p.tokens_per_second_per_replica for p in pools]) * dt
-    ceiling = float((tokens_per_step * np.array([p.max_replicas for p in pools])).sum())
-    served = np.minimum(need, ceiling)
-    served[served <= UNMET_EPSILON_TOKENS] = 0.0
+    limits = np.array([p.max_replicas for p in pools], dtype=np.float64)
+    ceiling = (tokens_per_step[:, None] * limits[:, None] * allowed).sum(axis=0)
+    need = np.where(need <= UNMET_EPSILON_TOKENS, 0.0, need)
     # Demand rows count in replica-steps of the smallest pool: coefficients >= 1 and the least
     # demand that matters (UNMET_EPSILON_TOKENS) stays far above the solver's tolerance.
     scale = max(float(tokens_per_step.min()), 1e-9)
@@ -126,24 +165,32 @@ def solve_oracle(
         return count * steps + p * steps + t
 
     u_offset = 2 * count * steps
-    variables = u_offset
+    variables = u_offset + steps
 
-    objective = np.zeros(variables)
+    cost = np.zeros(variables)
     lower = np.zeros(variables)
     upper = np.zeros(variables)
     integrality = np.zeros(variables)
     for p, pool in enumerate(pools):
         for t in range(steps):
-            objective[r_index(p, t)] = cost_per_step[p]
-            upper[r_index(p, t)] = pool.max_replicas
+            cost[r_index(p, t)] = cost_per_step[p]
+            upper[r_index(p, t)] = pool.max_replicas if allowed[p, t] else 0
             integrality[r_index(p, t)] = 1
             # A start at t is billed until it is ready or the trace ends; starts that could
             # never serve within the trace (and starts at t=0, the warm start) stay at 0.
             billed_steps = min(lags[p], steps - t)
-            objective[s_index(p, t)] = cost_per_step[p] * billed_steps
+            cost[s_index(p, t)] = cost_per_step[p] * billed_steps
             serves = t >= 1 and t + lags[p] <= steps - 1
             upper[s_index(p, t)] = pool.max_replicas if serves else 0
             integrality[s_index(p, t)] = 1
+    if constrained:
+        upper[u_offset:] = need / scale
+    else:
+        # Every pool at its limit all along is a valid schedule here, so the least unmet demand
+        # is known in closed form: fix it.
+        least = np.maximum(0.0, need - ceiling) / scale
+        lower[u_offset:] = least
+        upper[u_offset:] = least
 
     rows: list[int] = []
     cols: list[int] = []
@@ -174,25 +221,47 @@ def solve_oracle(
                 add_row([(r_index(p, t), 1.0), *window], -np.inf, float(pool.max_replicas))
     for t in range(steps):
         entries = [(r_index(p, t), tokens_per_step[p] / scale) for p in range(count)]
-        add_row(entries, float(served[t]) / scale * (1 - 1e-12), np.inf)
-        if min_ready > 0:
-            add_row([(r_index(p, t), 1.0) for p in range(count)], float(min_ready), np.inf)
+        add_row([*entries, (u_offset + t, 1.0)], float(need[t]) / scale * (1 - 1e-12), np.inf)
+        everyone = [(r_index(p, t), 1.0) for p in range(count)]
+        if floor[t] > 0 or np.isfinite(max_ready[t]):
+            add_row(everyone, float(floor[t]), float(max_ready[t]))
 
     matrix = sparse.csr_array(
         (values, (rows, cols)), shape=(len(row_low), variables), dtype=np.float64
     )
+    options = {"time_limit": time_limit_seconds, "mip_rel_gap": mip_rel_gap, "disp": False}
+    bounds = Bounds(lower, upper)
     started = time.perf_counter()
+    constraints = [LinearConstraint(matrix, np.array(row_low), np.array(row_high))]
+    if constrained:
+        # Phase 1: the least unmet demand any schedule under these rules can reach.
+        unmet_only = np.zeros(variables)
+        unmet_only[u_offset:] = 1.0
+        first = milp(
+            unmet_only,
+            integrality=integrality,
+            bounds=bounds,
+            constraints=constraints,
+            options=options,
+        )
+        if first.x is None:
+            raise OracleError(f"oracle MILP found no schedule: {first.message}")
+        least = float(first.x[u_offset:].sum())
+        pick_u = sparse.csr_array(unmet_only[None, :])
+        slack = max(1e-9 * least, UNMET_EPSILON_TOKENS / scale)
+        constraints.append(LinearConstraint(pick_u, -np.inf, least + slack))
+    # Phase 2: the cheapest schedule that leaves no more unmet.
     result = milp(
-        objective,
+        cost,
         integrality=integrality,
-        bounds=Bounds(lower, upper),
-        constraints=LinearConstraint(matrix, np.array(row_low), np.array(row_high)),
-        options={"time_limit": time_limit_seconds, "mip_rel_gap": mip_rel_gap, "disp": False},
+        bounds=bounds,
+        constraints=constraints,
+        options=options,
     )
     elapsed = time.perf_counter() - started
     if result.x is None:
         raise OracleError(f"oracle MILP found no schedule: {result.message}")
-    solution = np.rint(result.x).astype(np.int64)
+    solution = np.rint(result.x[:u_offset]).astype(np.int64)
     ready = solution[: count * steps].reshape(count, steps)
     starts = solution[count * steps :].reshape(count, steps).copy()
     for p in range(count):
@@ -204,7 +273,7 @@ def solve_oracle(
     shortfall = np.maximum(0.0, need - capacity)
     unmet = float(shortfall[shortfall > UNMET_EPSILON_TOKENS].sum())
     billed_cost = float((ready * cost_per_step[:, None]).sum()) + float(
-        (starts * objective[count * steps : u_offset].reshape(count, steps)).sum()
+        (starts * cost[count * steps : u_offset].reshape(count, steps)).sum()
     )
     status = "optimal" if result.status == 0 else "time limit (best schedule found)"
     gap = getattr(result, "mip_gap", None)

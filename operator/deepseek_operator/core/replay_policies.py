@@ -22,6 +22,13 @@ from datetime import datetime
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from deepseek_operator.core.planner import (
+    History,
+    PlanSpec,
+    PoolOption,
+    PoolReplicas,
+    plan,
+)
 from deepseek_operator.core.simulation import (
     DemandTimeline,
     Placement,
@@ -212,3 +219,39 @@ class LoadOnlyPolicy:
         else:
             self.current = max(self.recent)
         return {self.pool.name: self.current}
+
+
+class PlannerPolicy:
+    """The operator's own planner, called at every reconcile with what the operator would see.
+
+    It keeps the planner's history between calls exactly as the operator does, and reports the
+    running placement as `desired` (the last target) with the ready count from the replay.
+    """
+
+    name = "ours"
+
+    def __init__(self, spec: PlanSpec, options: Sequence[PoolOption]) -> None:
+        self.spec = spec
+        self.options = tuple(options)
+        self.history = History()
+        self.target: dict[str, int] = {}
+
+    def decide(self, view: StepView) -> Placement:
+        observed = [
+            PoolReplicas(
+                pool=o.name, desired=self.target.get(o.name, 0), ready=view.ready.get(o.name, 0)
+            )
+            for o in self.options
+            if self.target.get(o.name, 0) or view.ready.get(o.name, 0)
+        ]
+        decided = plan(
+            self.spec,
+            self.options,
+            observed,
+            view.observed_tokens_per_second,
+            view.at,
+            self.history,
+        )
+        self.history = decided.next_history(self.history, observed, view.at, self.spec.load)
+        self.target = decided.replicas
+        return self.target
