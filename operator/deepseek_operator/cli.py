@@ -26,6 +26,10 @@ def _register_commands() -> None:
 
     cost_command.register(app)
 
+    from deepseek_operator import simulate_command
+
+    simulate_command.register(app)
+
     from deepseek_operator import plan_command
 
     plan_command.register(app)
@@ -33,6 +37,10 @@ def _register_commands() -> None:
     from deepseek_operator.serving import command as serve_command
 
     serve_command.register(app)
+
+    from deepseek_operator.calibration import command as calibrate_command
+
+    calibrate_command.register(app)
 
 
 def main() -> None:
