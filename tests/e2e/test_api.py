@@ -218,6 +218,14 @@ def test_get_dsd_shows_printer_columns_from_status(
     # A status write does not bump the generation, and the status reads back unchanged.
     assert stored["metadata"]["generation"] == generation
     assert DeepSeekDeployment.model_validate(stored).status == status
+    # A spec change does, and a spec write cannot touch status.
+    api_crds.kubectl(
+        "patch", "dsd", "columns", "-n", api_namespace, "--type=merge",
+        "-p", json.dumps({"spec": {"replicas": {"max": 5}}, "status": {"pools": "x"}}),
+    )  # fmt: skip
+    changed = api_crds.get_json("dsd", "columns", "-n", api_namespace)
+    assert changed["metadata"]["generation"] == generation + 1
+    assert changed["status"]["pools"] == "a100=2,cpu-xeon=1"
 
 
 def test_explain_prints_the_field_docs(api_crds: ClusterHandle) -> None:
