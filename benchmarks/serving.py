@@ -68,7 +68,7 @@ def train_briefly(directory: Path, steps: int, console: Console) -> int:
     console.print(
         f"trained {steps} steps in {time.perf_counter() - started:.1f} s, final loss {loss.item():.3f}"
     )
-    model.eval()
+    model.eval()  # type: ignore[no-untyped-call]
     model.save_pretrained(directory)
     return sum(parameter.numel() for parameter in model.parameters())
 
@@ -79,9 +79,13 @@ def perplexity(directory: Path, precision: str, device: str) -> float:
     from deepseek_operator.serving.loading import load
     from deepseek_operator.serving.settings import ServerSettings
 
-    loaded = load(
-        ServerSettings(weights=directory, served_model_name="m", device=device, precision=precision)
-    )  # type: ignore[arg-type]
+    settings = ServerSettings(
+        weights=directory,
+        served_model_name="m",
+        device=device,  # type: ignore[arg-type]
+        precision=precision,  # type: ignore[arg-type]
+    )
+    loaded = load(settings)
     ids = torch.tensor(
         [loaded.tokenizer.encode(FIXED_TEXT, add_special_tokens=True)], device=device
     )
