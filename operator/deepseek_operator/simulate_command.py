@@ -435,6 +435,12 @@ def simulate(
             series = tile_to_days(series, repeat_days)
         if load_scale != 1.0:
             series = scale_load(series, load_scale)
+        pool_names = [p.name for p in inputs.pools]
+        if load_only_pool is not None and load_only_pool not in pool_names:
+            raise SimulateInputError(
+                f"--load-only-pool: {load_only_pool!r} is not a pool of the deployment "
+                f"({', '.join(pool_names)})"
+            )
         window = rate_window or rate_window_from_query(dsd) or 120.0
         chosen = tuple(p.strip() for p in policies.split(",") if p.strip())
         settings = ReplaySettings(

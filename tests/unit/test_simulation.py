@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pytest
 
-from deepseek_operator.core.oracle import OraclePolicy, solve_oracle
+from deepseek_operator.core.oracle import OraclePolicy, OracleRules, solve_oracle
 from deepseek_operator.core.replay_policies import (
     ClockRule,
     LoadOnlyPolicy,
@@ -202,3 +202,32 @@ def test_min_available_floor_holds_during_a_scale_down() -> None:
 
     run = simulate(Shrink(), demand, POOLS, RolloutRules(min_available=2))
     assert run.ready[1].tolist() == [4, 2, 2]
+
+
+def test_coarse_oracle_covers_every_fine_step_and_costs_at_least_the_fine_optimum() -> None:
+    rates = [50.0, 50.0, 250.0, 90.0, 50.0, 250.0, 40.0, 50.0, 50.0]
+    demand = demand_timeline(series(rates), 60.0, OBSERVATION)
+    fine = solve_oracle(demand, POOLS, min_ready=1)
+    coarse = solve_oracle(demand, POOLS, min_ready=1, max_steps=3)
+    assert coarse.factor == 3 and coarse.step_seconds == 180.0
+    run = simulate(OraclePolicy(coarse, POOLS), demand, POOLS, RULES)
+    assert run.unmet == 0.0  # sized for each coarse step's peak minute
+    assert run.total_cost == pytest.approx(coarse.objective_cost)
+    assert run.total_cost >= fine.objective_cost - 1e-9
+    assert "coarsened 3x" in coarse.describe()
+
+
+def test_oracle_obeys_the_pools_allowed_per_step_even_across_a_coarse_edge() -> None:
+    demand = demand_timeline(series([50.0] * 6), 60.0, OBSERVATION)
+    # CPU only for minutes 0-3, GPU only from minute 4 (a cpuOnly window, then gpuOnly).
+    allowed = np.array([[False] * 4 + [True] * 2, [True] * 4 + [False] * 2])
+    rules = OracleRules(allowed=allowed, min_ready=np.ones(6, dtype=np.int64))
+    fine = solve_oracle(demand, POOLS, rules=rules)
+    assert fine.ready.tolist() == [[0, 0, 0, 0, 1, 1], [5, 5, 5, 5, 0, 0]]
+    # The GPU starts one minute early to be ready at minute 4: billed from minute 3.
+    assert fine.objective_cost == pytest.approx(4 * 0.3 + 3 * 0.6)
+    # At a 3-minute step the edge falls inside the second step, where either pool may serve.
+    coarse = solve_oracle(demand, POOLS, rules=rules, max_steps=2)
+    run = simulate(OraclePolicy(coarse, POOLS), demand, POOLS, RULES)
+    assert run.unmet == 0.0
+    assert run.ready[0, :3].tolist() == [0, 0, 0]

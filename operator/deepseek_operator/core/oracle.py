@@ -43,7 +43,7 @@ from deepseek_operator.core.simulation import (
     startup_steps,
 )
 
-DEFAULT_MAX_STEPS = 6_000
+DEFAULT_MAX_STEPS = 20_160
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class OracleRules:
     def coarse(
         self, factor: int, steps: int, pools: int
     ) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray]:
-        """A pool is allowed in a coarse step only if allowed in all of its fine steps."""
+        """A pool is allowed in a coarse step if allowed in all of its fine steps (see below)."""
         fine_steps = steps * factor
         allowed = np.ones((pools, fine_steps), dtype=bool)
         limit = np.full(fine_steps, np.inf)
@@ -122,7 +122,12 @@ class OracleRules:
             limit[: len(self.max_ready)] = self.max_ready
         if self.min_ready is not None:
             floor[: len(self.min_ready)] = self.min_ready
-        coarse_allowed = np.asarray(allowed.reshape(pools, steps, factor).all(axis=2), dtype=bool)
+        grouped = allowed.reshape(pools, steps, factor)
+        coarse_allowed = np.asarray(grouped.all(axis=2), dtype=bool)
+        # A window edge inside a coarse step can leave no pool allowed throughout it; there the
+        # pools of either side may serve (the schedule overlaps the edge by under one step).
+        edge = ~coarse_allowed.any(axis=0)
+        coarse_allowed[:, edge] = np.asarray(grouped.any(axis=2), dtype=bool)[:, edge]
         coarse_limit: FloatArray = limit.reshape(steps, factor).min(axis=1)
         coarse_floor: FloatArray = floor.reshape(steps, factor).max(axis=1)
         return coarse_allowed, coarse_limit, coarse_floor
