@@ -55,6 +55,7 @@ class ServerState:
     engine: Engine | None = None
     ready: bool = False
     load_error: str | None = None
+    watchdog: asyncio.Task[None] | None = None
     started_at: int = field(default_factory=lambda: int(time.time()))
 
     @property
@@ -84,6 +85,8 @@ def create_app(
             yield
         finally:
             task.cancel()
+            if state.watchdog is not None:
+                state.watchdog.cancel()
             if state.engine is not None:
                 await asyncio.to_thread(state.engine.stop)
 
@@ -220,6 +223,7 @@ async def _load_and_warm_up(
         engine = Engine(loaded, state.settings, state.metrics)
         await asyncio.to_thread(engine.start)
         state.engine = engine
+        state.watchdog = asyncio.create_task(engine.watch())
         await engine.warm_up()
         if not engine.draining:
             state.ready = True

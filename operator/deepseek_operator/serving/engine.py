@@ -192,6 +192,20 @@ class Engine:
         manager.start()
         self._manager = manager
 
+    async def watch(self, interval_seconds: float = 1.0) -> None:
+        """Fail admitted requests if the generation loop dies, instead of leaving them hanging."""
+        while self._manager is not None:
+            await asyncio.sleep(interval_seconds)
+            if self._manager is not None and not self.alive and self._requests:
+                error = getattr(self._manager.background_thread_status, "fatal_error", None)
+                log.error(
+                    "the generation loop stopped (%s); failing %d requests",
+                    error,
+                    len(self._requests),
+                )
+                for request in list(self._requests.values()):
+                    self._fail(request, f"the generation loop stopped: {error}")
+
     def stop(self) -> None:
         if self._manager is not None:
             self._manager.stop(block=True, timeout=10)
