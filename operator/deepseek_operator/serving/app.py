@@ -33,7 +33,7 @@ from deepseek_operator.serving.protocol import (
     ApiError,
     ChatRequest,
     CompletionRequest,
-    _Common,
+    GenerationRequest,
     parse_body,
 )
 from deepseek_operator.serving.reasoning import (
@@ -280,7 +280,7 @@ async def _json_body(request: Request) -> Any:
         raise ApiError(400, "the request body is nested too deeply") from None
 
 
-def _engine_for(state: ServerState, body: _Common) -> Engine:
+def _engine_for(state: ServerState, body: GenerationRequest) -> Engine:
     if body.model != state.settings.served_model_name:
         raise ApiError(
             404,
@@ -347,7 +347,7 @@ def _render_chat(body: ChatRequest, loaded: LoadedModel) -> str:
 
 
 def _sampling(
-    body: _Common,
+    body: GenerationRequest,
     max_tokens: int | None,
     prompt_tokens: int,
     context: int,

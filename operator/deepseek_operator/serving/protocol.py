@@ -54,7 +54,9 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class _Common(BaseModel):
+class GenerationRequest(BaseModel):
+    """The fields both generation routes share."""
+
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
 
     model: str
@@ -93,7 +95,7 @@ class _Common(BaseModel):
             raise ApiError(400, f"{param} is not supported by this server (only 0)", param=param)
 
 
-class CompletionRequest(_Common):
+class CompletionRequest(GenerationRequest):
     prompt: str | list[int] | list[str]
     logprobs: int | None = None
     echo: bool = False
@@ -134,7 +136,7 @@ class ChatMessage(BaseModel):
         return "".join(part.text for part in self.content)
 
 
-class ChatRequest(_Common):
+class ChatRequest(GenerationRequest):
     messages: Annotated[list[ChatMessage], Field(min_length=1)]
     max_completion_tokens: int | None = None
     logprobs: bool | None = None
