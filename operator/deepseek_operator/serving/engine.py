@@ -180,7 +180,11 @@ class Engine:
             max_requests_per_batch=settings.max_batch_size,
             num_blocks=blocks,
             page_size=KV_PAGE_TOKENS,
-            max_batch_tokens=max(KV_PAGE_TOKENS, settings.max_batch_size * 8),
+            # Prompt tokens per step on CPU (long prompts are prefilled in chunks); on CUDA
+            # transformers sizes it from free memory.
+            max_batch_tokens=max(KV_PAGE_TOKENS, settings.max_batch_size * 8)
+            if settings.device == "cpu"
+            else None,
             allow_block_sharing=False,
             seed=settings.seed,
             auto_switch_to_flash=settings.device == "cuda",
