@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from deepseek_operator.core.planner import (
@@ -34,13 +35,20 @@ from deepseek_operator.core.planner import (
 from deepseek_operator.core.stability import DemandSample
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-SETTINGS = settings(deadline=None, max_examples=60, suppress_health_check=[HealthCheck.too_slow])
+# PLANNER_EXAMPLES=2000 for a thorough run; the default keeps the shared machine responsive.
+SETTINGS = settings(
+    deadline=None,
+    max_examples=int(os.environ.get("PLANNER_EXAMPLES", "60")),
+    suppress_health_check=[HealthCheck.too_slow],
+)
 TOLERANCE = 1e-6
 
 
 @st.composite
-def pool_lists(draw: st.DrawFn, max_pools: int = 4, max_capacity: int = 8) -> list[PoolOption]:
-    count = draw(st.integers(1, max_pools))
+def pool_lists(
+    draw: st.DrawFn, max_pools: int = 4, max_capacity: int = 8, min_pools: int = 1
+) -> list[PoolOption]:
+    count = draw(st.integers(min_pools, max_pools))
     result = []
     for i in range(count):
         kind = draw(st.sampled_from([PoolKind.GPU, PoolKind.CPU]))
@@ -268,45 +276,80 @@ def test_deterministic_and_idempotent(
 def test_demand_oscillating_inside_the_savings_band_never_moves(
     data: st.DataObject, spec: PlanSpec
 ) -> None:
-    pools = data.draw(pool_lists())
-    band_percent = data.draw(st.sampled_from([10.0, 30.0, 60.0, 90.0]))
-    # No cooldown or dwell: the savings band alone must hold the placement.
-    spec = replace(spec, migration=Migration(0, 8, 0, band_percent, 0))
-    high = data.draw(st.integers(1, 3000).map(lambda n: n / 2))
+    """A step whose cheapest placement saves less than minSavingsPercent over staying never
+    moves: no replica stops on one pool while another starts, and no running pool is left.
+
+    Staying, restated from the docs: keep the placement; trim it (each running pool keeps one
+    replica) when demand fell; add the cheapest replicas on top when it cannot serve demand.
+    """
+    # Usable pools and demands within their reach, so that cheaper placements often tempt.
+    pools = [
+        replace(p, fits=True, capacity_replicas=max(1, p.capacity_replicas))
+        for p in data.draw(pool_lists(min_pools=2))
+    ]
+    band = data.draw(st.sampled_from([10.0, 30.0, 60.0, 90.0]))
+    # No stabilisation, cooldown or dwell: the savings band alone must hold the placement.
+    spec = replace(
+        spec,
+        slo=replace(spec.slo, min_tokens_per_second_per_request=None),
+        load=Load(0, 0),
+        migration=Migration(0, 8, 0, band, 0),
+    )
     oracle = Oracle.of(spec, pools)
     headroom = 1 + spec.slo.headroom_fraction
-    assume(oracle.cheapest(high * headroom) is not None)
-    # Settle at the high demand (fresh start: the optimum), then oscillate below it.
-    settled = plan(spec, pools, [], high, NOW)
-    in_use = {p for p, n in settled.replicas.items() if n > 0}
-    stay = Oracle([p for p in oracle.allowed if p.name in in_use], spec.replicas, oracle.policy)
-    band = spec.migration.min_savings_percent / 100
-
-    def inside_band(demand: float) -> bool:
-        # Staying (each running pool keeps ≥ 1 replica) must serve it, and the global optimum
-        # must save less than minSavingsPercent against the cheapest way of staying.
-        staying = [
-            stay.objective(x)
-            for x in stay.placements()
-            if min(x, default=1) >= 1 and stay.capacity(x) >= demand * headroom - TOLERANCE
-        ]
-        best = oracle.cheapest(demand * headroom)
-        if not staying or best is None:
-            return False
-        cost = min(staying)
-        return cost <= 0 or (cost - best) / cost < band or best >= cost
-
-    low = data.draw(st.integers(0, int(high * 2)).map(lambda n: n / 2))
-    assume(inside_band(low) and inside_band(high))
+    reach = oracle.most_capacity() / headroom
+    high = round(reach * data.draw(st.integers(1, 100)) / 100, 1)
+    assume(high > 0 and oracle.cheapest(high * headroom) is not None)
+    low = round(high * data.draw(st.integers(0, 100)) / 100, 1)
     sequence = data.draw(st.lists(st.sampled_from([low, high]), min_size=2, max_size=8))
-    observed = [PoolReplicas(p, n, n) for p, n in settled.replicas.items() if n > 0]
+
+    settled = plan(spec, pools, [], high, NOW)
+    current = {p: n for p, n in settled.replicas.items() if n > 0}
     history = settled.next_history(History(), [], NOW, spec.load)
-    now = NOW
+    previous, now = high, NOW
     for demand in sequence:
-        now += timedelta(seconds=data.draw(st.sampled_from([15, 300, 900])))
+        now += timedelta(seconds=15)
+        observed = [PoolReplicas(p, n, n) for p, n in current.items()]
         result = plan(spec, pools, observed, demand, now, history)
-        used = {p for p, n in result.replicas.items() if n > 0}
-        assert used == in_use, result.reason
-        assert result.change is not Change.MOVE, result.reason
+        staying = _staying_cost(oracle, current, demand * headroom, demand < previous)
+        best = oracle.cheapest(demand * headroom)
+        if staying is not None and best is not None:
+            inside = staying <= best or (staying - best) / staying < band / 100
+            event(f"inside band: {inside}; held back: {'stays over' in result.reason}")
+            if inside:
+                assert result.change is not Change.MOVE, result.reason
+                left = {p for p in current if result.replicas[p] == 0}
+                assert not left, result.reason
         history = result.next_history(history, observed, now, spec.load)
-        observed = [PoolReplicas(p, n, n) for p, n in result.replicas.items() if n > 0]
+        current = {p: n for p, n in result.replicas.items() if n > 0}
+        previous = demand
+
+
+def _staying_cost(
+    oracle: Oracle, current: dict[str, int], required: float, fell: bool
+) -> float | None:
+    """Cheapest way of staying, by brute force; None where the planner would rebalance."""
+    names = [p.name for p in oracle.allowed]
+    if set(current) - set(names):
+        return None
+    now = tuple(current.get(n, 0) for n in names)
+    candidates = oracle.placements()
+    if oracle.capacity(now) >= required - TOLERANCE and now in candidates:
+        if not fell:
+            return oracle.objective(now)
+        trims = [
+            oracle.objective(x)
+            for x in candidates
+            if all(x_p <= n_p and (x_p >= 1 or n_p == 0) for x_p, n_p in zip(x, now, strict=True))
+            and oracle.capacity(x) >= required - TOLERANCE
+        ]
+        return min(trims)
+    if fell:
+        return None  # grown, then trimmed: not restated here
+    grown = [
+        oracle.objective(x)
+        for x in candidates
+        if all(x_p >= n_p for x_p, n_p in zip(x, now, strict=True))
+        and oracle.capacity(x) >= required - TOLERANCE
+    ]
+    return min(grown, default=None)

@@ -319,19 +319,31 @@ def _decide(
     if best is None:
         return finish(ctx.most_capacity(method), effective, False)
 
-    support = [p for p in ctx.allowed_names if ctx.current.get(p, 0) > 0]
-    if not support:
+    running = ctx.running_allowed()
+    if not running:
         return finish(best, effective, True, "" if forced else "initial placement")
 
-    stay = ctx.solve(method, ctx.terms(keep=support, only=support), required, keep_current=True)
-    adding = ""
-    if stay is None:
-        stay = ctx.solve(method, ctx.terms(keep=support), required, keep_current=True)
-        adding = "running pools cannot serve demand: adding pools"
-    if stay is None:
-        return finish(best, effective, True, "running pools cannot serve demand within bounds")
+    # Staying: grow the running placement if it cannot serve demand (pure scale-up, new pools
+    # only where cheapest), then, if the stabilised demand fell, trim it (pure scale-down; each
+    # running pool keeps ≥ 1 replica). Neither half stops a replica in order to start another.
+    notes: list[str] = []
+    grown = running if ctx.serves(running, required) else None
+    if grown is None:
+        grown = ctx.solve(method, ctx.terms(at_least=running), required)
+        if grown is not None and set(grown) - set(running):
+            notes.append("running pools cannot serve demand: adding pools")
+    if grown is None:
+        grown = ctx.solve(method, ctx.terms(keep=list(running)), required, reference=running)
+        if grown is None:
+            return finish(best, effective, True, "running pools cannot serve demand within bounds")
+        notes.append("replica bounds force a rebalance")
+    fell = history.effective_demand is None or effective < history.effective_demand
+    stay = grown
+    if fell:
+        trimmed = ctx.terms(keep=list(grown), at_most=grown)
+        stay = ctx.solve(method, trimmed, required, reference=grown) or grown
     if stay == best:
-        return finish(stay, effective, True, adding)
+        return finish(stay, effective, True, *notes)
     verdict = judge_move(
         stay, best, ctx.objective(stay), ctx.objective(best), history, ctx.now, ctx.spec.migration
     )
@@ -339,7 +351,7 @@ def _decide(
         return finish(best, effective, True, f"moving saves {verdict.saving_fraction:.0%}")
     cheaper = " + ".join(f"{n}×{p}" for p, n in best.items())
     return finish(
-        stay, effective, True, adding, f"stays over {cheaper or 'none'}: {verdict.why_not}"
+        stay, effective, True, *notes, f"stays over {cheaper or 'none'}: {verdict.why_not}"
     )
 
 
@@ -406,13 +418,15 @@ class _Context:
     def terms(
         self,
         keep: Sequence[str] = (),
-        only: Sequence[str] | None = None,
         at_least: Mapping[str, int] | None = None,
+        at_most: Mapping[str, int] | None = None,
     ) -> list[PoolTerms]:
-        """Columns for the allowed pools: ``keep`` pools hold ≥ 1, ``only`` limits the pool set."""
+        """Columns for the allowed pools: ``keep`` pools hold ≥ 1; optional per-pool floors/caps."""
         columns = []
         for p in self.allowed:
-            upper = p.capacity_replicas if only is None or p.name in only else 0
+            upper = p.capacity_replicas
+            if at_most is not None:
+                upper = min(upper, at_most.get(p.name, 0))
             lower = max(1 if p.name in keep else 0, (at_least or {}).get(p.name, 0))
             columns.append(
                 PoolTerms(
@@ -426,9 +440,9 @@ class _Context:
         method: _Method,
         terms: Sequence[PoolTerms],
         required: float,
-        keep_current: bool = False,
+        reference: Mapping[str, int] | None = None,
     ) -> dict[str, int] | None:
-        """Cheapest answer; with ``keep_current`` an equally cheap running placement wins."""
+        """Cheapest answer; an equally cheap ``reference`` placement wins ties (no churn)."""
         low, high = self.bounds.min, self.bounds.max
         if method.exact:
             found = solver.solve_min_cost(terms, required, low, high)
@@ -436,12 +450,30 @@ class _Context:
             found = solver.greedy_min_cost(terms, required, low, high)
         if found is None:
             return None
-        current = tuple(self.current.get(name, 0) for name in self.allowed_names)
-        if keep_current and solver.is_feasible(terms, current, required, low, high):
+        if reference is not None:
+            kept = self.vector(reference)
             best = solver.objective(terms, found)
-            if solver.objective(terms, current) <= best + 1e-9 * max(1.0, abs(best)):
-                found = current
+            as_cheap = solver.objective(terms, kept) <= best + 1e-9 * max(1.0, abs(best))
+            if as_cheap and solver.is_feasible(terms, kept, required, low, high):
+                found = kept
         return self.as_map(found)
+
+    def running_allowed(self) -> dict[str, int]:
+        """What runs now on pools still allowed, capped at what each pool can hold."""
+        capacity = {p.name: p.capacity_replicas for p in self.allowed}
+        return {
+            name: min(n, capacity[name])
+            for name, n in self.current.items()
+            if name in capacity and min(n, capacity[name]) > 0
+        }
+
+    def serves(self, replicas: Mapping[str, int], required: float) -> bool:
+        return solver.is_feasible(
+            self.terms(), self.vector(replicas), required, self.bounds.min, self.bounds.max
+        )
+
+    def vector(self, replicas: Mapping[str, int]) -> tuple[int, ...]:
+        return tuple(replicas.get(name, 0) for name in self.allowed_names)
 
     def as_map(self, replicas: Sequence[int]) -> dict[str, int]:
         return {name: n for name, n in zip(self.allowed_names, replicas, strict=True) if n > 0}
@@ -452,14 +484,14 @@ class _Context:
     def hold(self, method: _Method) -> dict[str, int]:
         """No demand figure: keep what runs on allowed pools; replace capacity on excluded ones."""
         by_name = {p.name: p for p in self.pools}
-        running = math.fsum(
+        served = math.fsum(
             by_name[name].tokens_per_second_per_replica * n
             for name, n in self.current.items()
             if name in by_name
         )
-        keep = {name: n for name, n in self.current.items() if name in self.allowed_names}
+        keep = self.running_allowed()
         for terms in (self.terms(at_least=keep), self.terms()):
-            found = self.solve(method, terms, running, keep_current=True)
+            found = self.solve(method, terms, served, reference=keep)
             if found is not None:
                 return found
         return self.most_capacity(method)
