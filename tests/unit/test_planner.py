@@ -232,3 +232,67 @@ def _move(at: datetime):  # type: ignore[no-untyped-def]
     from deepseek_operator.core.stability import Move
 
     return Move(at, (("rtx4090", 1),), (("a100", 1),))
+
+
+def test_replicas_on_a_pool_no_longer_offered_are_moved_off() -> None:
+    running = [PoolReplicas("old-pool", 2, 2)]
+    result = plan(spec(), pools(), running, 14.0, NIGHT)
+    assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 2}
+    assert "leaving old-pool (not offered)" in result.reason
+    assert result.change is Change.MOVE
+
+
+def test_scale_to_zero_is_a_move_that_waits_for_dwell() -> None:
+    running = [PoolReplicas("cpu-xeon", 2, 2)]
+    fresh = History(pool_since=(("cpu-xeon", NIGHT - timedelta(seconds=60)),))
+    held = plan(spec(), pools(), running, 0.0, NIGHT, fresh)
+    assert held.replicas["cpu-xeon"] == 1, "trimmed, but the pool keeps a replica"
+    assert "dwell" in held.reason
+    settled = History(pool_since=(("cpu-xeon", NIGHT - timedelta(hours=2)),))
+    assert plan(spec(), pools(), running, 0.0, NIGHT, settled).total_replicas == 0
+
+
+def test_trims_when_demand_falls_but_consolidates_only_through_the_gate() -> None:
+    running = [PoolReplicas("cpu-xeon", 8, 8)]  # 72 tok/s of capacity for 14 tok/s
+    recent_move = (_move(NIGHT - timedelta(seconds=60)),)
+    steady = History(effective_demand=14.0, moves=recent_move)
+    held = plan(spec(), pools(), running, 14.0, NIGHT, steady)
+    assert held.replicas["cpu-xeon"] == 8
+    assert "stays over 2×cpu-xeon: cooldown" in held.reason
+    fell = History(effective_demand=60.0, moves=recent_move)
+    trimmed = plan(spec(), pools(), running, 14.0, NIGHT, fell)
+    assert trimmed.replicas["cpu-xeon"] == 2
+    assert trimmed.change is Change.SCALE_DOWN
+
+
+def test_short_spikes_wait_for_the_scale_up_window() -> None:
+    from deepseek_operator.core.stability import DemandSample, effective_demand
+
+    load = Load(scale_up_stabilization_seconds=60, scale_down_stabilization_seconds=600)
+    calm = History(
+        demand_samples=(DemandSample(DAY - timedelta(seconds=30), 10.0),), effective_demand=10.0
+    )
+    assert effective_demand(calm, 100.0, DAY, load) == 10.0
+    busy = History(
+        demand_samples=(
+            DemandSample(DAY - timedelta(seconds=90), 10.0),
+            DemandSample(DAY - timedelta(seconds=45), 120.0),
+        ),
+        effective_demand=10.0,
+    )
+    assert effective_demand(busy, 100.0, DAY, load) == 100.0
+    # Falling: held at the highest demand of the last 600 s.
+    assert effective_demand(busy, 5.0, DAY, load) == 10.0
+    assert effective_demand(History(effective_demand=50.0), 5.0, DAY, Load(0, 0)) == 5.0
+
+
+def test_history_records_moves_and_when_pools_were_entered() -> None:
+    running = [PoolReplicas("a100", 1, 1)]
+    moved = plan(spec(), pools(), running, 14.0, NIGHT)
+    history = moved.next_history(History(), running, NIGHT, spec().load)
+    assert history.last_move_at == NIGHT
+    assert history.moves[-1].before == (("a100", 1),)
+    assert history.moves[-1].after == (("cpu-xeon", 2),)
+    assert history.entered("cpu-xeon") == NIGHT
+    assert history.entered("a100") is None
+    assert history.effective_demand == 14.0
