@@ -21,9 +21,10 @@ stabilised demand × (1 + headroom) within the active window's policy, replica b
    have no free capacity are excluded (each with a reason);
 2. demand unavailable → hold the running placement, except replicas on excluded pools, whose
    capacity is replaced by the cheapest allowed capacity;
-3. otherwise the *stay* option resizes the pools already in use (each keeps ≥ 1 replica); if
-   they cannot serve the demand, the cheapest placement that keeps them and adds pools;
-4. the global optimum replaces the stay option only if ``stability.judge_move`` allows it
+3. otherwise *staying* never stops a replica to start another: the running placement grows by
+   the cheapest replicas if it cannot serve demand, is trimmed if the stabilised demand fell
+   (each running pool keeps ≥ 1 replica), and is otherwise kept as it is;
+4. the global optimum replaces staying only if ``stability.judge_move`` allows it
    (minSavingsPercent, savings ÷ disruption, cooldown, dwell);
 5. if no placement meets demand: the placement with the most capacity, and the shortfall.
 """
