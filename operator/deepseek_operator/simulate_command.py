@@ -216,6 +216,7 @@ def _money(amount: float | None, currency: str) -> str:
 def _percent(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "-"
+    value = round(value, 1 if signed else 2) + 0.0  # no "-0.0 %"
     return f"{value:+.1f} %" if signed else f"{value:.2f} %"
 
 
