@@ -117,3 +117,42 @@ def test_constant_trace_makes_ours_equal_the_best_static_placement(
     for run in result.runs:
         if run.capacity_tokens_per_second[:, 0].sum() + 1e-9 >= level * (1 + headroom):
             assert ours.total_cost <= run.total_cost * (1 + 1e-9), run.name
+
+
+@settings(deadline=None, max_examples=12)
+@given(
+    rates=st.lists(st.floats(min_value=0.0, max_value=700.0), min_size=8, max_size=24),
+    gpu_cost=st.floats(min_value=1.0, max_value=10.0),
+    cpu_cost=st.floats(min_value=0.1, max_value=2.0),
+    gpu_startup=st.sampled_from([0.0, 30.0, 90.0]),
+    headroom=st.sampled_from([0.0, 0.2]),
+)
+def test_oracle_is_cheapest_among_all_policies_that_serve_as_much(
+    rates: list[float],
+    gpu_cost: float,
+    cpu_cost: float,
+    gpu_startup: float,
+    headroom: float,
+) -> None:
+    options = [
+        option("gpu", "gpu", gpu_cost, 150.0, 3),
+        option("cpu", "cpu", cpu_cost, 20.0, 4),
+    ]
+    options[0] = PoolOption(**{**options[0].__dict__, "startup_seconds": gpu_startup})
+    # Bounds wide enough that no policy, bounded or not, can exceed them.
+    inputs = inputs_for(options, headroom, 1, 7)
+    trace = TokenSeries(START, 30.0, np.array(rates) * 30.0, "generated")
+    result = compare(inputs, trace, ReplaySettings(30.0, Observation(30.0, 60.0)))
+    oracle = result.run("oracle")
+    assert oracle is not None and result.oracle is not None and result.oracle.optimal
+    assert [r.name for r in result.runs] == [
+        "static-gpu",
+        "static-cpu",
+        "time-only",
+        "load-only",
+        "ours",
+        "oracle",
+    ]
+    for run in result.runs:
+        if run.unmet <= oracle.unmet + 1e-6:
+            assert oracle.total_cost <= run.total_cost * (1 + 1e-6) + 1e-9, run.name
