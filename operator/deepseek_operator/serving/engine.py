@@ -194,6 +194,10 @@ class Engine:
         )
         manager.output_router = StepObservingRouter()
         manager.start()
+        self.attach(manager)
+
+    def attach(self, manager: Any) -> None:
+        """Use a started continuous-batching manager (or anything with its request methods)."""
         self._manager = manager
 
     async def watch(self, interval_seconds: float = 1.0) -> None:
