@@ -166,3 +166,31 @@ def test_trace_options_tile_scale_and_shift(tmp_path: Path) -> None:
     assert payload["trace"]["durationSeconds"] == 12 * 3600
     assert payload["trace"]["tokens"] == pytest.approx(2 * 6 * (100 + 300) * 3600)
     assert payload["trace"]["start"].startswith("2024-01-01T09:00:00+08:00")  # schedule's zone
+
+
+def test_oracle_rules_follow_the_example_windows_and_slo() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import numpy as np
+
+    from deepseek_operator.core.replay import deployment_rules
+    from deepseek_operator.core.simulation import demand_timeline
+    from deepseek_operator.core.traces import TokenSeries
+
+    inputs = replay_inputs(
+        load_deployment(DEPLOYMENT),
+        load_pools(POOLS),
+        {"a100": PoolSetup(2), "cpu-xeon": PoolSetup(3)},
+    )
+    monday = datetime(2024, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    hourly = demand_timeline(TokenSeries(monday, 3600.0, np.zeros(24), "zero"), 3600.0)
+    rules = deployment_rules(inputs, hourly)
+    assert rules.allowed is not None and rules.max_ready is not None
+    names = [p.name for p in inputs.pools]
+    gpu, cpu = rules.allowed[names.index("a100")], rules.allowed[names.index("cpu-xeon")]
+    # Night (20:00-08:00) is cpuOnly with at most 3 replicas; business hours prefer GPUs and the
+    # 20 tok/s per-request SLO excludes the ~14 tok/s CPU variant.
+    assert gpu.tolist() == [False] * 8 + [True] * 12 + [False] * 4
+    assert cpu.tolist() == [True] * 8 + [False] * 12 + [True] * 4
+    assert rules.max_ready.tolist() == [3] * 8 + [4] * 12 + [3] * 4

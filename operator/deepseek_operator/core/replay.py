@@ -23,8 +23,7 @@ from deepseek_operator.core.oracle import (
     solve_oracle,
 )
 from deepseek_operator.core.planner import Policy as WindowPolicy
-from deepseek_operator.core.planner import PoolKind, Schedule, Window
-from deepseek_operator.core.planner import _exclusion as pool_exclusion
+from deepseek_operator.core.planner import PoolKind, Schedule, Window, plan
 from deepseek_operator.core.replay_policies import (
     ClockRule,
     LoadOnlyPolicy,
@@ -129,7 +128,6 @@ def deployment_rules(inputs: ReplayInputs, demand: DemandTimeline) -> OracleRule
     """Per step: which pools the planner may use and its replica bounds, for the oracle."""
     spec = inputs.spec
     names = [p.name for p in inputs.pools]
-    options = {o.name: o for o in inputs.options}
     allowed = np.ones((len(names), demand.steps), dtype=bool)
     low = np.zeros(demand.steps, dtype=np.int64)
     high = np.zeros(demand.steps, dtype=np.int64)
@@ -138,10 +136,12 @@ def deployment_rules(inputs: ReplayInputs, demand: DemandTimeline) -> OracleRule
         window = active_window(spec.schedule, demand.at(step))
         key = window.name if window else None
         if key not in seen:
-            policy = window.policy if window else spec.schedule.default_policy
-            bounds = window.replicas if window and window.replicas else spec.replicas
-            slo = spec.slo.overridden(window.slo if window else None)
-            usable = [not pool_exclusion(options[name], policy, slo) for name in names]
+            # The planner's own verdict for this window: which pools it excludes and why, and
+            # the replica bounds in force (a plan for zero demand computes both).
+            verdict = plan(spec, inputs.options, [], 0.0, demand.at(step))
+            excluded = {pool for pool, _ in verdict.excluded}
+            usable = [name not in excluded for name in names]
+            bounds = verdict.replica_bounds
             seen[key] = (usable, bounds.min, bounds.max)
         usable, least, most = seen[key]
         allowed[:, step] = usable
