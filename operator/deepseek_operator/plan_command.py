@@ -187,7 +187,11 @@ def register(app: typer.Typer) -> None:
 def plan_command(
     what_if: Annotated[
         Path,
-        typer.Argument(help="What-if YAML: spec rules, pools, running replicas.", exists=True),
+        typer.Argument(
+            help="What-if YAML: spec rules, pools, running replicas.",
+            exists=True,
+            metavar="FILE",
+        ),
     ],
     demand: Annotated[
         float | None,
