@@ -1,4 +1,4 @@
-"""The replay engine and the baseline policies on a trace small enough to work out by hand.
+"""The replay engine and every policy on a trace small enough to work out by hand.
 
 Every expected number below is derived in the comments from the pools and the trace, not read
 back from the code.
@@ -17,9 +17,19 @@ import numpy as np
 import pytest
 
 from deepseek_operator.core.oracle import OraclePolicy, OracleRules, solve_oracle
+from deepseek_operator.core.planner import (
+    Load,
+    Migration,
+    PlanSpec,
+    PoolKind,
+    PoolOption,
+    ReplicaBounds,
+    Slo,
+)
 from deepseek_operator.core.replay_policies import (
     ClockRule,
     LoadOnlyPolicy,
+    PlannerPolicy,
     StaticPolicy,
     cheapest_mix,
     static_sizing,
@@ -32,6 +42,7 @@ from deepseek_operator.core.simulation import (
     demand_timeline,
     simulate,
 )
+from deepseek_operator.core.simulation_inputs import ReplayInputs
 from deepseek_operator.core.traces import TokenSeries
 
 GPU = SimPool("gpu", "gpu", 36.0, 100.0, 60.0, 4, gpus_per_replica=1)
@@ -231,3 +242,56 @@ def test_oracle_obeys_the_pools_allowed_per_step_even_across_a_coarse_edge() -> 
     run = simulate(OraclePolicy(coarse, POOLS), demand, POOLS, RULES)
     assert run.unmet == 0.0
     assert run.ready[0, :3].tolist() == [0, 0, 0]
+
+
+def planner_inputs(pools: tuple[SimPool, ...]) -> ReplayInputs:
+    """The planner with no stabilisation and no move gate: it follows the observed demand."""
+    options = tuple(
+        PoolOption(
+            name=p.name,
+            kind=PoolKind(p.kind),
+            variant="hand",
+            capacity_replicas=p.max_replicas,
+            replica_cost_per_hour=p.cost_per_replica_hour,
+            tokens_per_second_per_replica=p.tokens_per_second_per_replica,
+            tokens_per_second_per_request=20.0,
+            startup_seconds=p.startup_seconds,
+            gpus_per_replica=p.gpus_per_replica,
+        )
+        for p in pools
+    )
+    spec = PlanSpec(
+        replicas=ReplicaBounds(1, 14),
+        slo=Slo(headroom_fraction=0.0),
+        load=Load(0, 0),
+        migration=Migration(
+            min_available=1, cooldown_seconds=0, min_savings_percent=0, min_dwell_seconds=0
+        ),
+    )
+    return ReplayInputs(spec, options, pools, RULES, 60.0, "USD")
+
+
+def test_ours_on_one_pool_follows_the_observed_minute() -> None:
+    inputs = planner_inputs((GPU,))
+    demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
+    run = simulate(PlannerPolicy(inputs.spec, inputs.options), demand, inputs.pools, RULES)
+    # Observed 50, 50, 50, 250, 250, 50 -> ceil(x / 100) = 1, 1, 1, 3, 3, 1 replicas; the two
+    # added at step 3 are Ready at step 4, the extra two stop at step 5.
+    assert run.billed[0].tolist() == [1, 1, 1, 3, 3, 1]
+    assert run.ready[0].tolist() == [1, 1, 1, 1, 3, 1]
+    assert run.total_cost == pytest.approx(10 * 0.01 * 60)  # 10 replica-minutes: 6.0
+    assert run.unmet == pytest.approx(2 * (250 - 100) * 60)  # steps 2 and 3
+    assert run.moves == 2
+
+
+def test_ours_on_two_pools_adds_gpus_for_the_peak_and_returns_to_cpus() -> None:
+    inputs = planner_inputs(POOLS)
+    demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
+    run = simulate(PlannerPolicy(inputs.spec, inputs.options), demand, inputs.pools, RULES)
+    # 50 tok/s: 5 CPUs (0.005/s) beat a GPU (0.01/s). Seeing 250 at step 3: 2 GPUs + 5 CPUs
+    # (0.025/s), the GPUs Ready at step 4. Seeing 50 at step 5: back to 5 CPUs, the GPUs stop.
+    assert run.billed.tolist() == [[0, 0, 0, 2, 2, 0], [5, 5, 5, 5, 5, 5]]
+    assert run.total_cost == pytest.approx(6 * 0.3 + 2 * 2 * 0.6)  # 4.2
+    # Steps 2 and 3 run on 5 CPUs (50 tok/s) against 250 tok/s.
+    assert run.unmet == pytest.approx(2 * (250 - 50) * 60)
+    assert run.moves == 2
