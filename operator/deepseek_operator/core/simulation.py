@@ -313,7 +313,7 @@ def _apply_actions(fleet: _Fleet, actions: Actions, step: int, step_seconds: flo
         if start > 0:
             start = min(start, pool.max_replicas - fleet.billed(index))
             fleet.starting[index].extend([step + startup_steps(pool, step_seconds)] * start)
-        changed += int(stop > 0) + int(start > 0)
+        changed += int(stop > 0 or start > 0)
     fleet.promote(step)
     return changed
 
