@@ -296,3 +296,17 @@ def test_history_records_moves_and_when_pools_were_entered() -> None:
     assert history.entered("cpu-xeon") == NIGHT
     assert history.entered("a100") is None
     assert history.effective_demand == 14.0
+
+
+def test_a_move_must_earn_back_what_its_new_replicas_cost_while_starting() -> None:
+    from dataclasses import replace
+
+    s = spec(schedule=Schedule("UTC"), slo=Slo())
+    running = [PoolReplicas("a100", 1, 1)]
+    # Moving 1 × a100 (30/h) to 2 × cpu (3.2/h) saves 26.8/h, 6.7 over the 900 s dwell.
+    slow = [replace(p, startup_seconds=3 * 3600) if p.kind == "cpu" else p for p in pools()]
+    held = plan(s, slow, running, 14.0, DAY)
+    assert held.replicas["a100"] == 1
+    assert "too little to earn back the 9.6 its new replicas cost while starting" in held.reason
+    quick = [replace(p, startup_seconds=300) if p.kind == "cpu" else p for p in pools()]
+    assert plan(s, quick, running, 14.0, DAY).replicas["cpu-xeon"] == 2

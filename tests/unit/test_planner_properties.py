@@ -61,6 +61,7 @@ def pool_lists(
                 replica_cost_per_hour=draw(st.integers(1, 400)) / 10,
                 tokens_per_second_per_replica=draw(st.integers(1, 600)) / 2,
                 tokens_per_second_per_request=draw(st.integers(1, 60)),
+                startup_seconds=draw(st.sampled_from([0.0, 60.0, 600.0, 3600.0])),
                 fits=draw(st.booleans() | st.just(True)),
             )
         )

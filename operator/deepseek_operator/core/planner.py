@@ -346,7 +346,14 @@ def _decide(
     if stay == best:
         return finish(stay, effective, True, *notes)
     verdict = judge_move(
-        stay, best, ctx.objective(stay), ctx.objective(best), history, ctx.now, ctx.spec.migration
+        stay,
+        best,
+        ctx.objective(stay),
+        ctx.objective(best),
+        history,
+        ctx.now,
+        ctx.spec.migration,
+        start_cost={p.name: ctx.biased_cost(p) * p.startup_seconds / 3600 for p in ctx.allowed},
     )
     if verdict.allowed:
         return finish(best, effective, True, f"moving saves {verdict.saving_fraction:.0%}")

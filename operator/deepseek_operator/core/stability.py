@@ -7,7 +7,9 @@
 * **Moves** between pools (replicas leave one pool while another grows, or the set of pools
   changes) are made for cost only when they save at least ``minSavingsPercent``, when the
   Karpenter "Balanced" score ``savings fraction ÷ disruption fraction ≥ 1/k`` (k = 2) holds,
-  after ``cooldownSeconds`` since the last move and never out of a pool entered less than
+  when the saving earns back what the new replicas cost while they start within the time the
+  move is guaranteed to last (``max(minDwellSeconds, cooldownSeconds)``), after
+  ``cooldownSeconds`` since the last move and never out of a pool entered less than
   ``minDwellSeconds`` ago. Window rules and demand that the running pools cannot serve are not
   cost moves: they pass without the gate.
 
@@ -124,8 +126,13 @@ def judge_move(
     history: History,
     now: datetime,
     migration: Migration,
+    start_cost: Mapping[str, float] | None = None,
 ) -> MoveVerdict:
-    """Whether a cost move from ``base`` (what staying would look like) to ``candidate`` is worth it."""
+    """Whether a cost move from ``base`` (what staying would look like) to ``candidate`` is worth it.
+
+    ``start_cost`` is what one replica costs on each pool while it starts (cost per hour ×
+    start-up time): a move must earn that back within the time it is guaranteed to last.
+    """
     saving = (base_cost - candidate_cost) / base_cost if base_cost > 0 else 0.0
     total = sum(base.values())
     stopped = sum(max(0, n - candidate.get(pool, 0)) for pool, n in base.items())
@@ -138,6 +145,19 @@ def judge_move(
         why = (
             f"saves {saving:.0%} but disrupts {disruption:.0%} of replicas "
             f"(score {saving / disruption:.2f} < {1 / DISRUPTION_TOLERANCE_K:.2f})"
+        )
+        return replace(verdict, why_not=why)
+    started = sum(
+        max(0, n - base.get(pool, 0)) * (start_cost or {}).get(pool, 0.0)
+        for pool, n in candidate.items()
+    )
+    horizon_hours = max(migration.min_dwell_seconds, migration.cooldown_seconds) / 3600
+    earned = (base_cost - candidate_cost) * horizon_hours
+    if horizon_hours > 0 and earned < started:
+        why = (
+            f"saves {base_cost - candidate_cost:.3g}/h, too little to earn back the "
+            f"{started:.3g} its new replicas cost while starting within "
+            f"{_ago(timedelta(hours=horizon_hours))}"
         )
         return replace(verdict, why_not=why)
     last = history.last_move_at
