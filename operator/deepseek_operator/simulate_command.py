@@ -402,6 +402,9 @@ def simulate(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write a PNG: demand vs capacity, cost.")
     ] = None,
+    plot_policy: Annotated[
+        str, typer.Option(help="Policy whose capacity per pool the plot stacks.")
+    ] = "ours",
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Replay a load trace through static, clock, HPA, planner and hindsight-optimal policies."""
@@ -436,6 +439,10 @@ def simulate(
             series = tile_to_days(series, repeat_days)
         if load_scale != 1.0:
             series = scale_load(series, load_scale)
+        if plot is not None and plot_policy not in POLICY_NAMES:
+            raise SimulateInputError(
+                f"--plot-policy: {plot_policy!r} is not one of {', '.join(POLICY_NAMES)}"
+            )
         pool_names = [p.name for p in inputs.pools]
         if load_only_pool is not None and load_only_pool not in pool_names:
             raise SimulateInputError(
@@ -462,7 +469,7 @@ def simulate(
     if plot is not None:
         from deepseek_operator.simulate_plot import write_plot
 
-        write_plot(result, inputs.currency, plot)
+        write_plot(result, inputs.currency, plot, plot_policy)
     if as_json:
         payload = comparison_json(result, inputs, series, settings)
         if plot is not None:

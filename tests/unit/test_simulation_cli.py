@@ -194,3 +194,36 @@ def test_oracle_rules_follow_the_example_windows_and_slo() -> None:
     assert gpu.tolist() == [False] * 8 + [True] * 12 + [False] * 4
     assert cpu.tolist() == [True] * 8 + [False] * 12 + [True] * 4
     assert rules.max_ready.tolist() == [3] * 8 + [4] * 12 + [3] * 4
+
+
+def test_jsonl_trace_in_milliseconds_and_a_long_replay_with_progress(tmp_path: Path) -> None:
+    trace = tmp_path / "requests.jsonl"
+    lines = [
+        json.dumps({"timestamp": ms, "input_length": 900, "output_length": 300})
+        for ms in range(0, 9 * 3600 * 1000, 10_000)  # one request every 10 s for 9 hours
+    ]
+    trace.write_text("\n".join(lines) + "\n")
+    plot = tmp_path / "cpu.png"
+    code, output = invoke(
+        *base_args(),
+        "--trace",
+        str(trace),
+        "--timestamp-unit",
+        "0.001",
+        "--start",
+        "2024-01-02T09:00:00",
+        "--policies",
+        "static-gpu,static-cpu,load-only",
+        "--plot",
+        str(plot),
+        "--plot-policy",
+        "static-cpu",
+        "--json",
+    )
+    assert code == 0, output
+    payload = json.loads(output[output.index("{") :])
+    # 30 generated tokens/s (prompt tokens weigh 0 by default), over 2,160 steps of 15 s.
+    assert payload["trace"]["meanTokensPerSecond"] == pytest.approx(30.0, rel=0.01)
+    assert payload["trace"]["start"] == "2024-01-02T09:00:00+08:00"
+    assert [p["name"] for p in payload["policies"]] == ["static-gpu", "static-cpu", "load-only"]
+    assert plot.exists()
