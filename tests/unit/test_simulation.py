@@ -295,3 +295,10 @@ def test_ours_on_two_pools_adds_gpus_for_the_peak_and_returns_to_cpus() -> None:
     # Steps 2 and 3 run on 5 CPUs (50 tok/s) against 250 tok/s.
     assert run.unmet == pytest.approx(2 * (250 - 50) * 60)
     assert run.moves == 2
+
+
+def test_cost_per_million_tokens_is_undefined_when_nothing_is_served() -> None:
+    demand = demand_timeline(series([0.0, 0.0]), 60.0, OBSERVATION)
+    run = simulate(StaticPolicy("idle", {"cpu": 1}), demand, POOLS, RULES)
+    assert run.total_cost == pytest.approx(2 * 0.06)
+    assert run.cost_per_million_tokens is None

@@ -217,7 +217,7 @@ class PolicyRun:
     @property
     def cost_per_million_tokens(self) -> float | None:
         served = self.served_tokens
-        return self.total_cost / (served / 1e6) if served > 0 else None
+        return self.total_cost * 1e6 / served if served > UNMET_EPSILON_TOKENS else None
 
     @property
     def gpu_hours(self) -> float:
