@@ -122,6 +122,8 @@ def demand_timeline(
         observed = np.where(
             span > 0, (counter(newest) - counter(oldest)) / np.where(span > 0, span, 1.0), np.nan
         )
+    # Rates below a billionth of a token per second are integration noise, not demand.
+    observed = np.where(np.abs(observed) < 1e-9, 0.0, observed)
     return DemandTimeline(
         start=series.start,
         step_seconds=step_seconds,
