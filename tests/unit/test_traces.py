@@ -155,6 +155,8 @@ def test_scale_load_and_bad_arguments() -> None:
         scale_load(series, -1.0)
     with pytest.raises(TraceError, match="repeat_days"):
         tile_to_days(series, 0)
+    with pytest.raises(TraceError, match="repeat_days: at most 400"):
+        tile_to_days(series, 10_000)
     with pytest.raises(TraceError, match="time_scale"):
         parse_trace(AZURE_SMALL, "small.csv", time_scale=0.0)
 
@@ -216,3 +218,9 @@ def test_binning_keeps_every_token(gaps: list[int], sizes: list[int], bin_second
     series = parse_trace("\n".join(lines), "gen.csv", bin_seconds=bin_seconds)
     assert series.total_tokens == sum(sizes[: len(gaps)]) + len(gaps)
     assert len(series.tokens) == int(((last - start).total_seconds()) // bin_seconds) + 1
+
+
+def test_a_stray_timestamp_that_spans_years_is_refused_not_allocated() -> None:
+    text = "timestamp,tokens_per_second\n0,5\n1700000000,5\n"
+    with pytest.raises(TraceError, match=r"r.csv:3: the trace spans 19,676 days from line 2"):
+        parse_trace(text, "r.csv")

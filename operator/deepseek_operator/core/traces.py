@@ -33,6 +33,8 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 
 SECONDS_PER_DAY = 86_400.0
+MAX_BINS = 400 * 86_400
+"""400 days of one-second bins (~280 MB): longer spans are almost always a stray timestamp."""
 
 
 class TraceError(ValueError):
@@ -290,6 +292,13 @@ def parse_trace(
         dtype=np.float64,
     )
     values = np.array([event.value for event in events], dtype=np.float64)
+    span = float(offsets[-1])
+    if span / bin_seconds > MAX_BINS:
+        raise TraceError(
+            f"{source}:{events[-1].line}: the trace spans {span / SECONDS_PER_DAY:,.0f} days from "
+            f"line {events[0].line}; at most {MAX_BINS * bin_seconds / SECONDS_PER_DAY:,.0f} days "
+            f"can be replayed at {bin_seconds:g} s bins (a stray timestamp?)"
+        )
     if chosen is TraceFormat.RATE:
         tokens = _bin_rates(offsets, values, bin_seconds)
     else:
@@ -329,6 +338,10 @@ def tile_to_days(series: TokenSeries, days: float) -> TokenSeries:
     if days <= 0 or not math.isfinite(days):
         raise TraceError(f"repeat_days: must be a positive number, got {days!r}")
     bins = math.ceil(days * SECONDS_PER_DAY / series.bin_seconds - 1e-9)
+    if bins > MAX_BINS:
+        raise TraceError(
+            f"repeat_days: at most {MAX_BINS * series.bin_seconds / SECONDS_PER_DAY:g}"
+        )
     copies = math.ceil(bins / len(series.tokens))
     tiled = np.tile(series.tokens, copies)[:bins]
     return replace(series, tokens=tiled, source=f"{series.source} tiled to {days:g} days")
@@ -384,6 +397,8 @@ def synthetic_diurnal(
         raise TraceError(f"days: must be positive, got {days!r}")
     rng = np.random.default_rng(seed)
     bins = math.ceil(days * SECONDS_PER_DAY / bin_seconds - 1e-9)
+    if bins > MAX_BINS:
+        raise TraceError(f"days: at most {MAX_BINS * bin_seconds / SECONDS_PER_DAY:g}")
     offsets = np.arange(bins, dtype=np.float64) * bin_seconds
     # Local clock hours follow the start's UTC offset (a DST change inside the trace is ignored).
     local_start = start
