@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import httpx
@@ -125,3 +126,27 @@ def test_requests_beyond_the_queue_bound_get_429_with_retry_after(random_weights
         for response in refused:
             assert int(response.headers["retry-after"]) >= 1
             assert response.json()["error"]["type"] == "rate_limit_error"
+
+
+def test_a_client_that_leaves_mid_stream_frees_its_batch_slot(random_server: RunningServer) -> None:
+    body = {
+        "model": MODEL_NAME,
+        "prompt": "A long story",
+        "max_tokens": 200,
+        "stream": True,
+        "ignore_eos": True,
+    }
+    with random_server.client() as http:
+        before = metric_value(http.get("/metrics").text, "deepseek_server_generation_tokens_total")
+        with http.stream("POST", "/v1/completions", json=body) as response:
+            assert response.status_code == 200
+            next(response.iter_lines())  # first event, then hang up
+        deadline = time.monotonic() + 30
+        while metric_value(http.get("/metrics").text, "deepseek_server_requests_in_flight") > 0:
+            assert time.monotonic() < deadline, "the abandoned request kept running"
+            time.sleep(0.05)
+        generated = (
+            metric_value(http.get("/metrics").text, "deepseek_server_generation_tokens_total")
+            - before
+        )
+    assert generated < 200, "generation should stop when the client goes away"

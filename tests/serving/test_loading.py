@@ -68,11 +68,19 @@ def test_loading_never_reaches_the_hub(
     assert loaded.context_length == 256 and loaded.eos_token_ids
 
 
-def test_bf16_on_cpu_loads_bf16_weights(random_weights: Path) -> None:
+def test_bf16_on_cpu_loads_bf16_weights_and_serves(random_weights: Path) -> None:
+    import httpx
     import torch
 
     loaded = load(ServerSettings(weights=random_weights, served_model_name="m", precision="bf16"))
     assert loaded.model.dtype == torch.bfloat16
+    settings = ServerSettings(
+        weights=random_weights, served_model_name=MODEL_NAME, port=free_port(), precision="bf16"
+    )
+    with serve_in_thread(settings) as server:
+        body = {"model": MODEL_NAME, "prompt": "Hello", "max_tokens": 5, "ignore_eos": True}
+        reply = httpx.post(f"{server.base_url}/v1/completions", json=body, timeout=60).json()
+    assert reply["usage"]["completion_tokens"] == 5
 
 
 def test_int8_on_cpu_quantises_every_linear_layer_and_serves(random_weights: Path) -> None:
