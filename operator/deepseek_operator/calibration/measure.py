@@ -1,8 +1,9 @@
 """Drive a running OpenAI-compatible server at one concurrency level and time what it returns.
 
-Each request streams a completion with `ignore_eos` (honoured by this server, vLLM and
-llama.cpp) so every request produces exactly `max_tokens` tokens, and asks for usage in the
-final chunk so token counts come from the server, not from re-tokenising text.
+Each request streams a completion with `ignore_eos` (honoured by this server and vLLM) so every
+request produces exactly `max_tokens` tokens, and asks for usage in the final chunk so token
+counts come from the server, not from re-tokenising text. A server that sends no usage is
+counted one token per text-bearing chunk, which is what OpenAI-style servers stream.
 """
 
 from __future__ import annotations
@@ -48,7 +49,8 @@ async def _one_request(client: httpx.AsyncClient, model: str, prompt: str, max_t
     }
     started = time.perf_counter()
     ttft: float | None = None
-    tokens = 0
+    tokens: int | None = None
+    chunks = 0
     async with client.stream("POST", "/v1/completions", json=body) as response:
         if response.status_code != 200:
             await response.aread()
@@ -57,12 +59,14 @@ async def _one_request(client: httpx.AsyncClient, model: str, prompt: str, max_t
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             event = json.loads(line[len("data: ") :])
-            if ttft is None and any(choice.get("text") for choice in event.get("choices", [])):
-                ttft = time.perf_counter() - started
+            if any(choice.get("text") for choice in event.get("choices", [])):
+                chunks += 1
+                if ttft is None:
+                    ttft = time.perf_counter() - started
             usage = event.get("usage")
             if usage:
                 tokens = int(usage["completion_tokens"])
-    return _One(tokens, ttft, True)
+    return _One(tokens if tokens is not None else chunks, ttft, True)
 
 
 async def run_level(
