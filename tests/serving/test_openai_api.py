@@ -213,3 +213,20 @@ def test_unknown_route_is_an_openai_style_404(scripted_server: RunningServer) ->
         response = http.get("/v1/engines")
     assert response.status_code == 404
     assert "error" in response.json()
+
+
+def test_null_optional_parameters_mean_their_defaults(scripted_server: RunningServer) -> None:
+    body = {
+        "model": MODEL_NAME,
+        "messages": [{"role": "user", "content": "hi"}],
+        "temperature": None,
+        "top_p": None,
+        "n": None,
+        "stream": None,
+        "max_tokens": None,
+        "stop": None,
+    }
+    with scripted_server.client() as http:
+        response = http.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == SCRIPTED_ANSWER

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 MAX_STOP_SEQUENCES = 4
 
@@ -74,6 +81,23 @@ class GenerationRequest(BaseModel):
     seed: int | None = None
     """Accepted for compatibility; sampling is seeded per server, not per request."""
     user: str | None = None
+
+    @field_validator(
+        "temperature",
+        "top_p",
+        "stream",
+        "n",
+        "presence_penalty",
+        "frequency_penalty",
+        "ignore_eos",
+        mode="before",
+    )
+    @classmethod
+    def _null_means_default(cls, value: Any, info: ValidationInfo) -> Any:
+        # OpenAI accepts `null` for optional parameters, and some clients send it.
+        if value is None and info.field_name is not None:
+            return cls.model_fields[info.field_name].default
+        return value
 
     @field_validator("stop")
     @classmethod
