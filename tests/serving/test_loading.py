@@ -111,3 +111,22 @@ def test_int8_on_cuda_without_bitsandbytes_says_what_is_missing() -> None:
 
     with pytest.raises(SettingsError, match="precision: int8 on cuda uses bitsandbytes"):
         _bitsandbytes_config("int8")
+
+
+def test_a_load_failure_exits_non_zero_with_the_reason(random_weights: Path) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA; the failure needs a machine without it")
+    result = subprocess.run(
+        [
+            sys.executable, "-c", "from deepseek_operator.cli import main; main()", "serve",
+            "--weights", str(random_weights), "--device", "cuda", "--port", str(free_port()),
+            "--log-level", "warning",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert "device: cuda was requested but torch sees no CUDA device" in result.stderr
