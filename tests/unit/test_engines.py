@@ -10,6 +10,7 @@ from deepseek_operator.core.engines import (
     TRANSFORMERS,
     VLLM,
     container_args,
+    container_env,
     engine_profile,
     queue_depth_query,
     tokens_per_second_query,
@@ -120,3 +121,13 @@ def test_profiles_have_probe_paths_and_pinned_images() -> None:
         assert profile.readiness_path.startswith("/") and profile.metrics_path == "/metrics"
         for image in (profile.image, profile.gpu_image):
             assert ":" in image and not image.endswith(":latest"), image
+
+
+def test_only_this_projects_server_gets_its_metric_labels_from_the_environment() -> None:
+    assert container_env(TRANSFORMERS, deployment="r1", pool="cpu-xeon") == {
+        "HF_HUB_OFFLINE": "1",
+        "DEEPSEEK_DEPLOYMENT": "r1",
+        "DEEPSEEK_POOL": "cpu-xeon",
+    }
+    assert container_env(VLLM, deployment="r1", pool="a100") == {"HF_HUB_OFFLINE": "1"}
+    assert container_env(LLAMACPP, deployment="r1", pool="cpu-xeon") == {}

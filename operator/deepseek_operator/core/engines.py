@@ -126,6 +126,16 @@ def container_args(
     )
 
 
+def container_env(profile: EngineProfile, *, deployment: str, pool: str) -> dict[str, str]:
+    """Environment for the engine's container: metric labels where the server reads them, and
+    the Hugging Face libraries kept offline (weights come from the mounted volume only)."""
+    env = {"HF_HUB_OFFLINE": "1"} if profile.name in ("transformers", "vllm") else {}
+    if profile.labels_from_server:
+        env[DEPLOYMENT_LABEL_ENV] = deployment
+        env[POOL_LABEL_ENV] = pool
+    return env
+
+
 def _transformers_args(
     *,
     weights_path: str,
