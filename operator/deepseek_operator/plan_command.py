@@ -222,8 +222,8 @@ def plan_command(
         return
     console.print(_table(result))
     for line in _details(result, spec.schedule.zone):
-        console.print(line, highlight=False)
-    console.print(result.reason, highlight=False)
+        console.print(line, highlight=False, soft_wrap=True)
+    console.print(result.reason, highlight=False, soft_wrap=True)
 
 
 def _instant(text: str | None) -> datetime:
@@ -262,6 +262,8 @@ def plan_as_dict(result: Plan) -> dict[str, Any]:
         "window": result.window,
         "policy": str(result.policy),
         "nextTransition": result.next_transition.isoformat() if result.next_transition else None,
+        "nextWindow": result.next_window,
+        "nextPolicy": None if result.next_policy is None else str(result.next_policy),
         "change": str(result.change),
         "feasible": result.feasible,
         "shortfallTokensPerSecond": result.shortfall_tokens_per_second,
@@ -309,5 +311,8 @@ def _details(result: Plan, zone: ZoneInfo) -> list[str]:
         )
     if result.next_transition is not None:
         local = result.next_transition.astimezone(zone).isoformat(timespec="minutes")
-        lines.append(f"next window transition: {local} ({zone.key})")
+        then = f"window {result.next_window}" if result.next_window else "outside windows"
+        lines.append(
+            f"next window transition: {local} ({zone.key}), then {then} ({result.next_policy})"
+        )
     return lines

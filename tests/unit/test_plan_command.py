@@ -21,6 +21,7 @@ def test_night_what_if_prints_the_plan_and_its_reason() -> None:
     assert result.exit_code == 0, result.output
     assert "cpu-xeon" in result.output
     assert "next window transition: 2026-11-29T07:00+08:00 (Asia/Shanghai)" in result.output
+    assert "then outside windows (costOptimal)" in result.output
     assert "night window 22:00–07:00 Asia/Shanghai: 2 replicas on cpu-xeon" in result.output
 
 

@@ -84,6 +84,8 @@ def test_night_window_puts_replicas_on_cpu_and_explains_it() -> None:
     assert ("a100", "cpuOnly window excludes gpu pools") in result.excluded
     # Next transition: 07:00 Shanghai = 23:00 UTC.
     assert result.next_transition == datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
+    assert result.next_window is None
+    assert result.next_policy is Policy.COST_OPTIMAL
 
 
 def test_cost_per_million_tokens_and_savings_against_the_baseline() -> None:

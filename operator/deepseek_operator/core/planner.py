@@ -220,6 +220,10 @@ class Plan:
     policy: Policy
     replica_bounds: ReplicaBounds
     next_transition: datetime | None
+    next_window: str | None
+    """Window in force from ``next_transition`` on (None: outside every window)."""
+    next_policy: Policy | None
+    """Policy in force from ``next_transition`` on (None when there is no transition)."""
     change: Change
     feasible: bool
     shortfall_tokens_per_second: float
@@ -578,6 +582,9 @@ def _assemble(
     baseline_name, baseline_cost = _baseline(ctx, required if required is not None else capacity)
     savings = 1 - cost / baseline_cost if baseline_cost else None
     currency = ctx.pools[0].currency if ctx.pools else "USD"
+    next_window = (
+        None if ctx.transition is None else active_window(ctx.spec.schedule, ctx.transition)
+    )
     change = _change(ctx.current, target)
     feasible = feasible and shortfall == 0.0
     total = sum(target.values())
@@ -600,6 +607,14 @@ def _assemble(
         policy=ctx.policy,
         replica_bounds=ctx.bounds,
         next_transition=ctx.transition,
+        next_window=next_window.name if next_window else None,
+        next_policy=(
+            None
+            if ctx.transition is None
+            else next_window.policy
+            if next_window
+            else ctx.spec.schedule.default_policy
+        ),
         change=change,
         feasible=feasible,
         shortfall_tokens_per_second=shortfall,
