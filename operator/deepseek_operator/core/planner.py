@@ -79,8 +79,9 @@ __all__ = [
 ]
 
 PREFERENCE_FACTOR = 100.0
-"""prefer* policies price the other kind's replicas 100× in the objective: used only when the
-preferred kind lacks capacity, replica room or SLO. Reported costs are always the real ones."""
+"""prefer* policies price the other kind's replicas 100× in the objective (a cost bias, not a hard
+order): at real prices that kind is used only where the preferred one lacks capacity, replica
+room or SLO. Reported costs are always the real ones."""
 
 _CURRENCY_SYMBOLS = {"USD": "$", "CNY": "¥", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
