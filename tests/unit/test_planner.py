@@ -228,6 +228,14 @@ def test_bad_inputs_name_the_field() -> None:
         plan(spec(), pools(), [], -3.0, DAY)
     with pytest.raises(ValueError, match=r"replicas\.max"):
         ReplicaBounds(3, 2)
+    with pytest.raises(ValueError, match=r"pools\[x\]\.kind must be gpu or cpu"):
+        PoolOption("x", "tpu", "v", 1, 1.0, 1.0, 1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"slo\.minTokensPerSecondPerRequest"):
+        Slo(min_tokens_per_second_per_request=0)
+    with pytest.raises(ValueError, match=r"migration\.minSavingsPercent"):
+        Migration(min_savings_percent=120)
+    with pytest.raises(ValueError, match=r"load\.scaleDownStabilizationSeconds"):
+        Load(0, -1)
 
 
 def _move(at: datetime):  # type: ignore[no-untyped-def]

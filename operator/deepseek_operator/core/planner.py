@@ -114,7 +114,14 @@ class PoolOption:
     currency: str = "USD"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "kind", PoolKind(self.kind))
+        if not self.name:
+            raise ValueError("pools[].name must not be empty")
+        try:
+            object.__setattr__(self, "kind", PoolKind(self.kind))
+        except ValueError as exc:
+            raise ValueError(
+                f"pools[{self.name}].kind must be gpu or cpu, got {self.kind!r}"
+            ) from exc
         where = f"pools[{self.name}]"
         checks = {
             "capacityReplicas": self.capacity_replicas,
@@ -142,6 +149,13 @@ class Slo:
             raise ValueError(
                 f"slo.headroomFraction must be in [0, 10], got {self.headroom_fraction}"
             )
+        limits = {
+            "minTokensPerSecondPerRequest": self.min_tokens_per_second_per_request,
+            "maxTimeToFirstTokenSeconds": self.max_time_to_first_token_seconds,
+        }
+        for name, value in limits.items():
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"slo.{name} must be a finite number > 0, got {value}")
 
     def overridden(self, override: SloOverride | None) -> Slo:
         if override is None:
