@@ -25,7 +25,7 @@ stabilised demand × (1 + headroom) within the active window's policy, replica b
    the cheapest replicas if it cannot serve demand, is trimmed if the stabilised demand fell
    (each running pool keeps ≥ 1 replica), and is otherwise kept as it is;
 4. the global optimum replaces staying only if ``stability.judge_move`` allows it
-   (minSavingsPercent, savings ÷ disruption, cooldown, dwell);
+   (minSavingsPercent, savings ÷ disruption, start-up payback, cooldown, dwell);
 5. if no placement meets demand: the placement with the most capacity, and the shortfall.
 """
 
