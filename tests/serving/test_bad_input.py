@@ -56,7 +56,48 @@ api_fields = {
     "n": st.one_of(st.integers(-2, 3), json_values),
     "seed": json_values,
 }
-bodies = st.one_of(json_values, st.fixed_dictionaries({}, optional=api_fields))
+optional_fields = {
+    key: value for key, value in api_fields.items() if key not in ("model", "prompt", "messages")
+}
+small_ints = st.integers(min_value=-3, max_value=40)
+near_valid_options = {
+    **optional_fields,
+    "max_tokens": st.one_of(small_ints, st.integers(200, 300), st.none(), json_values),
+    "temperature": st.one_of(st.floats(0, 2), st.none(), json_values),
+    "top_p": st.one_of(st.floats(0.01, 1), json_values),
+    "stop": st.one_of(st.text(max_size=3), st.lists(st.text(max_size=3), max_size=5), st.none()),
+    "stream": st.booleans(),
+    "stream_options": st.one_of(st.just({"include_usage": True}), json_values),
+}
+near_valid_completion = st.fixed_dictionaries(
+    {
+        "model": st.just(MODEL_NAME),
+        "prompt": st.one_of(st.text(max_size=80), st.lists(st.integers(-5, 500), max_size=8)),
+    },
+    optional=near_valid_options,
+)
+near_valid_chat = st.fixed_dictionaries(
+    {
+        "model": st.just(MODEL_NAME),
+        "messages": st.lists(
+            st.fixed_dictionaries(
+                {
+                    "role": st.sampled_from(["system", "user", "assistant"]),
+                    "content": st.text(max_size=60),
+                }
+            ),
+            min_size=1,
+            max_size=3,
+        ),
+    },
+    optional=near_valid_options,
+)
+bodies = st.one_of(
+    json_values,
+    st.fixed_dictionaries({}, optional=api_fields),
+    near_valid_completion,
+    near_valid_chat,
+)
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
