@@ -320,3 +320,9 @@ def test_a_move_must_earn_back_what_its_new_replicas_cost_while_starting() -> No
     assert "too little to earn back the 9.6 its new replicas cost while starting" in held.reason
     quick = [replace(p, startup_seconds=300) if p.kind == "cpu" else p for p in pools()]
     assert plan(s, quick, running, 14.0, DAY).replicas["cpu-xeon"] == 2
+
+
+@pytest.mark.parametrize("demand", [5e-324, 1e-310, 0.0])
+def test_vanishing_demand_has_no_cost_per_million_and_does_not_crash(demand: float) -> None:
+    result = plan(spec(), pools(), [], demand, DAY)
+    assert result.cost_per_million_tokens is None or result.cost_per_million_tokens > 0

@@ -593,7 +593,8 @@ def _assemble(
     if required is not None and shortfall <= 1e-9 * max(1.0, required):
         shortfall = 0.0
     served = capacity if demand is None else min(demand, capacity)
-    per_million = cost / (served * 3600 / 1e6) if served > 0 else None
+    served_millions_per_hour = served * 3600 / 1e6  # 0.0 for a denormal demand, too
+    per_million = cost / served_millions_per_hour if served_millions_per_hour > 0 else None
     baseline_name, baseline_cost = _baseline(ctx, required if required is not None else capacity)
     savings = 1 - cost / baseline_cost if baseline_cost else None
     currency = ctx.pools[0].currency if ctx.pools else "USD"
