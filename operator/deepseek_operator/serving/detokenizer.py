@@ -27,22 +27,29 @@ class IncrementalDetokenizer:
 
     def step(self, generated_ids: Sequence[int]) -> str:
         """The new text that `generated_ids` (all tokens so far) adds since the last step."""
-        ids = self._context + list(generated_ids)
-        prefix = self._decode(ids[self._prefix_offset : self._read_offset])
-        text = self._decode(ids[self._prefix_offset :])
+        end = len(self._context) + len(generated_ids)
+        prefix = self._decode(self._slice(generated_ids, self._prefix_offset, self._read_offset))
+        text = self._decode(self._slice(generated_ids, self._prefix_offset, end))
         if len(text) > len(prefix) and not text.endswith(_INCOMPLETE):
             self._prefix_offset = self._read_offset
-            self._read_offset = len(ids)
+            self._read_offset = end
             return text[len(prefix) :]
         return ""
 
     def flush(self, generated_ids: Sequence[int]) -> str:
         """Whatever is left at the end, incomplete characters included."""
-        ids = self._context + list(generated_ids)
-        prefix = self._decode(ids[self._prefix_offset : self._read_offset])
-        text = self._decode(ids[self._prefix_offset :])
-        self._prefix_offset = self._read_offset = len(ids)
+        end = len(self._context) + len(generated_ids)
+        prefix = self._decode(self._slice(generated_ids, self._prefix_offset, self._read_offset))
+        text = self._decode(self._slice(generated_ids, self._prefix_offset, end))
+        self._prefix_offset = self._read_offset = end
         return text[len(prefix) :] if len(text) > len(prefix) else ""
+
+    def _slice(self, generated_ids: Sequence[int], start: int, end: int) -> list[int]:
+        """Tokens [start, end) of prompt context + generated, without copying the whole output."""
+        context = len(self._context)
+        if start >= context:
+            return list(generated_ids[start - context : end - context])
+        return self._context[start:end] + list(generated_ids[: max(end - context, 0)])
 
     def _decode(self, ids: list[int]) -> str:
         return self._decoder.decode(ids, skip_special_tokens=True)

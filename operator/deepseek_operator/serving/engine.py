@@ -337,7 +337,7 @@ class Engine:
             request.first_token_at = now
             if request.counted:
                 self.metrics.time_to_first_token.observe(now - request.admitted_at)
-        request.generated = list(output.generated_tokens)
+        request.generated = output.generated_tokens  # a fresh list per step already
         piece = request.detokenizer.step(request.generated)
         done = output.is_finished()
         if done:
