@@ -34,7 +34,7 @@ from deepseek_operator.core.replay import ReplaySettings, build_policies, deploy
 from deepseek_operator.core.simulation import Observation, demand_timeline, simulate  # noqa: E402
 from deepseek_operator.core.simulation_inputs import PoolSetup, replay_inputs  # noqa: E402
 from deepseek_operator.core.traces import DiurnalShape, synthetic_diurnal  # noqa: E402
-from deepseek_operator.simulate_command import load_deployment, load_pools, node_counts  # noqa: E402
+from deepseek_operator.resource_files import load_deployment, load_pools, node_counts  # noqa: E402
 
 STEP_SECONDS = 15.0
 

@@ -16,6 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from deepseek_operator.cli_input import InputError, read_yaml, stop
 from deepseek_operator.core.article import ArticleReport, article_report
 from deepseek_operator.core.catalog import HARDWARE, MODELS
 from deepseek_operator.core.comparison import PoolResult, ScenarioReport, compare_pools
@@ -27,10 +28,6 @@ PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
 
 def register(app: typer.Typer) -> None:
     app.command(name="cost")(cost)
-
-
-class CostInputError(Exception):
-    """A problem with the command's inputs, reported before anything else is printed."""
 
 
 def cost(
@@ -85,19 +82,18 @@ def cost(
 ) -> None:
     """Cost per hour, per million tokens, TCO and payback of GPU/CPU pools against a cloud API."""
     out = Console()
-    err = Console(stderr=True)
     payload: Any
     renderable: RenderableType
     try:
         chosen = sum([scenario is not None, article, catalog, hardware is not None])
         if chosen != 1:
-            raise CostInputError(
+            raise InputError(
                 "give exactly one of --scenario FILE, --article, --catalog, or --hardware NAME "
                 "(with --model, --precision, --devices ...)"
             )
         if catalog:
             if plot is not None:
-                raise CostInputError("--plot needs --scenario, --hardware or --article")
+                raise InputError("--plot needs --scenario, --hardware or --article")
             payload = catalog_json()
             renderable = render_catalog()
         elif article:
@@ -108,7 +104,7 @@ def cost(
                 _plot_article(plot, report)
         else:
             data = (
-                _read_yaml(scenario)
+                read_yaml(scenario, "scenario")
                 if scenario is not None
                 else _flags_scenario(
                     hardware=hardware,
@@ -135,28 +131,14 @@ def cost(
             renderable = render_scenario(scenario_report)
             if plot is not None:
                 _plot_scenario(plot, scenario_report)
-    except (ScenarioError, CostInputError) as error:
-        err.print(Text(f"error: {error}", style="bold red"))
-        raise typer.Exit(code=2) from None
+    except (ScenarioError, InputError) as error:
+        stop(error)
     if as_json:
         out.out(json.dumps(payload, indent=2), highlight=False)
     else:
         out.print(renderable)
         if plot is not None:
             out.print(f"chart written to {plot}")
-
-
-def _read_yaml(path: Path) -> object:
-    import yaml
-
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise CostInputError(f"cannot read scenario {path}: {error.strerror}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise CostInputError(f"{path} is not valid YAML: {error}") from None
 
 
 def _flags_scenario(*, hardware: str | None, **flags: Any) -> dict[str, Any]:
@@ -201,7 +183,7 @@ def _plot_scenario(path: Path, report: ScenarioReport) -> None:
         if r.serves_demand
     ]
     if not series:
-        raise CostInputError("nothing to plot: no pool in the scenario carries the demand")
+        raise InputError("nothing to plot: no pool in the scenario carries the demand")
     _checked_plot(
         path,
         lambda: plot_cumulative_cost(
@@ -241,13 +223,13 @@ def _plot_article(path: Path, report: ArticleReport) -> None:
 
 def _checked_plot(path: Path, draw: Any) -> None:
     if path.suffix.lower() != ".png":
-        raise CostInputError(f"--plot must name a .png file, got {path}")
+        raise InputError(f"--plot must name a .png file, got {path}")
     if not path.parent.exists():
-        raise CostInputError(f"--plot directory {path.parent} does not exist")
+        raise InputError(f"--plot directory {path.parent} does not exist")
     try:
         draw()
     except OSError as error:
-        raise CostInputError(f"cannot write {path}: {error.strerror}") from None
+        raise InputError(f"cannot write {path}: {error.strerror}") from None
 
 
 # ----------------------------------------------------------------------------- rendering

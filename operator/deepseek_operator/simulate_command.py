@@ -9,27 +9,23 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
-from pydantic import ValidationError
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from deepseek_operator.api.deployment import DeepSeekDeployment
-from deepseek_operator.api.pool import PoolProfile
+from deepseek_operator.cli_input import InputError, read_text, stop
 from deepseek_operator.core.oracle import DEFAULT_MAX_STEPS
 from deepseek_operator.core.replay import POLICY_NAMES, Comparison, ReplaySettings, compare
 from deepseek_operator.core.simulation import Observation
 from deepseek_operator.core.simulation_inputs import (
-    PoolSetup,
     ReplayInputs,
     SimulationInputError,
     replay_inputs,
@@ -47,6 +43,7 @@ from deepseek_operator.core.traces import (
     synthetic_diurnal,
     tile_to_days,
 )
+from deepseek_operator.resource_files import load_deployment, load_pools, pool_setups
 
 PROGRESS_MIN_STEPS = 2_000
 """Replays shorter than this finish in a blink; longer ones show a progress bar."""
@@ -63,91 +60,8 @@ class FormatChoice(StrEnum):
     JSONL = "jsonl"
 
 
-class SimulateInputError(Exception):
-    """A problem with the command's inputs, reported before anything is simulated."""
-
-
 def register(app: typer.Typer) -> None:
     app.command(name="simulate")(simulate)
-
-
-def _read_yaml_documents(path: Path, what: str) -> list[Any]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SimulateInputError(f"{what}: cannot read {path}: {exc.strerror}") from exc
-    try:
-        return [doc for doc in yaml.safe_load_all(text) if doc is not None]
-    except yaml.YAMLError as exc:
-        raise SimulateInputError(f"{what}: {path} is not valid YAML: {exc}") from exc
-
-
-def _validation_message(exc: ValidationError, source: str) -> str:
-    problems = [
-        f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"
-        for error in exc.errors()
-    ]
-    return f"{source}: " + "; ".join(problems)
-
-
-def load_deployment(path: Path) -> DeepSeekDeployment:
-    documents = _read_yaml_documents(path, "--deployment")
-    found = [d for d in documents if isinstance(d, dict) and d.get("kind") == "DeepSeekDeployment"]
-    if len(found) != 1:
-        raise SimulateInputError(
-            f"--deployment: {path} must hold exactly one DeepSeekDeployment, found {len(found)}"
-        )
-    try:
-        return DeepSeekDeployment.model_validate(found[0])
-    except ValidationError as exc:
-        raise SimulateInputError(_validation_message(exc, str(path))) from exc
-
-
-def load_pools(path: Path) -> list[PoolProfile]:
-    profiles = []
-    for index, document in enumerate(_read_yaml_documents(path, "--pools")):
-        if not isinstance(document, dict) or document.get("kind") != "PoolProfile":
-            continue
-        try:
-            profiles.append(PoolProfile.model_validate(document))
-        except ValidationError as exc:
-            name = document.get("metadata", {}).get("name", f"document {index + 1}")
-            raise SimulateInputError(_validation_message(exc, f"{path} ({name})")) from exc
-    if not profiles:
-        raise SimulateInputError(f"--pools: {path} holds no PoolProfile")
-    return profiles
-
-
-def _pairs(values: Sequence[str], option: str) -> dict[str, float]:
-    pairs: dict[str, float] = {}
-    for value in values:
-        name, sep, number = value.partition("=")
-        try:
-            parsed = float(number)
-        except ValueError:
-            parsed = math.nan
-        if not sep or not name or not math.isfinite(parsed) or parsed < 0:
-            raise SimulateInputError(f"{option}: expected POOL=NUMBER (e.g. a100=2), got {value!r}")
-        pairs[name] = parsed
-    return pairs
-
-
-def node_counts(values: Sequence[str], cluster: Path | None) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    if cluster is not None:
-        documents = _read_yaml_documents(cluster, "--cluster")
-        pools = documents[0].get("pools") if documents and isinstance(documents[0], dict) else None
-        if not isinstance(pools, list):
-            raise SimulateInputError(f"--cluster: {cluster} has no `pools:` list")
-        for index, pool in enumerate(pools):
-            if not isinstance(pool, dict) or not isinstance(pool.get("nodes"), int):
-                raise SimulateInputError(f"--cluster: pools[{index}].nodes must be a whole number")
-            counts[str(pool.get("name"))] = int(pool["nodes"])
-    for name, number in _pairs(values, "--nodes").items():
-        if number != int(number):
-            raise SimulateInputError(f"--nodes: {name}={number:g} is not a whole number of nodes")
-        counts[name] = int(number)
-    return counts
 
 
 def rate_window_from_query(deployment: DeepSeekDeployment) -> float | None:
@@ -176,14 +90,14 @@ def build_series(
     peak: float,
 ) -> TokenSeries:
     if (trace is None) == (synthetic is None):
-        raise SimulateInputError("give either --trace FILE or --synthetic diurnal")
+        raise InputError("give either --trace FILE or --synthetic diurnal")
     zone = resolve_time_zone(tz)
     begin = None
     if start is not None:
         try:
             begin = datetime.fromisoformat(start)
         except ValueError as exc:
-            raise SimulateInputError(f"--start: {start!r} is not an ISO 8601 date-time") from exc
+            raise InputError(f"--start: {start!r} is not an ISO 8601 date-time") from exc
         if begin.tzinfo is None:
             begin = begin.replace(tzinfo=zone)
     if synthetic is not None:
@@ -191,10 +105,7 @@ def build_series(
         shape = DiurnalShape(peak_tokens_per_second=peak)
         return synthetic_diurnal(monday, days, shape=shape, seed=seed)
     assert trace is not None
-    try:
-        text = trace.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SimulateInputError(f"--trace: cannot read {trace}: {exc.strerror}") from exc
+    text = read_text(trace, "--trace")
     series = parse_trace(
         text,
         str(trace),
@@ -412,14 +323,7 @@ def simulate(
     try:
         dsd = load_deployment(deployment)
         profiles = load_pools(pools)
-        counts = node_counts(nodes or [], cluster)
-        startups = _pairs(startup or [], "--startup")
-        names = set(counts) | set(startups)
-        setups = {
-            name: PoolSetup(nodes=counts.get(name, 1), startup_seconds=startups.get(name))
-            for name in names
-        }
-        inputs = replay_inputs(dsd, profiles, setups)
+        inputs = replay_inputs(dsd, profiles, pool_setups(nodes or [], cluster, startup or []))
         zone = tz or dsd.spec.schedule.time_zone
         series = build_series(
             trace,
@@ -440,12 +344,12 @@ def simulate(
         if load_scale != 1.0:
             series = scale_load(series, load_scale)
         if plot is not None and plot_policy not in POLICY_NAMES:
-            raise SimulateInputError(
+            raise InputError(
                 f"--plot-policy: {plot_policy!r} is not one of {', '.join(POLICY_NAMES)}"
             )
         pool_names = [p.name for p in inputs.pools]
         if load_only_pool is not None and load_only_pool not in pool_names:
-            raise SimulateInputError(
+            raise InputError(
                 f"--load-only-pool: {load_only_pool!r} is not a pool of the deployment "
                 f"({', '.join(pool_names)})"
             )
@@ -459,9 +363,8 @@ def simulate(
             oracle_max_steps=oracle_max_steps,
             oracle_time_limit_seconds=oracle_time_limit,
         )
-    except (SimulateInputError, SimulationInputError, TraceError, ValueError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(2) from exc
+    except (InputError, SimulationInputError, TraceError, ValueError) as exc:
+        stop(exc)
 
     steps = math.ceil(series.duration_seconds / settings.step_seconds)
     result = _run_with_progress(inputs, series, settings, console, show=steps >= PROGRESS_MIN_STEPS)

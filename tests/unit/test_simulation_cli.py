@@ -17,7 +17,7 @@ from deepseek_operator.core.simulation_inputs import (
     SimulationInputError,
     replay_inputs,
 )
-from deepseek_operator.simulate_command import load_deployment, load_pools
+from deepseek_operator.resource_files import load_deployment, load_pools
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
