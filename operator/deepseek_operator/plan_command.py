@@ -1,105 +1,66 @@
 """`deepseek-operator plan`: a what-if for the planner — pools, demand and an instant in, a plan out.
 
-The input file holds the deployment's planning rules in the CRD's own words (``replicas``,
-``slo``, ``schedule``, ``load``, ``migration``) and each pool as the planner sees it (free
-replicas, cost per replica-hour, tokens/s). See ``examples/plan-what-if.yaml``.
+Two ways in. A what-if file holds the deployment's planning sections exactly as in the CRD
+(``replicas``, ``slo``, ``schedule``, ``load``, ``migration``, ``costModel``, validated by the
+API's own models and rules) and each pool as the planner sees it (free replicas, cost per
+replica-hour, tokens/s); see ``examples/plan-what-if.yaml``. Or a real DeepSeekDeployment and
+its PoolProfiles (``--deployment``, ``--pools``), turned into pools with the cost model the same
+way ``simulate`` does.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 import typer
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
-from deepseek_operator.core.planner import (
+from deepseek_operator.api.base import ApiModel
+from deepseek_operator.api.deployment import (
+    MIN_AVAILABLE_WITHIN_MAX_REPLICAS,
+    SLO,
+    CostModelOverrides,
     Load,
     Migration,
-    Plan,
-    PlanSpec,
-    Policy,
-    PoolOption,
-    PoolReplicas,
-    ReplicaBounds,
+    Replicas,
     Schedule,
-    Slo,
-    SloOverride,
-    Window,
-    plan,
 )
+from deepseek_operator.cli_input import InputError, read_yaml, stop, validation_message
+from deepseek_operator.core.planner import Plan, PlanSpec, PoolOption, PoolReplicas, plan
+from deepseek_operator.core.simulation_inputs import (
+    SimulationInputError,
+    planning_rules,
+    replay_inputs,
+)
+from deepseek_operator.resource_files import load_deployment, load_pools, pool_counts, pool_setups
 
-PolicyName = Literal["costOptimal", "preferGPU", "preferCPU", "cpuOnly", "gpuOnly"]
+
+class PlanningSections(ApiModel):
+    """The planning sections of a DeepSeekDeployment spec, with the CRD's models and rules."""
+
+    cross_field_rules = (MIN_AVAILABLE_WITHIN_MAX_REPLICAS,)
+
+    replicas: Replicas = Field(default_factory=Replicas)
+    slo: SLO = Field(default_factory=SLO)
+    schedule: Schedule = Field(default_factory=Schedule)
+    load: Load | None = None
+    migration: Migration = Field(default_factory=Migration)
+    cost_model: CostModelOverrides | None = None
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(
         extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
     )
-
-
-class _Replicas(_Strict):
-    min: int = Field(default=1, ge=0)
-    max: int = Field(default=4, ge=1)
-
-
-class _Slo(_Strict):
-    min_tokens_per_second_per_request: float | None = Field(default=None, gt=0)
-    max_time_to_first_token_seconds: float | None = Field(default=None, gt=0)
-    headroom_fraction: float = Field(default=0.2, ge=0, le=10)
-
-
-class _SloOverride(_Strict):
-    min_tokens_per_second_per_request: float | None = Field(default=None, gt=0)
-    max_time_to_first_token_seconds: float | None = Field(default=None, gt=0)
-    headroom_fraction: float | None = Field(default=None, ge=0, le=10)
-
-
-class _Window(_Strict):
-    name: str
-    days: list[str] = Field(default=["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"])
-    start: str
-    end: str
-    policy: PolicyName = "costOptimal"
-    replicas: _Replicas | None = None
-    slo: _SloOverride | None = None
-
-
-class _Schedule(_Strict):
-    time_zone: str = "UTC"
-    default_policy: PolicyName = "costOptimal"
-    windows: list[_Window] = []
-    exception_dates: list[str] = []
-
-
-class _Load(_Strict):
-    scale_up_stabilization_seconds: int = Field(default=60, ge=0)
-    scale_down_stabilization_seconds: int = Field(default=600, ge=0)
-
-
-class _Migration(_Strict):
-    min_available: int = Field(default=1, ge=0)
-    max_surge_gpus: int = Field(default=8, ge=0, alias="maxSurgeGPUs")
-    cooldown_seconds: int = Field(default=600, ge=0)
-    min_savings_percent: float = Field(default=10.0, ge=0, le=100)
-    min_dwell_seconds: int = Field(default=900, ge=0)
-
-
-class _Spec(_Strict):
-    replicas: _Replicas = _Replicas()
-    slo: _Slo = _Slo()
-    schedule: _Schedule = _Schedule()
-    load: _Load = _Load()
-    migration: _Migration = _Migration()
-    baseline_pool: str | None = None
 
 
 class _Pool(_Strict):
@@ -119,65 +80,67 @@ class _Pool(_Strict):
 
 
 class _WhatIf(_Strict):
-    spec: _Spec = _Spec()
+    spec: PlanningSections = Field(default_factory=PlanningSections)
     pools: list[_Pool] = Field(min_length=1)
     running: dict[str, int] = {}
 
 
-class WhatIfError(ValueError):
-    """The what-if file is wrong; the message lists every bad field."""
+@dataclass(frozen=True)
+class PlannerInputs:
+    spec: PlanSpec
+    pools: list[PoolOption]
+    running: list[PoolReplicas]
 
 
-def load_what_if(data: object) -> tuple[PlanSpec, list[PoolOption], list[PoolReplicas]]:
+def load_what_if(data: object, source: str = "what-if") -> PlannerInputs:
     """YAML data → the planner's inputs; every error names its field."""
     try:
         parsed = _WhatIf.model_validate(data)
     except ValidationError as exc:
-        lines = [
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-            for error in exc.errors()
-        ]
-        raise WhatIfError("\n".join(lines)) from exc
-    try:
-        return _to_core(parsed)
-    except ValueError as exc:
-        raise WhatIfError(str(exc)) from exc
-
-
-def _to_core(parsed: _WhatIf) -> tuple[PlanSpec, list[PoolOption], list[PoolReplicas]]:
+        raise InputError(validation_message(exc, source, data)) from exc
     s = parsed.spec
-    windows = tuple(
-        Window(
-            name=w.name,
-            start=w.start,
-            end=w.end,
-            days=tuple(w.days),
-            policy=Policy(w.policy),
-            replicas=ReplicaBounds(w.replicas.min, w.replicas.max) if w.replicas else None,
-            slo=SloOverride(**w.slo.model_dump()) if w.slo else None,
+    try:
+        spec = planning_rules(
+            replicas=s.replicas,
+            slo=s.slo,
+            schedule=s.schedule,
+            load=s.load,
+            migration=s.migration,
+            cost_model=s.cost_model,
         )
-        for w in s.schedule.windows
-    )
-    spec = PlanSpec(
-        replicas=ReplicaBounds(s.replicas.min, s.replicas.max),
-        slo=Slo(**s.slo.model_dump()),
-        schedule=Schedule(
-            time_zone=s.schedule.time_zone,
-            windows=windows,
-            exception_dates=tuple(s.schedule.exception_dates),
-            default_policy=Policy(s.schedule.default_policy),
-        ),
-        load=Load(**s.load.model_dump()),
-        migration=Migration(**s.migration.model_dump()),
-        baseline_pool=s.baseline_pool,
-    )
-    pools = [PoolOption(**p.model_dump()) for p in parsed.pools]
-    known = {p.name for p in pools}
-    unknown = sorted(set(parsed.running) - known)
+        pools = [PoolOption(**p.model_dump()) for p in parsed.pools]
+    except ValueError as exc:
+        raise InputError(f"{source}: {exc}") from exc
+    return PlannerInputs(spec, pools, _running(parsed.running, pools, f"{source}: running"))
+
+
+def load_deployment_inputs(
+    deployment: Path,
+    pools: Path,
+    nodes: Sequence[str] = (),
+    cluster: Path | None = None,
+    startup: Sequence[str] = (),
+    running: Sequence[str] = (),
+) -> PlannerInputs:
+    """A DeepSeekDeployment and its PoolProfiles → the planner's inputs, as simulate reads them."""
+    try:
+        inputs = replay_inputs(
+            load_deployment(deployment), load_pools(pools), pool_setups(nodes, cluster, startup)
+        )
+    except SimulationInputError as exc:
+        raise InputError(f"{deployment}: {exc}") from exc
+    options = list(inputs.options)
+    now_running = _running(pool_counts(running, "--running", "replicas"), options, "--running")
+    return PlannerInputs(inputs.spec, options, now_running)
+
+
+def _running(
+    replicas: dict[str, int], pools: Sequence[PoolOption], where: str
+) -> list[PoolReplicas]:
+    unknown = sorted(set(replicas) - {p.name for p in pools})
     if unknown:
-        raise ValueError(f"running names pools that are not in pools: {', '.join(unknown)}")
-    running = [PoolReplicas(name, n, n) for name, n in parsed.running.items()]
-    return spec, pools, running
+        raise InputError(f"{where} names pools that are not in pools: {', '.join(unknown)}")
+    return [PoolReplicas(name, n, n) for name, n in replicas.items()]
 
 
 def register(app: typer.Typer) -> None:
@@ -186,13 +149,40 @@ def register(app: typer.Typer) -> None:
 
 def plan_command(
     what_if: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
-            help="What-if YAML: spec rules, pools, running replicas.",
+            help="What-if YAML: spec rules, pools, running replicas. Or use --deployment/--pools.",
             exists=True,
-            metavar="FILE",
+            metavar="[FILE]",
         ),
-    ],
+    ] = None,
+    deployment: Annotated[
+        Path | None,
+        typer.Option("--deployment", help="DeepSeekDeployment YAML (instead of FILE)."),
+    ] = None,
+    pools: Annotated[
+        Path | None,
+        typer.Option("--pools", "-p", help="PoolProfile YAML (one or more), with --deployment."),
+    ] = None,
+    nodes: Annotated[
+        list[str] | None,
+        typer.Option("--nodes", help="Nodes in a pool, POOL=N (repeat); default 1 per pool."),
+    ] = None,
+    cluster: Annotated[
+        Path | None,
+        typer.Option("--cluster", help="Take node counts from a cluster.yaml (pools[].nodes)."),
+    ] = None,
+    startup: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--startup",
+            help="Replica start-to-Ready seconds, POOL=S (repeat); default gpu 120, cpu 60.",
+        ),
+    ] = None,
+    running: Annotated[
+        list[str] | None,
+        typer.Option("--running", help="Replicas running now, POOL=N (repeat); default none."),
+    ] = None,
     demand: Annotated[
         float | None,
         typer.Option("--demand", "-d", help="Output tokens/s demanded; omit: metrics unavailable."),
@@ -208,22 +198,62 @@ def plan_command(
     """Plan the placement for a demand at an instant, without a cluster."""
     console = Console()
     try:
-        data = yaml.safe_load(what_if.read_text())
-        spec, pools, running = load_what_if(data)
+        inputs = _inputs(
+            what_if,
+            deployment,
+            pools,
+            nodes=nodes or [],
+            cluster=cluster,
+            startup=startup or [],
+            running=running or [],
+        )
         now = _instant(at)
         if demand is not None and demand < 0:
-            raise WhatIfError(f"--demand must be ≥ 0 tokens/s, got {demand}")
-    except (WhatIfError, yaml.YAMLError) as exc:
-        console.print(f"[red]error in {escape(str(what_if))}:[/red]\n{escape(str(exc))}")
-        raise typer.Exit(2) from exc
-    result = plan(spec, pools, running, demand, now)
+            raise InputError(f"--demand must be ≥ 0 tokens/s, got {demand}")
+    except InputError as exc:
+        stop(exc)
+    result = plan(inputs.spec, inputs.pools, inputs.running, demand, now)
     if as_json:
         typer.echo(json.dumps(plan_as_dict(result), indent=2))
         return
     console.print(_table(result))
-    for line in _details(result, spec.schedule.zone):
+    for line in _details(result, inputs.spec.schedule.zone):
         console.print(line, highlight=False, soft_wrap=True)
     console.print(result.reason, highlight=False, soft_wrap=True)
+
+
+def _inputs(
+    what_if: Path | None,
+    deployment: Path | None,
+    pools: Path | None,
+    *,
+    nodes: Sequence[str],
+    cluster: Path | None,
+    startup: Sequence[str],
+    running: Sequence[str],
+) -> PlannerInputs:
+    if what_if is not None:
+        given = [
+            flag
+            for flag, value in [
+                ("--deployment", deployment),
+                ("--pools", pools),
+                ("--nodes", nodes),
+                ("--cluster", cluster),
+                ("--startup", startup),
+                ("--running", running),
+            ]
+            if value
+        ]
+        if given:
+            raise InputError(
+                f"{', '.join(given)}: not with a what-if FILE, which holds pools and running "
+                "replicas itself"
+            )
+        return load_what_if(read_yaml(what_if, "what-if"), str(what_if))
+    if deployment is None or pools is None:
+        raise InputError("give a what-if FILE, or --deployment DSD.yaml with --pools POOLS.yaml")
+    return load_deployment_inputs(deployment, pools, nodes, cluster, startup, running)
 
 
 def _instant(text: str | None) -> datetime:
@@ -232,9 +262,9 @@ def _instant(text: str | None) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise WhatIfError(f"--at must be ISO 8601, got {text!r}") from exc
+        raise InputError(f"--at must be ISO 8601, got {text!r}") from exc
     if value.tzinfo is None:
-        raise WhatIfError(f"--at needs a UTC offset or Z (got {text!r}): the planner never guesses")
+        raise InputError(f"--at needs a UTC offset or Z (got {text!r}): the planner never guesses")
     return value
 
 

@@ -389,17 +389,19 @@ class CostModelOverrides(ApiModel):
     )
 
 
+MIN_AVAILABLE_WITHIN_MAX_REPLICAS = CrossFieldRule(
+    cel="self.migration.minAvailable <= self.replicas.max",
+    message="migration.minAvailable must be less than or equal to replicas.max",
+    holds=lambda s: s.migration.min_available <= s.replicas.max,
+    field_path=".migration.minAvailable",
+)
+"""A rule of any model holding both `replicas` and `migration` (the spec, a planning what-if)."""
+
+
 class DeepSeekDeploymentSpec(ApiModel):
     """The desired state: what to serve, where it may run, and the rules for moving it."""
 
-    cross_field_rules = (
-        CrossFieldRule(
-            cel="self.migration.minAvailable <= self.replicas.max",
-            message="migration.minAvailable must be less than or equal to replicas.max",
-            holds=lambda s: s.migration.min_available <= s.replicas.max,
-            field_path=".migration.minAvailable",
-        ),
-    )
+    cross_field_rules = (MIN_AVAILABLE_WITHIN_MAX_REPLICAS,)
 
     model: ModelSpec = Field(description="The model to serve.")
     variants: list[Variant] = Field(

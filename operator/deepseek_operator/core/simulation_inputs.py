@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from deepseek_operator.api import deployment as api
 from deepseek_operator.api.deployment import DeepSeekDeployment, DeepSeekDeploymentSpec, Variant
 from deepseek_operator.api.deployment import ModelSpec as ApiModelSpec
 from deepseek_operator.api.pool import PoolProfile
@@ -70,7 +71,30 @@ class ReplayInputs:
 
 def plan_spec(spec: DeepSeekDeploymentSpec) -> PlanSpec:
     """The CRD spec as the planner's plain values."""
-    schedule = spec.schedule
+    return planning_rules(
+        replicas=spec.replicas,
+        slo=spec.slo,
+        schedule=spec.schedule,
+        load=spec.load,
+        migration=spec.migration,
+        cost_model=spec.cost_model,
+    )
+
+
+def planning_rules(
+    *,
+    replicas: api.Replicas,
+    slo: api.SLO,
+    schedule: api.Schedule,
+    load: api.Load | None,
+    migration: api.Migration,
+    cost_model: api.CostModelOverrides | None,
+) -> PlanSpec:
+    """The planning sections of a spec as the planner's plain values.
+
+    Separate from `plan_spec` for callers that hold these sections without a whole spec (the
+    `plan` what-if has no model or variants).
+    """
     windows = tuple(
         Window(
             name=w.name,
@@ -89,13 +113,12 @@ def plan_spec(spec: DeepSeekDeploymentSpec) -> PlanSpec:
         )
         for w in schedule.windows
     )
-    load = spec.load
     return PlanSpec(
-        replicas=ReplicaBounds(spec.replicas.min, spec.replicas.max),
+        replicas=ReplicaBounds(replicas.min, replicas.max),
         slo=Slo(
-            spec.slo.min_tokens_per_second_per_request,
-            spec.slo.max_time_to_first_token_seconds,
-            spec.slo.headroom_fraction,
+            slo.min_tokens_per_second_per_request,
+            slo.max_time_to_first_token_seconds,
+            slo.headroom_fraction,
         ),
         schedule=Schedule(
             time_zone=schedule.time_zone,
@@ -107,13 +130,13 @@ def plan_spec(spec: DeepSeekDeploymentSpec) -> PlanSpec:
         if load
         else Load(),
         migration=Migration(
-            spec.migration.min_available,
-            spec.migration.max_surge_gpus,
-            spec.migration.cooldown_seconds,
-            spec.migration.min_savings_percent,
-            spec.migration.min_dwell_seconds,
+            migration.min_available,
+            migration.max_surge_gpus,
+            migration.cooldown_seconds,
+            migration.min_savings_percent,
+            migration.min_dwell_seconds,
         ),
-        baseline_pool=spec.cost_model.baseline_pool if spec.cost_model else None,
+        baseline_pool=cost_model.baseline_pool if cost_model else None,
     )
 
 
