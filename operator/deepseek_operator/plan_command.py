@@ -38,10 +38,18 @@ from deepseek_operator.cli_input import InputError, read_yaml, stop, validation_
 from deepseek_operator.core.planner import Plan, PlanSpec, PoolOption, PoolReplicas, plan
 from deepseek_operator.core.simulation_inputs import (
     SimulationInputError,
-    planning_rules,
+    plan_spec,
     replay_inputs,
 )
-from deepseek_operator.resource_files import load_deployment, load_pools, pool_counts, pool_setups
+from deepseek_operator.resource_files import (
+    ClusterOption,
+    NodesOption,
+    StartupOption,
+    load_deployment,
+    load_pools,
+    pool_counts,
+    pool_setups,
+)
 
 
 class PlanningSections(ApiModel):
@@ -98,16 +106,8 @@ def load_what_if(data: object, source: str = "what-if") -> PlannerInputs:
         parsed = _WhatIf.model_validate(data)
     except ValidationError as exc:
         raise InputError(validation_message(exc, source, data)) from exc
-    s = parsed.spec
     try:
-        spec = planning_rules(
-            replicas=s.replicas,
-            slo=s.slo,
-            schedule=s.schedule,
-            load=s.load,
-            migration=s.migration,
-            cost_model=s.cost_model,
-        )
+        spec = plan_spec(parsed.spec)
         pools = [PoolOption(**p.model_dump()) for p in parsed.pools]
     except ValueError as exc:
         raise InputError(f"{source}: {exc}") from exc
@@ -153,7 +153,7 @@ def plan_command(
         typer.Argument(
             help="What-if YAML: spec rules, pools, running replicas. Or use --deployment/--pools.",
             exists=True,
-            metavar="[FILE]",
+            metavar="FILE",
         ),
     ] = None,
     deployment: Annotated[
@@ -164,21 +164,9 @@ def plan_command(
         Path | None,
         typer.Option("--pools", "-p", help="PoolProfile YAML (one or more), with --deployment."),
     ] = None,
-    nodes: Annotated[
-        list[str] | None,
-        typer.Option("--nodes", help="Nodes in a pool, POOL=N (repeat); default 1 per pool."),
-    ] = None,
-    cluster: Annotated[
-        Path | None,
-        typer.Option("--cluster", help="Take node counts from a cluster.yaml (pools[].nodes)."),
-    ] = None,
-    startup: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--startup",
-            help="Replica start-to-Ready seconds, POOL=S (repeat); default gpu 120, cpu 60.",
-        ),
-    ] = None,
+    nodes: NodesOption = None,
+    cluster: ClusterOption = None,
+    startup: StartupOption = None,
     running: Annotated[
         list[str] | None,
         typer.Option("--running", help="Replicas running now, POOL=N (repeat); default none."),

@@ -1,8 +1,9 @@
 """A DeepSeekDeployment, its PoolProfiles and the pools' node counts, read from files and flags.
 
 `simulate` and `plan` read the same YAML a user applies to the cluster, and take what the
-cluster would tell the operator (nodes per pool, replica start-up time) from flags or a
-cluster.yaml; every problem is an `InputError` naming the file and field or the flag.
+cluster would tell the operator (nodes per pool, replica start-up time) from the same flags
+(`--nodes`, `--cluster`, `--startup`, declared here once) or a cluster.yaml; every problem is an
+`InputError` naming the file and field or the flag.
 """
 
 from __future__ import annotations
@@ -10,13 +11,31 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from pydantic import ValidationError
 
 from deepseek_operator.api.deployment import DeepSeekDeployment
 from deepseek_operator.api.pool import PoolProfile
 from deepseek_operator.cli_input import InputError, read_yaml_documents, validation_message
 from deepseek_operator.core.simulation_inputs import PoolSetup
+
+NodesOption = Annotated[
+    list[str] | None,
+    typer.Option("--nodes", help="Nodes in a pool, POOL=N (repeat); default 1 per pool."),
+]
+ClusterOption = Annotated[
+    Path | None,
+    typer.Option("--cluster", help="Take node counts from a cluster.yaml (pools[].nodes)."),
+]
+StartupOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--startup",
+        help="Replica start-to-Ready seconds, POOL=S (repeat); default gpu 120, cpu 60.",
+    ),
+]
 
 
 def load_deployment(path: Path) -> DeepSeekDeployment:

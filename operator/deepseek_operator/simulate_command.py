@@ -43,7 +43,14 @@ from deepseek_operator.core.traces import (
     synthetic_diurnal,
     tile_to_days,
 )
-from deepseek_operator.resource_files import load_deployment, load_pools, pool_setups
+from deepseek_operator.resource_files import (
+    ClusterOption,
+    NodesOption,
+    StartupOption,
+    load_deployment,
+    load_pools,
+    pool_setups,
+)
 
 PROGRESS_MIN_STEPS = 2_000
 """Replays shorter than this finish in a blink; longer ones show a progress bar."""
@@ -270,21 +277,9 @@ def simulate(
     peak_tokens_per_second: Annotated[
         float, typer.Option(help="Weekday afternoon level of the synthetic trace.")
     ] = 2_000.0,
-    nodes: Annotated[
-        list[str] | None,
-        typer.Option("--nodes", help="Nodes in a pool, POOL=N (repeat); default 1 per pool."),
-    ] = None,
-    cluster: Annotated[
-        Path | None,
-        typer.Option("--cluster", help="Take node counts from a cluster.yaml (pools[].nodes)."),
-    ] = None,
-    startup: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--startup",
-            help="Replica start-to-Ready seconds, POOL=S (repeat); default gpu 120, cpu 60.",
-        ),
-    ] = None,
+    nodes: NodesOption = None,
+    cluster: ClusterOption = None,
+    startup: StartupOption = None,
     step: Annotated[
         float | None,
         typer.Option(help="Replay step in seconds; default the reconcile interval."),

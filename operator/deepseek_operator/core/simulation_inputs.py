@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from deepseek_operator.api import deployment as api
-from deepseek_operator.api.deployment import DeepSeekDeployment, DeepSeekDeploymentSpec, Variant
+from deepseek_operator.api.deployment import DeepSeekDeployment, Variant
 from deepseek_operator.api.deployment import ModelSpec as ApiModelSpec
 from deepseek_operator.api.pool import PoolProfile
 from deepseek_operator.core.catalog import HardwareSpec, ModelSpec, Precision, hardware_named
@@ -69,32 +70,27 @@ class ReplayInputs:
     currency: str
 
 
-def plan_spec(spec: DeepSeekDeploymentSpec) -> PlanSpec:
-    """The CRD spec as the planner's plain values."""
-    return planning_rules(
-        replicas=spec.replicas,
-        slo=spec.slo,
-        schedule=spec.schedule,
-        load=spec.load,
-        migration=spec.migration,
-        cost_model=spec.cost_model,
-    )
+class PlanningRules(Protocol):
+    """The planning sections of a spec: a DeepSeekDeploymentSpec has them, and so has the
+    `plan` what-if, which has no model or variants."""
+
+    @property
+    def replicas(self) -> api.Replicas: ...
+    @property
+    def slo(self) -> api.SLO: ...
+    @property
+    def schedule(self) -> api.Schedule: ...
+    @property
+    def load(self) -> api.Load | None: ...
+    @property
+    def migration(self) -> api.Migration: ...
+    @property
+    def cost_model(self) -> api.CostModelOverrides | None: ...
 
 
-def planning_rules(
-    *,
-    replicas: api.Replicas,
-    slo: api.SLO,
-    schedule: api.Schedule,
-    load: api.Load | None,
-    migration: api.Migration,
-    cost_model: api.CostModelOverrides | None,
-) -> PlanSpec:
-    """The planning sections of a spec as the planner's plain values.
-
-    Separate from `plan_spec` for callers that hold these sections without a whole spec (the
-    `plan` what-if has no model or variants).
-    """
+def plan_spec(spec: PlanningRules) -> PlanSpec:
+    """The CRD spec's planning sections as the planner's plain values."""
+    schedule = spec.schedule
     windows = tuple(
         Window(
             name=w.name,
@@ -113,12 +109,13 @@ def planning_rules(
         )
         for w in schedule.windows
     )
+    load = spec.load
     return PlanSpec(
-        replicas=ReplicaBounds(replicas.min, replicas.max),
+        replicas=ReplicaBounds(spec.replicas.min, spec.replicas.max),
         slo=Slo(
-            slo.min_tokens_per_second_per_request,
-            slo.max_time_to_first_token_seconds,
-            slo.headroom_fraction,
+            spec.slo.min_tokens_per_second_per_request,
+            spec.slo.max_time_to_first_token_seconds,
+            spec.slo.headroom_fraction,
         ),
         schedule=Schedule(
             time_zone=schedule.time_zone,
@@ -130,13 +127,13 @@ def planning_rules(
         if load
         else Load(),
         migration=Migration(
-            migration.min_available,
-            migration.max_surge_gpus,
-            migration.cooldown_seconds,
-            migration.min_savings_percent,
-            migration.min_dwell_seconds,
+            spec.migration.min_available,
+            spec.migration.max_surge_gpus,
+            spec.migration.cooldown_seconds,
+            spec.migration.min_savings_percent,
+            spec.migration.min_dwell_seconds,
         ),
-        baseline_pool=cost_model.baseline_pool if cost_model else None,
+        baseline_pool=spec.cost_model.baseline_pool if spec.cost_model else None,
     )
 
 
