@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any
 
 import typer
 import yaml
@@ -19,6 +19,7 @@ from deepseek_operator.calibration.summary import (
     summarise,
     throughput_entry,
 )
+from deepseek_operator.cli_input import stop
 
 PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
 
@@ -56,12 +57,12 @@ def calibrate(
 ) -> None:
     console = Console(stderr=True)
     if precision not in PRECISIONS:
-        _fail(f"precision: must be one of {', '.join(PRECISIONS)} (got {precision!r})")
+        stop(f"precision: must be one of {', '.join(PRECISIONS)} (got {precision!r})")
     concurrencies = _parse_levels(levels)
     if requests_per_level < 1:
-        _fail(f"requests-per-level: must be at least 1 (got {requests_per_level})")
+        stop(f"requests-per-level: must be at least 1 (got {requests_per_level})")
     if max_tokens < 1:
-        _fail(f"max-tokens: must be at least 1 (got {max_tokens})")
+        stop(f"max-tokens: must be at least 1 (got {max_tokens})")
     document: dict[str, Any] | None = None
     if pool_profile is not None:
         document = _read_pool_profile(pool_profile)
@@ -75,7 +76,7 @@ def calibrate(
     try:
         summary = summarise(results)
     except ValueError as error:
-        _fail(str(error))
+        stop(str(error))
     console.print(
         f"single stream [bold]{summary.single_stream_tokens_per_second:.1f}[/] tokens/s, "
         f"saturated [bold]{summary.saturated_tokens_per_second:.1f}[/] tokens/s "
@@ -91,7 +92,7 @@ def calibrate(
     try:
         updated = merge_into_pool_profile(document, entry)
     except ValueError as error:
-        _fail(f"{pool_profile}: the updated PoolProfile would be invalid: {error}")
+        stop(f"{pool_profile}: the updated PoolProfile would be invalid: {error}")
     pool_profile.write_text(yaml.safe_dump(updated, sort_keys=False))
     console.print(f"wrote the {model_name} / {precision} entry to {pool_profile}")
 
@@ -114,7 +115,7 @@ async def _measure(
         try:
             served = await served_model(client)
         except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
-            _fail(f"url: could not list models at {url}/v1/models ({error})")
+            stop(f"url: could not list models at {url}/v1/models ({error})")
         counts = [max(requests_per_level, 2 * level) for level in concurrencies]
         results: list[LevelResult] = []
         columns = (
@@ -174,9 +175,9 @@ def _parse_levels(text: str) -> list[int]:
     try:
         levels = sorted({int(part) for part in text.split(",") if part.strip()})
     except ValueError:
-        _fail(f"levels: expected comma-separated integers (got {text!r})")
+        stop(f"levels: expected comma-separated integers (got {text!r})")
     if not levels or levels[0] != 1 or any(level < 1 for level in levels):
-        _fail(f"levels: must be positive and include 1 (got {text!r})")
+        stop(f"levels: must be positive and include 1 (got {text!r})")
     return levels
 
 
@@ -184,12 +185,7 @@ def _read_pool_profile(path: Path) -> dict[str, Any]:
     try:
         document = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as error:
-        _fail(f"pool-profile: cannot read {path}: {error}")
+        stop(f"pool-profile: cannot read {path}: {error}")
     if not isinstance(document, dict) or document.get("kind") != "PoolProfile":
-        _fail(f"pool-profile: {path} is not a PoolProfile document")
+        stop(f"pool-profile: {path} is not a PoolProfile document")
     return document
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from deepseek_operator.cli_input import stop
+
 
 def register(app: typer.Typer) -> None:
     app.command(
@@ -69,8 +71,7 @@ def serve(
     try:
         check_weights_dir(weights)
     except WeightsError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        stop(error)
     resolved_device = _resolve_device(device)
     resolved_precision = (
         precision if precision != "auto" else ("bf16" if resolved_device == "cuda" else "fp32")
@@ -94,8 +95,7 @@ def serve(
             seed=seed,
         )
     except SettingsError as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        stop(error)
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -106,8 +106,7 @@ def serve(
 
 def _resolve_device(device: str) -> str:
     if device not in ("auto", "cpu", "cuda"):
-        typer.echo(f"error: device: must be auto, cpu or cuda (got {device!r})", err=True)
-        raise typer.Exit(2)
+        stop(f"device: must be auto, cpu or cuda (got {device!r})")
     if device != "auto":
         return device
     import torch
