@@ -255,8 +255,9 @@ class Window(ApiModel):
     policy: Policy = Field(
         default="costOptimal",
         description="Placement policy in this window: costOptimal (cheapest pools that meet "
-        "the SLO), preferGPU / preferCPU (that kind first while it has capacity), gpuOnly / "
-        "cpuOnly (only that kind).",
+        "the SLO), preferGPU / preferCPU (a cost bias: the other kind's replicas count 100× "
+        "their price, so it is used only where the preferred kind lacks capacity, replica room "
+        "or SLO), gpuOnly / cpuOnly (only that kind).",
     )
     replicas: Replicas | None = Field(
         default=None, description="Replica bounds in this window; absent: spec.replicas."
@@ -306,10 +307,11 @@ class Load(ApiModel):
         "counts as unmet demand.",
     )
     scale_up_stabilization_seconds: int = Field(
-        default=60,
+        default=0,
         ge=0,
         le=3600,
-        description="Demand must stay higher for this long before replicas are added.",
+        description="Demand must stay higher for this long before replicas are added; 0 (the "
+        "default) scales up at once, since a late scale-up drops requests.",
     )
     scale_down_stabilization_seconds: int = Field(
         default=600,

@@ -32,7 +32,7 @@ _KEPT_MOVES = 32
 class Load:
     """Stabilisation windows (``load {scaleUpStabilizationSeconds, scaleDownStabilizationSeconds}``)."""
 
-    scale_up_stabilization_seconds: int = 60
+    scale_up_stabilization_seconds: int = 0
     scale_down_stabilization_seconds: int = 600
 
     def __post_init__(self) -> None:
