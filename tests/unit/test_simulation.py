@@ -228,6 +228,25 @@ def test_coarse_oracle_covers_every_fine_step_and_costs_at_least_the_fine_optimu
     assert "coarsened 3x" in coarse.describe()
 
 
+@pytest.mark.parametrize("extra_tokens", [0.0018, 0.05])
+def test_oracle_serves_a_sliver_of_demand_the_solver_tolerance_would_let_slip(
+    extra_tokens: float,
+) -> None:
+    # HiGHS accepts a replica count within 1e-6 of an integer; 1e-6 of a replica-step of this
+    # pool (1,860 tokens) is 0.0019 tokens, so a replica count of 1e-6 "covered" a demand the
+    # accounting counts as unmet once rounded to whole replicas.
+    pool = SimPool("gpu", "gpu", 1.0, 62.0, 0.0, 3, gpus_per_replica=1)
+    for whole_replicas in (0, 2):
+        tokens = whole_replicas * 62.0 * 30.0 + extra_tokens
+        demand = demand_timeline(
+            TokenSeries(START, 30.0, np.array([0.0, tokens]), "sliver"), 30.0, Observation(30, 60)
+        )
+        solution = solve_oracle(demand, (pool,), min_ready=0)
+        run = simulate(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules(0))
+        assert run.unmet == 0.0, (whole_replicas, solution.ready.tolist())
+        assert solution.ready[0, 1] == whole_replicas + 1
+
+
 def test_oracle_obeys_the_pools_allowed_per_step_even_across_a_coarse_edge() -> None:
     demand = demand_timeline(series([50.0] * 6), 60.0, OBSERVATION)
     # CPU only for minutes 0-3, GPU only from minute 4 (a cpuOnly window, then gpuOnly).

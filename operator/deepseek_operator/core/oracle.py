@@ -196,6 +196,14 @@ def solve_oracle(
         least = np.maximum(0.0, need - ceiling) / scale
         lower[u_offset:] = least
         upper[u_offset:] = least
+        # HiGHS takes a replica count within 1e-6 of an integer as whole, so a sliver of demand
+        # (1e-6 of a replica-step) could pass as served by "0" replicas and show up as unmet once
+        # rounded. Where all of a step's demand must be met, so many replicas must be Ready that
+        # even the fastest allowed pool leaves at most UNMET_EPSILON_TOKENS unmet: a valid cut
+        # that rounding cannot slip under.
+        fastest = (tokens_per_step[:, None] * allowed).max(axis=0)
+        cover = np.ceil((need - UNMET_EPSILON_TOKENS) / np.maximum(fastest, 1e-300) - 1e-9)
+        floor = np.where(least > 0, floor, np.maximum(floor, cover))
 
     rows: list[int] = []
     cols: list[int] = []
