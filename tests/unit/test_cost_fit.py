@@ -154,3 +154,23 @@ def test_kv_cache_grows_linearly_in_context(model: str, context: int, factor: in
     assert kv_cache_bytes(spec, context + 1) - kv_cache_bytes(spec, context) == pytest.approx(
         spec.kv_bytes_per_token()
     )
+
+
+def test_int4_weights_are_half_a_byte_per_parameter() -> None:
+    assert weights_bytes(7.0e9, Precision.INT4) == 3.5e9
+    assert weights_bytes(7.0e9, Precision.FP32) == 28e9
+
+
+def test_runtime_overhead_counts_per_device_and_can_decide_the_fit() -> None:
+    from dataclasses import replace
+
+    request = FitRequest(MODELS["r1-distill-qwen-7b"], Precision.BF16, context_tokens=4096)
+    weights = weights_bytes(request.model.parameters, Precision.BF16)
+    kv = kv_cache_bytes(request.model, 4096)
+    # Room for weights and KV cache with half the 1 GB runtime overhead to spare: too little.
+    tight_gb = (weights + kv + 0.5e9) / request.memory_utilisation / 1e9
+    tight = replace(HARDWARE["rtx-4090"], memory_gb=tight_gb)
+    fit = fit_replica(request, tight)
+    assert fit.devices == 2
+    assert fit.overhead_bytes == pytest.approx(2 * 1e9)
+    assert fit.needed_bytes == pytest.approx(weights + kv + 2e9)

@@ -223,3 +223,19 @@ def test_more_demand_never_lowers_cost(
     assert cloud_api_cost(demand + more, demand + more, price, rate, "CNY") >= cloud_api_cost(
         demand, demand, price, rate, "CNY"
     )
+
+
+def test_model_updates_count_in_the_total_and_in_the_yearly_running_cost() -> None:
+    tco = TotalCostOfOwnership(400_000, 60_000, 400_000, years=3, model_updates=300_000)
+    assert tco.total == pytest.approx(400_000 + 180_000 + 1_200_000 + 300_000)
+    assert tco.running_per_year == pytest.approx(60_000 + 400_000 + 100_000)
+    roi = CloudComparison(tco, cloud_per_year=1_260_000)
+    assert roi.yearly_saving == pytest.approx(700_000)
+    assert roi.payback_years == pytest.approx(400_000 / 700_000)
+
+
+def test_tensor_parallel_replicas_add_bandwidth_less_all_reduce_losses() -> None:
+    model = MODELS["r1-distill-llama-70b"]
+    a100 = HARDWARE["a100-80gb-sxm"]
+    two = roofline_single_stream_tokens_per_s(model, Precision.BF16, a100, 2, context_tokens=0)
+    assert two == pytest.approx(0.75 * 0.9 * 2 * 2039e9 / (2 * 70.55e9))

@@ -178,3 +178,28 @@ def test_at_the_break_even_load_local_and_cloud_cost_the_same() -> None:
         data["demand"]["requests_per_day"] = load
         at_break_even = compare_pools(parse_scenario(data)).pools[index]
         assert at_break_even.versus_cloud.cloud_per_year == pytest.approx(result.tco.per_year)
+
+
+def test_catalog_purchase_prices_are_converted_into_the_scenario_currency() -> None:
+    data = _example()
+    # The catalog prices an H100 in USD (27,500) and an A100 in CNY (100,000).
+    data["pools"][3] = {**data["pools"][0], "name": "h100-owned", "hardware": "h100-sxm"}
+    cny = {r.pool.name: r for r in compare_pools(parse_scenario(data)).pools}
+    assert cny["h100-owned"].tco.hardware == pytest.approx(8 * 27_500 * 7.0)
+    assert cny["a100"].tco.hardware == pytest.approx(8 * 100_000)
+    data["currency"] = "USD"
+    usd = {r.pool.name: r for r in compare_pools(parse_scenario(data)).pools}
+    assert usd["h100-owned"].tco.hardware == pytest.approx(8 * 27_500)
+    assert usd["a100"].tco.hardware == pytest.approx(8 * 100_000 / 7.0)
+
+
+def test_a_pool_holds_devices_over_tensor_parallel_degree_replicas() -> None:
+    data = _example()
+    data["pools"][0]["model"] = "r1-distill-llama-70b"
+    data["pools"][0]["context_tokens"] = 4096
+    a100 = compare_pools(parse_scenario(data)).pools[0]
+    assert a100.fit.devices == 2
+    assert a100.replicas == 4
+    assert a100.replica_hourly is not None
+    assert a100.replica_hourly.total == pytest.approx(2 * a100.device_hourly.total)
+    assert a100.pool_hourly.total == pytest.approx(8 * a100.device_hourly.total)
