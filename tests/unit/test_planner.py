@@ -326,3 +326,46 @@ def test_a_move_must_earn_back_what_its_new_replicas_cost_while_starting() -> No
 def test_vanishing_demand_has_no_cost_per_million_and_does_not_crash(demand: float) -> None:
     result = plan(spec(), pools(), [], demand, DAY)
     assert result.cost_per_million_tokens is None or result.cost_per_million_tokens > 0
+
+
+def test_a_move_that_disrupts_more_than_twice_what_it_saves_is_refused() -> None:
+    from deepseek_operator.core.stability import judge_move
+
+    free = Migration(cooldown_seconds=0, min_savings_percent=10, min_dwell_seconds=0)
+    # Every replica stops (disruption 100 %) to save 20 %: score 0.2 < 1/k = 0.5.
+    verdict = judge_move({"a": 4}, {"b": 4}, 100.0, 80.0, History(), DAY, free)
+    assert not verdict.allowed
+    assert verdict.disruption_fraction == 1.0
+    assert "disrupts 100% of replicas (score 0.20 < 0.50)" in verdict.why_not
+    # Half the replicas stop to save 30 %: score 0.6 passes.
+    half = judge_move({"a": 2, "b": 2}, {"b": 3}, 100.0, 70.0, History(), DAY, free)
+    assert half.allowed and half.disruption_fraction == 0.5
+
+
+def test_running_replicas_just_short_of_demand_scale_up() -> None:
+    # 3 × 4090 give 360 tok/s; 310 tok/s × 1.2 headroom needs 372: 3 % short is still short.
+    running = [PoolReplicas("rtx4090", 3, 3)]
+    result = plan(spec(), pools(), running, 310.0, DAY)
+    assert result.feasible
+    assert result.capacity_tokens_per_second >= 372.0
+    assert result.replicas == {"a100": 0, "rtx4090": 4, "cpu-xeon": 0}
+    assert result.change is Change.SCALE_UP
+
+
+def test_capacity_just_below_the_requirement_is_not_feasible() -> None:
+    terms = [placement_solver.PoolTerms(1.0, 100.0, 0, 4)]
+    assert placement_solver.is_feasible(terms, (1,), 100.0, 0, 4)
+    assert not placement_solver.is_feasible(terms, (1,), 100.001, 0, 4)
+
+
+def test_the_partial_placement_is_the_cheapest_of_the_biggest() -> None:
+    equal = [
+        PoolOption("dear", "cpu", "v", 2, 5.0, 9.0, 9.0, currency="CNY"),
+        PoolOption("cheap", "cpu", "v", 2, 1.0, 9.0, 9.0, currency="CNY"),
+        PoolOption("mid", "cpu", "v", 2, 3.0, 9.0, 9.0, currency="CNY"),
+    ]
+    capped = spec(replicas=ReplicaBounds(1, 3), schedule=Schedule("UTC"), slo=Slo())
+    result = plan(capped, equal, [], 100.0, DAY)
+    assert not result.feasible
+    assert result.capacity_tokens_per_second == pytest.approx(27.0)
+    assert result.replicas == {"dear": 0, "cheap": 2, "mid": 1}
