@@ -12,6 +12,7 @@ scrapes every 60 s with a 120 s rate window, so at step k the operator sees minu
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -67,6 +68,18 @@ def test_operator_sees_the_previous_minute_and_the_first_window_before_the_trace
     assert demand.arriving_tokens.tolist() == [r * 60 for r in RATES]
     # Step 0 sees the service as if it had run at the first window's mean (50) before.
     assert demand.observed_tokens_per_second.tolist() == [50, 50, 50, 250, 250, 50]
+
+
+def test_step_instants_stay_exact_across_a_daylight_saving_change() -> None:
+    # Berlin springs forward at 02:00 on 2024-03-31: three hours after local midnight it is
+    # 04:00 CEST. Wall-clock arithmetic on the local start said 03:00, so every schedule window
+    # after the change was evaluated an hour late.
+    berlin = ZoneInfo("Europe/Berlin")
+    start = datetime(2024, 3, 31, tzinfo=berlin)
+    demand = demand_timeline(TokenSeries(start, 3600.0, np.ones(6), "dst"), 3600.0)
+    for step in range(6):
+        assert (demand.at(step) - start).total_seconds() == step * 3600.0
+    assert demand.at(3).astimezone(berlin).hour == 4
 
 
 def test_rate_window_and_scrape_delay_smooth_and_lag_a_spike() -> None:

@@ -69,6 +69,20 @@ def test_rate_format_reads_iso_timestamps_and_bins_wider() -> None:
     assert series.tokens.tolist() == [90.0, 90.0, 30.0, 30.0]
 
 
+def test_naive_local_timestamps_across_spring_forward_are_a_minute_apart() -> None:
+    # 01:59 CET and 03:00 CEST are one real minute apart; wall-clock subtraction made it 61
+    # minutes and inserted an hour of silence into the trace.
+    text = (
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2024-03-31 01:59:00,1,0\n2024-03-31 03:00:00,2,0\n"
+    )
+    series = parse_trace(text, "dst.csv", tz="Europe/Berlin", bin_seconds=60.0)
+    assert series.tokens.tolist() == [1.0, 2.0]
+    skipped = text.replace("01:59:00", "02:30:00")
+    with pytest.raises(TraceError, match=r"dst.csv:2: TIMESTAMP: '2024-03-31 02:30:00' does not"):
+        parse_trace(skipped, "dst.csv", tz="Europe/Berlin")
+
+
 def test_jsonl_with_millisecond_timestamps() -> None:
     text = (
         '{"timestamp": 0, "input_length": 10, "output_length": 2, "hash_ids": [1]}\n'

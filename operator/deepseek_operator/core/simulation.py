@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 import numpy as np
@@ -87,7 +87,9 @@ class DemandTimeline:
         return self.arriving_tokens / self.step_seconds
 
     def at(self, index: int) -> datetime:
-        return self.start + timedelta(seconds=index * self.step_seconds)
+        """The step's instant in UTC: adding to a local start would step wall-clock time and
+        drift an hour at a daylight-saving change (the schedule converts to its own zone)."""
+        return self.start.astimezone(UTC) + timedelta(seconds=index * self.step_seconds)
 
 
 def demand_timeline(

@@ -126,7 +126,15 @@ def _parse_timestamp(
         raise TraceError(
             f"{where}: {field}: {text!r} is neither ISO 8601 nor seconds since the epoch"
         ) from exc
-    return parsed.replace(tzinfo=tz) if parsed.tzinfo is None else parsed
+    if parsed.tzinfo is not None:
+        return parsed
+    local = parsed.replace(tzinfo=tz)
+    if local.astimezone(UTC).astimezone(tz).replace(tzinfo=None) != parsed:
+        raise TraceError(
+            f"{where}: {field}: {text!r} does not exist in {tz.key} "
+            "(the clock skips it at a daylight-saving change)"
+        )
+    return local
 
 
 def _from_epoch(number: float, unit_seconds: float, where: str, field: str) -> datetime:
@@ -259,7 +267,7 @@ def _read_events(
     if not events:
         raise TraceError(f"{source}: the trace has no data rows")
     for previous, current in itertools.pairwise(events):
-        if current.at < previous.at:
+        if current.at.astimezone(UTC) < previous.at.astimezone(UTC):
             raise TraceError(
                 f"{source}:{current.line}: rows are not sorted by time: {current.at.isoformat()} "
                 f"comes after {previous.at.isoformat()} (line {previous.line})"
@@ -287,8 +295,11 @@ def parse_trace(
     chosen = fmt if fmt is not None else detect_format(text, source)
     events = _read_events(text, source, chosen, zone, weights, timestamp_unit_seconds)
     start = events[0].at.astimezone(zone)
+    # In UTC: aware datetimes sharing a zone subtract as wall-clock times, which would add or
+    # drop an hour at a daylight-saving change.
+    first = events[0].at.astimezone(UTC)
     offsets = np.array(
-        [(event.at - events[0].at).total_seconds() * time_scale for event in events],
+        [(event.at.astimezone(UTC) - first).total_seconds() * time_scale for event in events],
         dtype=np.float64,
     )
     values = np.array([event.value for event in events], dtype=np.float64)
