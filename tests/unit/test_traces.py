@@ -69,6 +69,19 @@ def test_rate_format_reads_iso_timestamps_and_bins_wider() -> None:
     assert series.tokens.tolist() == [90.0, 90.0, 30.0, 30.0]
 
 
+def test_jsonl_with_a_byte_order_mark_and_a_line_separator_inside_a_string() -> None:
+    # U+2028 is legal inside a JSON string; it must not split the record or shift line numbers.
+    text = (
+        '\ufeff{"timestamp": 0, "input_length": 1, "output_length": 2, "text": "a\u2028b"}\n'
+        '{"timestamp": 1, "input_length": 1, "output_length": 2}\n'
+        '{"timestamp": 2, "input_length": -1, "output_length": 2}\n'
+    )
+    with pytest.raises(TraceError, match=r"t.jsonl:3: input_length: must not be negative"):
+        parse_trace(text, "t.jsonl")
+    series = parse_trace(text.rsplit("{", 1)[0], "t.jsonl")
+    assert series.tokens.tolist() == [3.0, 3.0]
+
+
 def test_naive_local_timestamps_across_spring_forward_are_a_minute_apart() -> None:
     # 01:59 CET and 03:00 CEST are one real minute apart; wall-clock subtraction made it 61
     # minutes and inserted an hour of silence into the trace.

@@ -243,7 +243,9 @@ def _read_events(
             )
             events.append(_Event(at, rate, line))
     else:
-        for index, raw_line in enumerate(text.splitlines(), start=1):
+        # Split on newlines only: str.splitlines() also breaks at U+2028 and friends, which
+        # JSON allows inside strings, and would shift every later line number.
+        for index, raw_line in enumerate(text.lstrip("\ufeff").split("\n"), start=1):
             if not raw_line.strip():
                 continue
             where = f"{source}:{index}"
