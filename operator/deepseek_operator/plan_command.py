@@ -35,7 +35,14 @@ from deepseek_operator.api.deployment import (
     Schedule,
 )
 from deepseek_operator.cli_input import InputError, read_yaml, stop, validation_message
-from deepseek_operator.core.planner import Plan, PlanSpec, PoolOption, PoolReplicas, plan
+from deepseek_operator.core.planner import (
+    Plan,
+    PlanSpec,
+    PoolOption,
+    PoolReplicas,
+    check_pools,
+    plan,
+)
 from deepseek_operator.core.simulation_inputs import (
     SimulationInputError,
     plan_spec,
@@ -109,6 +116,7 @@ def load_what_if(data: object, source: str = "what-if") -> PlannerInputs:
     try:
         spec = plan_spec(parsed.spec)
         pools = [PoolOption(**p.model_dump()) for p in parsed.pools]
+        check_pools(pools)
     except ValueError as exc:
         raise InputError(f"{source}: {exc}") from exc
     return PlannerInputs(spec, pools, _running(parsed.running, pools, f"{source}: running"))

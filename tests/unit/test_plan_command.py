@@ -229,3 +229,25 @@ def test_bad_inputs_are_named(args: tuple[str, ...], message: str) -> None:
     code, output = _plan(*args, "--at", "2026-11-30T10:00Z")
     assert code == 2, output
     assert message in output
+
+
+def test_repeated_pool_names_and_mixed_currencies_are_named_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    def repeat(document: dict[str, Any]) -> None:
+        document["pools"].append({**document["pools"][0], "kind": "cpu"})
+
+    code, output = _plan(
+        str(_what_if(tmp_path, repeat)), "--demand", "1", "--at", "2026-11-30T10:00Z"
+    )
+    assert code == 2, output
+    assert "pools must have unique names; repeated: ['a100']" in output
+    assert "Traceback" not in output
+
+    def mix(document: dict[str, Any]) -> None:
+        document["pools"][0]["currency"] = "USD"
+        document["pools"][1]["currency"] = "CNY"
+
+    code, output = _plan(str(_what_if(tmp_path, mix)), "--demand", "1", "--at", "2026-11-30T10:00Z")
+    assert code == 2, output
+    assert "pools[].currency" in output and "CNY" in output and "USD" in output

@@ -369,3 +369,13 @@ def test_the_partial_placement_is_the_cheapest_of_the_biggest() -> None:
     assert not result.feasible
     assert result.capacity_tokens_per_second == pytest.approx(27.0)
     assert result.replicas == {"dear": 0, "cheap": 2, "mid": 1}
+
+
+def test_pools_priced_in_different_currencies_are_refused() -> None:
+    from dataclasses import replace
+
+    mixed = [*pools()[:2], replace(pools()[2], currency="USD")]
+    with pytest.raises(
+        ValueError, match=r"pools\[\]\.currency .*CNY \(a100, rtx4090\); USD \(cpu-xeon\)"
+    ):
+        plan(spec(), mixed, [], 14.0, NIGHT)

@@ -75,6 +75,7 @@ __all__ = [
     "Slo",
     "SloOverride",
     "Window",
+    "check_pools",
     "plan",
 ]
 
@@ -290,10 +291,8 @@ def plan(
         raise ValueError("now must be timezone-aware")
     if demand is not None and (not math.isfinite(demand) or demand < 0):
         raise ValueError(f"demand must be a finite number ≥ 0 tokens/s or None, got {demand}")
+    check_pools(pools)
     names = [p.name for p in pools]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise ValueError(f"pools must have unique names; repeated: {repeated}")
     ctx = _Context.build(spec, pools, observed, now)
     if not ctx.allowed:
         note = "no allowed pool can run the model: " + ctx.why_excluded(names)
@@ -305,6 +304,22 @@ def plan(
         return _decide(ctx, demand, history, _EXACT)
     except SolverFailed as failure:
         return _decide(ctx, demand, history, _GREEDY, failure=str(failure))
+
+
+def check_pools(pools: Sequence[PoolOption]) -> None:
+    """Refuse pools the optimiser cannot compare: repeated names, or prices in mixed currencies."""
+    names = [p.name for p in pools]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"pools must have unique names; repeated: {repeated}")
+    by_currency: dict[str, list[str]] = {}
+    for p in pools:
+        by_currency.setdefault(p.currency, []).append(p.name)
+    if len(by_currency) > 1:
+        found = "; ".join(f"{c} ({', '.join(n)})" for c, n in sorted(by_currency.items()))
+        raise ValueError(
+            "pools[].currency must be the same for every pool (convert prices first): " + found
+        )
 
 
 @dataclass(frozen=True)
