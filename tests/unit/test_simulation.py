@@ -174,6 +174,23 @@ def test_oracle_starts_gpus_ahead_of_the_peak_and_pays_the_least() -> None:
     assert run.unmet == 0.0
 
 
+def test_oracle_starts_in_time_for_a_peak_on_the_last_step() -> None:
+    # One pool, 100 tok/s per replica, ready one 30 s step after it starts, 3,600 per hour
+    # (30 per replica-step). Demand: one replica's worth, nothing, then two replicas' worth at
+    # the last step. By hand: keep 1 at step 0, stop it, start 2 at step 3 (billed there),
+    # 2 ready at step 4: 1 + 2 + 2 = 5 replica-steps = 150. Holding replicas instead costs 7.
+    pool = SimPool("gpu", "gpu", 3600.0, 100.0, 30.0, 4, gpus_per_replica=1)
+    rates = [100.0, 0.0, 0.0, 0.0, 200.0]
+    demand = demand_timeline(
+        TokenSeries(START, 30.0, np.array(rates) * 30.0, "hand-made"), 30.0, Observation(30, 60)
+    )
+    solution = solve_oracle(demand, (pool,))
+    assert solution.ready.tolist() == [[1, 0, 0, 0, 2]]
+    assert solution.objective_cost == pytest.approx(150.0)
+    run = simulate(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules(0))
+    assert run.unmet == 0.0 and run.total_cost == pytest.approx(150.0)
+
+
 def test_cheapest_mix_prefers_the_cheaper_tokens_and_respects_minimum() -> None:
     assert cheapest_mix(250, POOLS).placement == {"gpu": 2, "cpu": 5}
     assert cheapest_mix(0, POOLS, min_replicas=1).placement == {"gpu": 0, "cpu": 1}
