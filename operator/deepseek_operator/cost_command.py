@@ -324,7 +324,7 @@ def render_scenario(report: ScenarioReport) -> RenderableType:
                 "shown for pools",
                 "that carry the demand. break-even: requests/day above which the pool costs "
                 "less than the API",
-                "(> cap.: more than the pool can carry). Formulas and sources: docs/cost-model.md.",
+                "(*: more than the pool can carry). Formulas and sources: docs/cost-model.md.",
             ]
         ),
         style="dim",
