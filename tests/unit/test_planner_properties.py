@@ -253,6 +253,13 @@ def test_cost_equals_the_brute_force_optimum(
     assert optimum is not None
     result = plan(spec, pools, [], demand, NOW)  # nothing runs: no move gate in the way
     assert result.solver != "greedy"
+    # The plan is itself one of the placements searched: allowed pools only, within bounds,
+    # meeting demand; and none of them is cheaper.
+    placed = tuple(result.replicas[p.name] for p in oracle.allowed)
+    assert result.total_replicas == sum(placed)
+    assert placed in oracle.placements()
+    assert oracle.capacity(placed) >= required - TOLERANCE
+    assert result.feasible, result.reason
     assert math.isclose(oracle.objective_of(result), optimum, rel_tol=1e-9, abs_tol=1e-9)
 
 
