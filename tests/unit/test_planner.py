@@ -379,3 +379,12 @@ def test_pools_priced_in_different_currencies_are_refused() -> None:
         ValueError, match=r"pools\[\]\.currency .*CNY \(a100, rtx4090\); USD \(cpu-xeon\)"
     ):
         plan(spec(), mixed, [], 14.0, NIGHT)
+
+
+@pytest.mark.parametrize("demand", [2e-9, 1e-8, 5e-8])
+def test_a_tiny_demand_above_the_tolerance_still_gets_a_replica(demand: float) -> None:
+    # HiGHS accepts a row 1e-7 short; the plan's own check allows 1e-9: the answer must pass both.
+    scale_to_zero = spec(schedule=Schedule("UTC"), slo=Slo(), replicas=ReplicaBounds(0, 8))
+    result = plan(scale_to_zero, pools(), [], demand, DAY)
+    assert result.feasible, result.reason
+    assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 1}

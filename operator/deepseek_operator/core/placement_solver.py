@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 _CAPACITY_TOLERANCE = 1e-9
+_SOLVER_MARGIN = 1e-6
 
 
 class SolverFailed(RuntimeError):
@@ -91,7 +92,14 @@ def solve_min_cost(
     terms: Sequence[PoolTerms], required: float, total_min: int, total_max: int
 ) -> tuple[int, ...] | None:
     """The cheapest placement meeting ``required`` tokens/s, or ``None`` if none exists."""
-    return _milp([t.cost for t in terms], terms, required, total_min, total_max)
+    cost = [t.cost for t in terms]
+    found = _milp(cost, terms, required, total_min, total_max)
+    if found is None or is_feasible(terms, found, required, total_min, total_max):
+        return found
+    # HiGHS accepts a row up to its feasibility tolerance (1e-7) short, more than this module
+    # allows a small demand: ask again with a margin above that tolerance.
+    margin = _SOLVER_MARGIN * max(1.0, required)
+    return _milp(cost, terms, required + margin, total_min, total_max)
 
 
 def solve_max_capacity(
