@@ -388,3 +388,16 @@ def test_a_tiny_demand_above_the_tolerance_still_gets_a_replica(demand: float) -
     result = plan(scale_to_zero, pools(), [], demand, DAY)
     assert result.feasible, result.reason
     assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 1}
+
+
+def test_a_move_made_for_a_preference_reports_the_real_cost_change() -> None:
+    prefer_gpu = spec(schedule=Schedule("UTC", default_policy=Policy.PREFER_GPU), slo=Slo())
+    # 2 × cpu (3.2/h) → 1 × 4090 (8/h): the bias makes the move, but it costs more, not less.
+    result = plan(prefer_gpu, pools(), [PoolReplicas("cpu-xeon", 2, 2)], 14.0, DAY)
+    assert result.replicas == {"a100": 0, "rtx4090": 1, "cpu-xeon": 0}
+    assert "moving for preferGPU costs 150% more" in result.reason
+    assert "saves" not in result.reason
+    # Without a preference the reason is the saving in money.
+    plain = spec(schedule=Schedule("UTC"), slo=Slo())
+    moved = plan(plain, pools(), [PoolReplicas("a100", 1, 1)], 14.0, DAY)
+    assert "moving saves 89%" in moved.reason

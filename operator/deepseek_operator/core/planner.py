@@ -390,7 +390,7 @@ def _decide(
         start_cost={p.name: ctx.biased_cost(p) * p.startup_seconds / 3600 for p in ctx.allowed},
     )
     if verdict.allowed:
-        return finish(best, effective, True, f"moving saves {verdict.saving_fraction:.0%}")
+        return finish(best, effective, True, ctx.move_note(stay, best))
     cheaper = " + ".join(f"{n}×{p}" for p, n in best.items())
     return finish(
         stay, effective, True, *notes, f"stays over {cheaper or 'none'}: {verdict.why_not}"
@@ -522,6 +522,17 @@ class _Context:
 
     def objective(self, replicas: Mapping[str, int]) -> float:
         return math.fsum(self.biased_cost(p) * replicas.get(p.name, 0) for p in self.allowed)
+
+    def real_cost(self, replicas: Mapping[str, int]) -> float:
+        return math.fsum(p.replica_cost_per_hour * replicas.get(p.name, 0) for p in self.allowed)
+
+    def move_note(self, stay: Mapping[str, int], best: Mapping[str, int]) -> str:
+        """What a move does to the real cost per hour (prefer* biases decide, but do not bill)."""
+        before, after = self.real_cost(stay), self.real_cost(best)
+        change = (before - after) / before if before > 0 else 0.0
+        if change >= 0:
+            return f"moving saves {change:.0%}"
+        return f"moving for {self.policy} costs {-change:.0%} more"
 
     def hold(self, method: _Method) -> dict[str, int]:
         """No demand figure: keep what runs on allowed pools; replace capacity on excluded ones."""
