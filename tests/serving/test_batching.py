@@ -94,6 +94,11 @@ def test_64_concurrent_requests_complete_with_exact_usage_in_shared_batches(
         == 64
     )
     assert metric_value(after, "deepseek_server_requests_in_flight") == 0
+    for histogram in (
+        "deepseek_server_time_to_first_token_seconds_count",
+        "deepseek_server_e2e_request_latency_seconds_count",
+    ):
+        assert metric_value(after, histogram) - metric_value(before, histogram) == 64, histogram
 
 
 def test_requests_beyond_the_queue_bound_get_429_with_retry_after(random_weights: Path) -> None:
