@@ -72,6 +72,24 @@ def test_example_cluster_has_the_pools_the_issue_asks_for() -> None:
         ),
         ("pools: [{name: a, kind: cpu, nodes: 1, cpu: '8'}]", "pools.0.memory: Field required"),
         ("pools: [unclosed", "is not valid YAML"),
+        (
+            "pools: [{name: a, kind: cpu, nodes: 1, cpu: '8', memory: 8Gi, labels: {bad key: x}}]",
+            "'bad key' is not a label key",
+        ),
+        (
+            "pools: [{name: a, kind: cpu, nodes: 1, cpu: '8', memory: 8Gi, labels: {k: a b}}]",
+            "'a b' is not a label value",
+        ),
+        (
+            "pools: [{name: a, kind: cpu, nodes: 1, cpu: '8', memory: 8Gi, labels: {a/b/c: x}}]",
+            "the prefix before '/' must be a DNS subdomain",
+        ),
+        (
+            "pools: [{name: a, kind: gpu, gpus: 1, nodes: 1, cpu: '8', memory: 8Gi,"
+            " taints: [{key: 'nvidia.com/gpu', value: 'x y', effect: NoSchedule}]}]",
+            "pools.0.taints.0.value",
+        ),
+        ("pools: [{name: a, kind: cpu, nodes: 1, cpu: true, memory: 8Gi}]", "pools.0.cpu"),
     ],
 )
 def test_malformed_cluster_file_names_the_field(tmp_path: Path, text: str, expected: str) -> None:
@@ -80,6 +98,15 @@ def test_malformed_cluster_file_names_the_field(tmp_path: Path, text: str, expec
     with pytest.raises(ControlPlaneError) as info:
         load_topology(path)
     assert expected in str(info.value)
+
+
+def test_quantities_may_be_plain_numbers_as_in_kubernetes(tmp_path: Path) -> None:
+    """`cpu: 80` is how people write it; YAML reads it as a number, Kubernetes accepts it."""
+    path = tmp_path / "cluster.yaml"
+    path.write_text("pools: [{name: a, kind: cpu, nodes: 1, cpu: 80, memory: 1073741824}]")
+    (node,) = node_manifests(load_topology(path))
+    assert node["status"]["capacity"]["cpu"] == "80"
+    assert node["status"]["capacity"]["memory"] == "1073741824"
 
 
 def test_missing_cluster_file(tmp_path: Path) -> None:

@@ -24,6 +24,30 @@ KWOK_ANNOTATION = "kwok.x-k8s.io/node"
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_LABEL_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+
+
+def _check_label_key(key: str) -> str:
+    """A qualified name, as the API server demands of label and taint keys."""
+    prefix, _, name = key.rpartition("/")
+    if "/" in key and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
+        raise ValueError(f"{key!r}: the prefix before '/' must be a DNS subdomain")
+    if len(name) > 63 or not _LABEL_NAME.match(name):
+        raise ValueError(
+            f"{key!r} is not a label key: at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit (optionally after a 'prefix/')"
+        )
+    return key
+
+
+def _check_label_value(value: str) -> str:
+    if value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        raise ValueError(
+            f"{value!r} is not a label value: at most 63 letters, digits, '-', '_' or '.', "
+            "starting and ending with a letter or digit"
+        )
+    return value
 
 
 class Taint(BaseModel):
@@ -32,6 +56,16 @@ class Taint(BaseModel):
     key: str = Field(min_length=1, max_length=253)
     value: str = Field(default="", max_length=63)
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+    @field_validator("key")
+    @classmethod
+    def _key_syntax(cls, key: str) -> str:
+        return _check_label_key(key)
+
+    @field_validator("value")
+    @classmethod
+    def _value_syntax(cls, value: str) -> str:
+        return _check_label_value(value)
 
 
 class PoolNodes(BaseModel):
@@ -56,12 +90,23 @@ class PoolNodes(BaseModel):
             raise ValueError("must be a DNS label: lower-case letters, digits and '-'")
         return value
 
-    @field_validator("cpu", "memory")
+    @field_validator("cpu", "memory", mode="before")
     @classmethod
-    def _quantity(cls, value: str) -> str:
-        if not _QUANTITY.match(str(value)):
+    def _quantity(cls, value: object) -> str:
+        # Kubernetes takes `cpu: 80` as well as `cpu: "80"`; YAML reads the former as a number.
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
+        if not isinstance(value, str) or not _QUANTITY.match(value):
             raise ValueError(f"{value!r} is not a Kubernetes quantity (e.g. '80', '512Gi')")
-        return str(value)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _label_syntax(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            _check_label_key(key)
+            _check_label_value(value)
+        return labels
 
     @model_validator(mode="after")
     def _gpus_match_kind(self) -> PoolNodes:
