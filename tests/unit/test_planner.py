@@ -401,3 +401,9 @@ def test_a_move_made_for_a_preference_reports_the_real_cost_change() -> None:
     plain = spec(schedule=Schedule("UTC"), slo=Slo())
     moved = plan(plain, pools(), [PoolReplicas("a100", 1, 1)], 14.0, DAY)
     assert "moving saves 89%" in moved.reason
+
+
+@pytest.mark.parametrize("ttft", [float("nan"), float("inf"), -1.0])
+def test_a_bad_time_to_first_token_is_named_not_let_through_the_slo(ttft: float) -> None:
+    with pytest.raises(ValueError, match=r"pools\[x\]\.timeToFirstTokenSeconds"):
+        PoolOption("x", "gpu", "v", 1, 1.0, 1.0, 1.0, time_to_first_token_seconds=ttft)

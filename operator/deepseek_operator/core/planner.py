@@ -132,6 +132,8 @@ class PoolOption:
             "startupSeconds": self.startup_seconds,
             "gpusPerReplica": self.gpus_per_replica,
         }
+        if self.time_to_first_token_seconds is not None:
+            checks["timeToFirstTokenSeconds"] = self.time_to_first_token_seconds
         for name, value in checks.items():
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{where}.{name} must be a finite number ≥ 0, got {value}")
