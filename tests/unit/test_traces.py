@@ -247,6 +247,18 @@ def test_binning_keeps_every_token(gaps: list[int], sizes: list[int], bin_second
     assert len(series.tokens) == int(((last - start).total_seconds()) // bin_seconds) + 1
 
 
+def test_token_counts_that_overflow_are_refused_with_the_line() -> None:
+    text = (
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:00:00,1,1e308\n"
+        "2023-11-16 18:00:00,1,1e308\n2023-11-16 18:00:30,1,1\n"
+    )
+    with pytest.raises(TraceError, match=r"big.csv:3: .*too large"):
+        parse_trace(text, "big.csv")
+    series = parse_trace(text.replace("1e308", "1e300"), "big.csv")
+    with pytest.raises(TraceError, match=r"load_scale: .*too large"):
+        scale_load(series, 1e10)
+
+
 def test_a_stray_timestamp_that_spans_years_is_refused_not_allocated() -> None:
     text = "timestamp,tokens_per_second\n0,5\n1700000000,5\n"
     with pytest.raises(TraceError, match=r"r.csv:3: the trace spans 19,676 days from line 2"):

@@ -305,6 +305,14 @@ def parse_trace(
         dtype=np.float64,
     )
     values = np.array([event.value for event in events], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        running_total = np.cumsum(values)
+    if not np.isfinite(running_total[-1]):
+        overflow = int(np.argmax(~np.isfinite(running_total)))
+        raise TraceError(
+            f"{source}:{events[overflow].line}: the token total up to this row is too large "
+            "to count (a stray value?)"
+        )
     span = float(offsets[-1])
     if span / bin_seconds > MAX_BINS:
         raise TraceError(
@@ -363,7 +371,12 @@ def tile_to_days(series: TokenSeries, days: float) -> TokenSeries:
 def scale_load(series: TokenSeries, factor: float) -> TokenSeries:
     if factor < 0 or not math.isfinite(factor):
         raise TraceError(f"load_scale: must be a non-negative number, got {factor!r}")
-    return replace(series, tokens=series.tokens * factor)
+    with np.errstate(over="ignore"):
+        scaled = series.tokens * factor
+        total = float(scaled.sum())
+    if not math.isfinite(total):
+        raise TraceError(f"load_scale: {factor:g} makes the trace's token total too large")
+    return replace(series, tokens=scaled)
 
 
 def shift_start(series: TokenSeries, start: datetime) -> TokenSeries:
