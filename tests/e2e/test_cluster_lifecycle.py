@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from deepseek_operator.controlplane import cluster as local_cluster
+from deepseek_operator.controlplane.build import ensure_binaries
 from deepseek_operator.controlplane.errors import ControlPlaneError
 
 SMALL_CLUSTER = """\
@@ -64,7 +66,15 @@ def test_up_then_down_leaves_no_process(tmp_path: Path) -> None:
     config.write_text(SMALL_CLUSTER)
     state_dir = tmp_path / "state"
     up = _cli("cluster", "up", "--config", str(config), "--state-dir", str(state_dir))
-    assert up.returncode == 0, up.stderr
+    try:
+        assert up.returncode == 0, up.stderr
+        _check_up_status_and_down(state_dir)
+    finally:
+        # a failed assertion above must not leave a cluster running after the test
+        local_cluster.down(state_dir)
+
+
+def _check_up_status_and_down(state_dir: Path) -> None:
     state = local_cluster.ClusterState.load(state_dir)
     assert state is not None
     pids = {record.name: record.pid for record in state.processes}
@@ -76,6 +86,19 @@ def test_up_then_down_leaves_no_process(tmp_path: Path) -> None:
         "kwok",
     }
     assert all(_pid_alive(pid) for pid in pids.values())
+    # `up` returns only once every node is Ready and the default ServiceAccount exists.
+    binaries = ensure_binaries()
+    nodes = json.loads(
+        local_cluster.kubectl(binaries, state.kubeconfig, "get", "nodes", "-o", "json").stdout
+    )["items"]
+    assert [node["metadata"]["name"] for node in nodes] == ["cpu-0"]
+    assert {
+        (condition["type"], condition["status"]) for condition in nodes[0]["status"]["conditions"]
+    } >= {("Ready", "True")}
+    account = local_cluster.kubectl(
+        binaries, state.kubeconfig, "get", "serviceaccount", "default", "-n", "default"
+    )
+    assert account.returncode == 0, account.stderr
 
     status = _cli("cluster", "status", "--state-dir", str(state_dir))
     assert status.returncode == 0, status.stderr

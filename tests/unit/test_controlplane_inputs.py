@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import stat
 import subprocess
@@ -190,6 +192,46 @@ def test_cache_key_changes_with_the_pins(tmp_path: Path, monkeypatch: pytest.Mon
     (tmp_path / "go.mod").write_text("module x\n")
     (tmp_path / "go.sum").write_text("")
     assert build.component_key(comp) != key
+
+
+def test_cache_key_covers_go_sum_and_link_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A new checksum pin or a new version stamp must rebuild, not reuse the old binaries."""
+    comp = component("kwok")
+    monkeypatch.setattr(type(comp), "module_dir", property(lambda _self: tmp_path))
+    (tmp_path / "go.mod").write_text("module x\n")
+    (tmp_path / "go.sum").write_text("a v1 h1:one\n")
+    first = build.component_key(comp)
+    (tmp_path / "go.sum").write_text("a v1 h1:two\n")
+    assert build.component_key(comp) != first
+    restamped = dataclasses.replace(comp, ldflags=(*comp.ldflags, "-X main.version=other"))
+    assert build.component_key(restamped) != build.component_key(comp)
+
+
+def _state_with(tmp_path: Path, record: cluster.ProcessRecord) -> None:
+    cluster.ClusterState(
+        state_dir=str(tmp_path), api_port=1, etcd_port=2, kubeconfig="", processes=[record]
+    ).save()
+
+
+def test_down_never_signals_a_process_that_merely_reuses_a_recorded_pid(tmp_path: Path) -> None:
+    bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        ticks = cluster._start_ticks(bystander.pid)
+        assert ticks is not None
+        _state_with(tmp_path, cluster.ProcessRecord("etcd", bystander.pid, ticks + 1, ""))
+        assert cluster.down(tmp_path) == []
+        assert bystander.poll() is None, "a process the cluster never started was signalled"
+
+        started = cluster.ProcessRecord("etcd", bystander.pid, ticks, "")
+        _state_with(tmp_path, started)
+        assert cluster.down(tmp_path) == [started]
+        assert not cluster.is_alive(started)
+    finally:
+        bystander.kill()
+        with contextlib.suppress(ChildProcessError):
+            bystander.wait(timeout=10)
 
 
 def test_cluster_down_without_cluster_is_harmless(tmp_path: Path) -> None:
