@@ -270,6 +270,18 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
         _set("tolerations[0].value", "present"),
         "spec.tolerations[0].value",
     ),
+    InvalidCase(
+        "node-selector-value-with-space",
+        POOL,
+        _set("nodeSelector.accelerator", "nvidia a100"),
+        "spec.nodeSelector.accelerator",
+    ),
+    InvalidCase(
+        "toleration-key-with-space",
+        POOL,
+        _set("tolerations[0].key", "nvidia gpu"),
+        "spec.tolerations[0].key",
+    ),
     # unknown enum values
     InvalidCase(
         "engine-unknown", DSD, _set("variants[0].engine", "tgi"), "spec.variants[0].engine"

@@ -16,7 +16,6 @@ from deepseek_operator.api.status import PoolProfileStatus, Timestamp
 from deepseek_operator.api.vocabulary import (
     Currency,
     HardwareKind,
-    LabelValue,
     Money,
     Precision,
     ShortText,
@@ -30,7 +29,15 @@ MAX_NODE_SELECTOR_LABELS = 16
 MAX_TOLERATIONS = 16
 MAX_THROUGHPUT_ENTRIES = 64
 
-LabelKey = Annotated[str, StringConstraints(min_length=1, max_length=317)]
+# The API server's syntax for label (and taint) keys and values: a node selector or toleration
+# it would refuse on the pods must be refused here, not when the operator creates them.
+_LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_PREFIX = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
+LabelKey = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=317, pattern=rf"^({_LABEL_PREFIX})?{_LABEL_NAME}$"),
+]
+NodeLabelValue = Annotated[str, StringConstraints(max_length=63, pattern=rf"^({_LABEL_NAME})?$")]
 
 
 class Toleration(ApiModel):
@@ -55,7 +62,7 @@ class Toleration(ApiModel):
     operator: Literal["Exists", "Equal"] = Field(
         default="Equal", description="Equal: key and value match. Exists: the key is present."
     )
-    value: LabelValue | None = Field(default=None, description="Taint value for Equal.")
+    value: NodeLabelValue | None = Field(default=None, description="Taint value for Equal.")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to match; absent matches all effects."
     )
@@ -200,7 +207,7 @@ class ThroughputMeasurement(ApiModel):
 class PoolProfileSpec(ApiModel):
     """How to place pods on the pool's nodes, and what the nodes are and cost."""
 
-    node_selector: dict[str, LabelValue] = Field(
+    node_selector: dict[str, NodeLabelValue] = Field(
         default={},
         max_length=MAX_NODE_SELECTOR_LABELS,
         description="Node labels that select this pool's nodes (and its pods' nodeSelector).",
