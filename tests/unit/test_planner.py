@@ -407,3 +407,10 @@ def test_a_move_made_for_a_preference_reports_the_real_cost_change() -> None:
 def test_a_bad_time_to_first_token_is_named_not_let_through_the_slo(ttft: float) -> None:
     with pytest.raises(ValueError, match=r"pools\[x\]\.timeToFirstTokenSeconds"):
         PoolOption("x", "gpu", "v", 1, 1.0, 1.0, 1.0, time_to_first_token_seconds=ttft)
+
+
+def test_no_pools_at_all_says_so() -> None:
+    result = plan(spec(), [], [], 10.0, DAY)
+    assert not result.feasible and result.total_replicas == 0
+    assert "no pools offered" in result.reason
+    assert "run the model: )" not in result.reason

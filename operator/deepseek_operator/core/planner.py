@@ -297,7 +297,11 @@ def plan(
     names = [p.name for p in pools]
     ctx = _Context.build(spec, pools, observed, now)
     if not ctx.allowed:
-        note = "no allowed pool can run the model: " + ctx.why_excluded(names)
+        note = (
+            "no allowed pool can run the model: " + ctx.why_excluded(names)
+            if names
+            else "no pools offered"
+        )
         effective = (
             None if demand is None else effective_demand(history, demand, ctx.now, spec.load)
         )
