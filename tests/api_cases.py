@@ -282,6 +282,12 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
         _set("tolerations[0].key", "nvidia gpu"),
         "spec.tolerations[0].key",
     ),
+    InvalidCase(
+        "measured-at-without-offset",
+        POOL,
+        _set("throughput[0].measuredAt", "2026-11-20T10:00:00"),
+        "spec.throughput[0].measuredAt",
+    ),
     # unknown enum values
     InvalidCase(
         "engine-unknown", DSD, _set("variants[0].engine", "tgi"), "spec.variants[0].engine"

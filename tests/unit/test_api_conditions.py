@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from deepseek_operator.api import Condition
 from deepseek_operator.api.conditions import (
@@ -98,3 +100,29 @@ def test_initial_conditions_keep_existing_decisions() -> None:
     conditions = initial_conditions(decided, observed_generation=2, now=T0 + timedelta(hours=1))
     ready = find_condition(conditions, READY)
     assert ready is not None and ready.status == "True" and ready.last_transition_time == T0
+
+
+@pytest.mark.parametrize(
+    "when",
+    [datetime(2026, 3, 29, 0, 30), "2026-03-29T00:30:00", "2026-03-29 00:30:00Z", "1774744200"],
+)
+def test_a_time_the_api_server_would_refuse_is_refused_here(when: object) -> None:
+    """A status write needs RFC 3339 with an offset; anything else must fail before the write."""
+    with pytest.raises(ValidationError) as refused:
+        Condition.model_validate(
+            {"type": READY, "status": "True", "reason": "Planned", "lastTransitionTime": when}
+        )
+    assert [error["loc"] for error in refused.value.errors()] == [("lastTransitionTime",)]
+
+
+def test_set_condition_refuses_a_naive_now() -> None:
+    with pytest.raises(ValidationError, match="timezone"):
+        set_condition(
+            [],
+            type=READY,
+            status="True",
+            reason="Planned",
+            message="",
+            observed_generation=1,
+            now=datetime(2026, 3, 29, 0, 30),
+        )

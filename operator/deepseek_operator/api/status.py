@@ -7,10 +7,11 @@ decision was based on. Phases are deliberately absent: they are deprecated by th
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AwareDatetime, BeforeValidator, Field, StringConstraints
 
 from deepseek_operator.api.base import ApiModel
 from deepseek_operator.api.vocabulary import (
@@ -35,8 +36,25 @@ ConditionReason = Annotated[
     str, StringConstraints(min_length=1, max_length=1024, pattern=CONDITION_REASON_PATTERN)
 ]
 ConditionStatus = Literal["True", "False", "Unknown"]
-Timestamp = Annotated[datetime, Field(strict=False)]
-"""RFC 3339 date-time; strictness relaxed so the wire's strings parse into datetimes."""
+RFC3339_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+
+
+def _rfc3339(value: object) -> object:
+    """Take only what the API server's `format: date-time` takes: an RFC 3339 string with a
+    UTC offset (or a datetime). Lax parsing alone would also take "2026-11-28 09:00", naive
+    times and Unix seconds, which the server refuses when the status is written."""
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or re.fullmatch(RFC3339_PATTERN, value) is None:
+        raise ValueError(
+            f"{value!r} is not an RFC 3339 date-time with a UTC offset, e.g. 2026-11-28T09:00:00Z"
+        )
+    return value
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339), Field(strict=False)]
+"""RFC 3339 date-time with a UTC offset; strictness relaxed so the wire's strings parse into
+datetimes, and naive datetimes are refused."""
 
 MAX_CONDITIONS = 16
 MAX_PLACEMENTS = 16
