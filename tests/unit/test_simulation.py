@@ -271,10 +271,14 @@ def test_oracle_serves_a_sliver_of_demand_the_solver_tolerance_would_let_slip(
         demand = demand_timeline(
             TokenSeries(START, 30.0, np.array([0.0, tokens]), "sliver"), 30.0, Observation(30, 60)
         )
-        solution = solve_oracle(demand, (pool,), min_ready=0)
-        run = simulate(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules(0))
-        assert run.unmet == 0.0, (whole_replicas, solution.ready.tolist())
-        assert solution.ready[0, 1] == whole_replicas + 1
+        # Without rules (unmet known in closed form) and with the deployment's per-step rules
+        # (the two-phase solve simulate always runs).
+        for rules in (None, OracleRules(min_ready=np.zeros(2, dtype=np.int64))):
+            solution = solve_oracle(demand, (pool,), min_ready=0, rules=rules)
+            run = simulate(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules(0))
+            assert run.unmet == 0.0, (whole_replicas, rules, solution.ready.tolist())
+            assert solution.ready[0, 1] == whole_replicas + 1
+            assert solution.unmet_tokens == 0.0
 
 
 def test_oracle_obeys_the_pools_allowed_per_step_even_across_a_coarse_edge() -> None:
