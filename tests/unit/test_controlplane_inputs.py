@@ -146,6 +146,28 @@ def test_malformed_cluster_file_via_cli_starts_nothing(tmp_path: Path) -> None:
     assert not state_dir.exists(), "nothing may be started or written for a bad file"
 
 
+@pytest.mark.parametrize("port", ["70000", "-1"])
+def test_api_port_out_of_range_is_a_usage_error_naming_the_option(
+    tmp_path: Path, port: str
+) -> None:
+    state_dir = tmp_path / "state"
+    result = _cli(
+        "cluster",
+        "up",
+        "--config",
+        str(REPO_ROOT / "examples" / "cluster.yaml"),
+        "--state-dir",
+        str(state_dir),
+        "--api-port",
+        port,
+        env={build.CACHE_ENV: str(tmp_path / "cache")},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "Invalid value for '--api-port'" in result.stderr
+    assert "Traceback" not in result.stderr and "OverflowError" not in result.stderr
+    assert not state_dir.exists()
+
+
 def test_missing_go_toolchain_says_what_to_do(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -52,7 +52,10 @@ def up(
     ] = None,
     state_dir: StateDirOption = None,
     api_port: Annotated[
-        int | None, typer.Option(help="kube-apiserver port on 127.0.0.1 (default: a free one).")
+        int | None,
+        typer.Option(
+            min=1, max=65535, help="kube-apiserver port on 127.0.0.1 (default: a free one)."
+        ),
     ] = None,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each step.")] = 180.0,
 ) -> None:
