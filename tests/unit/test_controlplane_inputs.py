@@ -27,6 +27,19 @@ def test_operator_still_resolves_to_the_standard_library() -> None:
     assert "site-packages" not in operator.__file__
     assert Path(operator.__file__).parent == Path(os.__file__).parent
     assert operator.add(2, 3) == 5
+    # This process imported `operator` long before the test ran, so ask a fresh interpreter
+    # started in the repository root, where an `operator/` package would shadow the stdlib.
+    fresh = subprocess.run(
+        [sys.executable, "-c", "import operator, os; print(operator.__file__, os.__file__)"],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": f"{REPO_ROOT}{os.pathsep}{REPO_ROOT / 'operator'}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    operator_file, os_file = fresh.stdout.split()
+    assert Path(operator_file).parent == Path(os_file).parent, operator_file
 
 
 def test_example_cluster_has_the_pools_the_issue_asks_for() -> None:
