@@ -158,3 +158,20 @@ def test_finish_reason_is_stop_at_end_of_sequence_and_length_at_the_budget(
         assert await engine.drain(1)
 
     asyncio.run(scenario())
+
+
+def test_retry_after_is_the_shortest_remaining_budget_at_the_per_token_estimate() -> None:
+    async def scenario() -> None:
+        # Before any request has finished, the estimate is 50 ms per token.
+        engine, manager = engine_with(max_queue=2, max_wait_ms=0)
+        engine.submit(ids("a"), SamplingParams(max_tokens=100))
+        engine.submit(ids("b"), SamplingParams(max_tokens=400))
+        with pytest.raises(EngineBusy) as busy:
+            engine.submit(ids("c"), SamplingParams(max_tokens=4))
+        assert busy.value.retry_after_seconds == 5  # 100 tokens x 0.05 s
+        manager.emit(manager.added[0], [ids(" x")[0]] * 60)
+        with pytest.raises(EngineBusy) as busy:
+            engine.submit(ids("c"), SamplingParams(max_tokens=4))
+        assert busy.value.retry_after_seconds == 2  # 40 tokens left x 0.05 s
+
+    asyncio.run(scenario())
