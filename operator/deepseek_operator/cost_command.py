@@ -439,14 +439,14 @@ def render_article(report: ArticleReport) -> RenderableType:
 def render_catalog() -> RenderableType:
     hardware = _table(
         "Hardware (per device: a GPU, or a CPU socket with its DRAM)",
-        ["name", "kind", "memory GB", "GB/s", "watts", "price", "cloud $/h", "per node"],
+        ["name", "kind", "memory GiB", "GB/s", "watts", "price", "cloud $/h", "per node"],
         left=2,
     )
     for spec in HARDWARE.values():
         hardware.add_row(
             spec.name,
             spec.kind,
-            f"{spec.memory_gb:g}",
+            f"{spec.memory_gib:g}",
             f"{spec.memory_bandwidth_gb_per_s:g}",
             f"{spec.board_power_watts:g}",
             f"{spec.purchase_price:,.0f} {spec.purchase_currency}",

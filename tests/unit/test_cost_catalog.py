@@ -7,7 +7,7 @@ import pytest
 from deepseek_operator.core.catalog import HARDWARE, MODELS, hardware_named, model_named
 
 HARDWARE_SOURCED = (
-    "memory_gb",
+    "memory_gib",
     "memory_bandwidth_gb_per_s",
     "board_power_watts",
     "purchase_price",

@@ -131,9 +131,9 @@ def test_catalog_lists_every_default_with_its_source(app: typer.Typer) -> None:
 def test_break_even_beyond_capacity_is_marked_as_the_legend_says(app: typer.Typer) -> None:
     code, out, err = _run(app, "--scenario", str(EXAMPLE))
     assert code == 0, err
-    # The example's a100 pool breaks even only above what it can carry: marked and explained.
-    a100 = next(
-        line for line in out.splitlines() if line.lstrip().startswith("a100 ") and "k*" in line
+    # The example's cpu-night pool breaks even only above what it can carry: marked and explained.
+    cpu_night = next(
+        line for line in out.splitlines() if line.lstrip().startswith("cpu-night ") and "k*" in line
     )
-    assert a100.rstrip().endswith("*")
+    assert cpu_night.rstrip().endswith("*")
     assert "*: more than the pool can carry" in " ".join(out.split())

@@ -134,7 +134,7 @@ def test_more_memory_never_makes_a_model_stop_fitting(
     from dataclasses import replace
 
     small = HARDWARE[hw]
-    large = replace(small, memory_gb=small.memory_gb * growth)
+    large = replace(small, memory_gib=small.memory_gib * growth)
     for precision in PRECISIONS_BY_SIZE:
         request = FitRequest(MODELS[model], precision, context, n)
         before = fit_replica(request, small)
@@ -168,8 +168,8 @@ def test_runtime_overhead_counts_per_device_and_can_decide_the_fit() -> None:
     weights = weights_bytes(request.model.parameters, Precision.BF16)
     kv = kv_cache_bytes(request.model, 4096)
     # Room for weights and KV cache with half the 1 GB runtime overhead to spare: too little.
-    tight_gb = (weights + kv + 0.5e9) / request.memory_utilisation / 1e9
-    tight = replace(HARDWARE["rtx-4090"], memory_gb=tight_gb)
+    tight_gib = (weights + kv + 0.5e9) / request.memory_utilisation / 2**30
+    tight = replace(HARDWARE["rtx-4090"], memory_gib=tight_gib)
     fit = fit_replica(request, tight)
     assert fit.devices == 2
     assert fit.overhead_bytes == pytest.approx(2 * 1e9)

@@ -2,7 +2,8 @@
 
 Every number a user might question carries a source string in ``sources`` (keyed by field name),
 so a report can say where a figure came from and a user knows which ones to replace with their
-own quotes and measurements. Units are in the field names; GB means 10**9 bytes throughout.
+own quotes and measurements. Units are in the field names: GB means 10**9 bytes (weights, bandwidth),
+GiB 2**30 bytes (device memory, which vendors sell in binary units: an "80GB" A100 has 81,920 MiB).
 """
 
 from __future__ import annotations
@@ -56,14 +57,14 @@ PRECISIONS_BY_SIZE: tuple[Precision, ...] = (
 class HardwareSpec:
     """One device type: a GPU board, or one CPU socket with its memory channels.
 
-    ``memory_gb`` is GPU memory, or for a CPU socket the DRAM configured on it (an assumption a
+    ``memory_gib`` is GPU memory, or for a CPU socket the DRAM configured on it (an assumption a
     user should replace). ``devices_per_node`` bounds tensor parallelism: a replica never spans
     nodes.
     """
 
     name: str
     kind: DeviceKind
-    memory_gb: float
+    memory_gib: float
     memory_bandwidth_gb_per_s: float
     board_power_watts: float
     purchase_price: float
@@ -74,7 +75,7 @@ class HardwareSpec:
 
     @property
     def memory_bytes(self) -> float:
-        return self.memory_gb * 1e9
+        return self.memory_gib * 2**30
 
     @property
     def memory_bandwidth_bytes_per_s(self) -> float:
@@ -132,7 +133,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
         HardwareSpec(
             name="a100-80gb-sxm",
             kind="gpu",
-            memory_gb=80,
+            memory_gib=80,
             memory_bandwidth_gb_per_s=2039,
             board_power_watts=400,
             purchase_price=100_000,
@@ -140,7 +141,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
             cloud_price_per_hour_usd=1.94,
             devices_per_node=8,
             sources={
-                "memory_gb": "vendor spec: A100 80GB SXM4",
+                "memory_gib": "vendor spec: A100 80GB SXM4",
                 "memory_bandwidth_gb_per_s": _A100_BW,
                 "board_power_watts": _HF_A100 + " (400 W); " + ANCHORS + " 2.7",
                 "purchase_price": ARTICLE + " 1: ~100,000 CNY per A100 80GB SXM",
@@ -151,7 +152,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
         HardwareSpec(
             name="a100-80gb-pcie",
             kind="gpu",
-            memory_gb=80,
+            memory_gib=80,
             memory_bandwidth_gb_per_s=1935,
             board_power_watts=300,
             purchase_price=90_000,
@@ -159,7 +160,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
             cloud_price_per_hour_usd=None,
             devices_per_node=8,
             sources={
-                "memory_gb": "vendor spec: A100 80GB PCIe",
+                "memory_gib": "vendor spec: A100 80GB PCIe",
                 "memory_bandwidth_gb_per_s": "vendor spec: A100 80GB PCIe 1,935 GB/s "
                 "(not re-verified)",
                 "board_power_watts": ANCHORS + " 2.7: PCIe variant rated 250-300 W",
@@ -170,7 +171,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
         HardwareSpec(
             name="a100-40gb",
             kind="gpu",
-            memory_gb=40,
+            memory_gib=40,
             memory_bandwidth_gb_per_s=1555,
             board_power_watts=400,
             purchase_price=70_000,
@@ -178,7 +179,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
             cloud_price_per_hour_usd=None,
             devices_per_node=8,
             sources={
-                "memory_gb": "vendor spec: A100 40GB SXM4",
+                "memory_gib": "vendor spec: A100 40GB SXM4",
                 "memory_bandwidth_gb_per_s": "vendor spec: A100 40GB 1,555 GB/s (not re-verified)",
                 "board_power_watts": "vendor spec: A100 SXM4 400 W; " + _HF_A100,
                 "purchase_price": _UNQUOTED,
@@ -188,7 +189,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
         HardwareSpec(
             name="h100-sxm",
             kind="gpu",
-            memory_gb=80,
+            memory_gib=80,
             memory_bandwidth_gb_per_s=3350,
             board_power_watts=700,
             purchase_price=27_500,
@@ -196,7 +197,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
             cloud_price_per_hour_usd=3.99,
             devices_per_node=8,
             sources={
-                "memory_gb": "vendor spec: H100 SXM5 80GB",
+                "memory_gib": "vendor spec: H100 SXM5 80GB",
                 "memory_bandwidth_gb_per_s": ANCHORS + " 2.6 (3,350 GB/s)",
                 "board_power_watts": "huggingface.co/hardware/h100 (700 W); " + ANCHORS + " 2.7",
                 "purchase_price": "Raymond James estimate USD 25,000-30,000 per H100, quoted in "
@@ -208,7 +209,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
         HardwareSpec(
             name="l40s",
             kind="gpu",
-            memory_gb=48,
+            memory_gib=48,
             memory_bandwidth_gb_per_s=864,
             board_power_watts=350,
             purchase_price=8_000,
@@ -216,7 +217,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
             cloud_price_per_hour_usd=1.03,
             devices_per_node=8,
             sources={
-                "memory_gb": "vendor spec: L40S 48 GB GDDR6",
+                "memory_gib": "vendor spec: L40S 48 GB GDDR6",
                 "memory_bandwidth_gb_per_s": ANCHORS + " 2.6 (864 GB/s)",
                 "board_power_watts": "vendor spec: L40S 350 W (not re-verified)",
                 "purchase_price": _UNQUOTED,
@@ -227,7 +228,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
         HardwareSpec(
             name="rtx-4090",
             kind="gpu",
-            memory_gb=24,
+            memory_gib=24,
             memory_bandwidth_gb_per_s=1008,
             board_power_watts=450,
             purchase_price=15_000,
@@ -235,7 +236,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
             cloud_price_per_hour_usd=None,
             devices_per_node=8,
             sources={
-                "memory_gb": ARTICLE + " 1: 24 GB",
+                "memory_gib": ARTICLE + " 1: 24 GB",
                 "memory_bandwidth_gb_per_s": ANCHORS + " 2.6 (1,008 GB/s)",
                 "board_power_watts": ANCHORS + " 2.7: 450 W vendor value, not retrieved",
                 "purchase_price": ARTICLE + " 1: ~15,000 CNY per card",
@@ -245,7 +246,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
         HardwareSpec(
             name="mi300x",
             kind="gpu",
-            memory_gb=192,
+            memory_gib=192,
             memory_bandwidth_gb_per_s=5300,
             board_power_watts=750,
             purchase_price=15_000,
@@ -253,7 +254,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
             cloud_price_per_hour_usd=3.99,
             devices_per_node=8,
             sources={
-                "memory_gb": "vendor spec: MI300X 192 GB HBM3",
+                "memory_gib": "vendor spec: MI300X 192 GB HBM3",
                 "memory_bandwidth_gb_per_s": ANCHORS + " 2.6 (5,300 GB/s)",
                 "board_power_watts": "vendor spec: MI300X 750 W (not re-verified)",
                 "purchase_price": _UNQUOTED,
@@ -264,7 +265,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
         HardwareSpec(
             name="xeon-8380",
             kind="cpu",
-            memory_gb=256,
+            memory_gib=256,
             memory_bandwidth_gb_per_s=204.8,
             board_power_watts=270,
             purchase_price=8_000,
@@ -272,7 +273,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
             cloud_price_per_hour_usd=None,
             devices_per_node=2,
             sources={
-                "memory_gb": "assumption: 8 x 32 GB DDR4 DIMMs, one per channel",
+                "memory_gib": "assumption: 8 x 32 GB DDR4 DIMMs, one per channel",
                 "memory_bandwidth_gb_per_s": ANCHORS + " 2.3: 8 x DDR4-3200 = 204.8 GB/s/socket",
                 "board_power_watts": ANCHORS + " 2.7: 270 W TDP vendor value, not retrieved",
                 "purchase_price": _UNQUOTED + " (socket plus its DRAM)",
@@ -282,7 +283,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
         HardwareSpec(
             name="epyc-9654",
             kind="cpu",
-            memory_gb=384,
+            memory_gib=384,
             memory_bandwidth_gb_per_s=460.8,
             board_power_watts=360,
             purchase_price=12_000,
@@ -290,7 +291,7 @@ HARDWARE: Mapping[str, HardwareSpec] = {
             cloud_price_per_hour_usd=None,
             devices_per_node=2,
             sources={
-                "memory_gb": "assumption: 12 x 32 GB DDR5 DIMMs, one per channel",
+                "memory_gib": "assumption: 12 x 32 GB DDR5 DIMMs, one per channel",
                 "memory_bandwidth_gb_per_s": "derived: 12 channels x DDR5-4800 x 8 B = "
                 "460.8 GB/s/socket (vendor spec, not re-verified)",
                 "board_power_watts": "vendor spec: EPYC 9654 360 W TDP (not re-verified)",

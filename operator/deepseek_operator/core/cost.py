@@ -12,8 +12,8 @@ What the planner needs, for a (model, precision, pool hardware) triple, is three
 or all three at once with ``replica_economics(...)`` below, which returns ``ReplicaEconomics``
 (``devices``, ``cost_per_hour``, ``tokens_per_s``) or raises ``DoesNotFit`` with the reason.
 A pool whose hardware differs from the catalog entry (memory, bandwidth, devices per node) is
-``dataclasses.replace(HARDWARE[name], memory_gb=..., ...)``; the catalog counts GB = 10**9 bytes,
-so GiB from a PoolProfile convert with x 1.073741824.
+``dataclasses.replace(HARDWARE[name], memory_gib=..., ...)``; device memory is in GiB in both the
+catalog and a PoolProfile, so it carries over as is.
 
 Formulas (units in names; one "hour" is wall-clock, a year is 8,760 h):
 

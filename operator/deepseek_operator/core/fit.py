@@ -130,7 +130,7 @@ def fit_replica(request: FitRequest, hardware: HardwareSpec) -> ReplicaFit:
             f"{request.concurrent_sequences} sequences) + {_gb(overhead)} overhead = "
             f"{_gb(weights + kv + overhead)}, but one node of {devices} {unit}s x "
             f"{hardware.name} offers {_gb(usable)} usable "
-            f"({hardware.memory_gb:g} GB x {request.memory_utilisation:g} each)"
+            f"({hardware.memory_gib:g} GiB x {request.memory_utilisation:g} each)"
         ),
     )
 

@@ -41,7 +41,6 @@ from deepseek_operator.core.planner import (
 from deepseek_operator.core.simulation import RolloutRules, SimPool
 from deepseek_operator.core.throughput import Calibration, replica_throughput
 
-GIB = 1024**3
 DEFAULT_STARTUP_SECONDS: Mapping[str, float] = {"gpu": 120.0, "cpu": 60.0}
 """Pod start to Ready when nothing else is known: image already on the node, weights on local
 disk (7B bf16 is ~15 GB: ~30 s at 500 MB/s), engine warm-up; an estimate to replace with yours."""
@@ -158,7 +157,7 @@ def _hardware(profile: PoolProfile, where: str) -> HardwareSpec:
         return replace(
             base,
             devices_per_node=node.gpus_per_node or base.devices_per_node,
-            memory_gb=(node.gpu_memory_gib or base.memory_gb * 1e9 / GIB) * GIB / 1e9,
+            memory_gib=node.gpu_memory_gib or base.memory_gib,
             memory_bandwidth_gb_per_s=node.memory_bandwidth_gbps or base.memory_bandwidth_gb_per_s,
         )
     bandwidth = base.memory_bandwidth_gb_per_s
@@ -166,7 +165,7 @@ def _hardware(profile: PoolProfile, where: str) -> HardwareSpec:
         bandwidth = node.memory_bandwidth_gbps / base.devices_per_node
     return replace(
         base,
-        memory_gb=node.memory_gib * GIB / 1e9 / base.devices_per_node,
+        memory_gib=node.memory_gib / base.devices_per_node,
         memory_bandwidth_gb_per_s=bandwidth,
     )
 
