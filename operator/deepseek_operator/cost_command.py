@@ -57,8 +57,12 @@ def cost(
     precision: Annotated[str, typer.Option(help=f"Weights: {', '.join(PRECISIONS)}.")] = "bf16",
     devices: Annotated[int, typer.Option(help="Devices in the pool.")] = 1,
     electricity_price: Annotated[
-        float, typer.Option(help="Price per kWh in --currency (1.2 is the article's CNY tariff).")
-    ] = 1.2,
+        float | None,
+        typer.Option(
+            help="Price per kWh in --currency (default: the article's 1.2 CNY, converted to "
+            "--currency at --cny-per-usd)."
+        ),
+    ] = None,
     pue: Annotated[float, typer.Option(help="Power usage effectiveness (>= 1).")] = 1.58,
     staff_cost: Annotated[float, typer.Option(help="Staff cost per year for the pool.")] = 0.0,
     context_tokens: Annotated[int, typer.Option(help="Context length per sequence.")] = 4096,
@@ -141,6 +145,9 @@ def cost(
             out.print(f"chart written to {plot}")
 
 
+ARTICLE_TARIFF_CNY_PER_KWH = 1.2  # the article's electricity price
+
+
 def _flags_scenario(*, hardware: str | None, **flags: Any) -> dict[str, Any]:
     """The same scenario document a YAML file would hold, so validation is identical."""
     return {
@@ -164,7 +171,12 @@ def _flags_scenario(*, hardware: str | None, **flags: Any) -> dict[str, Any]:
                 "model": flags["model"],
                 "precision": flags["precision"],
                 "devices": flags["devices"],
-                "electricity_price_per_kwh": flags["electricity_price"],
+                "electricity_price_per_kwh": (
+                    flags["electricity_price"]
+                    if flags["electricity_price"] is not None
+                    else ARTICLE_TARIFF_CNY_PER_KWH
+                    / (flags["cny_per_usd"] if flags["currency"] == "USD" else 1.0)
+                ),
                 "pue": flags["pue"],
                 "staff_cost_per_year": flags["staff_cost"],
                 "context_tokens": flags["context_tokens"],

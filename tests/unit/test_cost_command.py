@@ -137,3 +137,17 @@ def test_break_even_beyond_capacity_is_marked_as_the_legend_says(app: typer.Type
     )
     assert cpu_night.rstrip().endswith("*")
     assert "*: more than the pool can carry" in " ".join(out.split())
+
+
+def test_default_tariff_follows_the_report_currency(app: typer.Typer) -> None:
+    """The article's 1.2 CNY/kWh must not become 1.2 USD/kWh when the report is in USD."""
+
+    def power(*extra: str) -> float:
+        code, out, err = _run(app, "--hardware", "rtx-4090", "--json", *extra)
+        assert code == 0, err
+        return float(json.loads(out)["pools"][0]["tco"]["power_or_rent"])
+
+    cny = power()
+    assert power("--currency", "USD") == pytest.approx(cny / 7.0)
+    assert power("--currency", "USD", "--cny-per-usd", "8") == pytest.approx(cny / 8.0)
+    assert power("--currency", "USD", "--electricity-price", "0.12") == pytest.approx(cny / 10.0)
