@@ -406,6 +406,16 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
     InvalidCase("missing-hardware", POOL, _delete("hardware"), "spec.hardware"),
     InvalidCase("unknown-field", DSD, _set("replicas.desired", 3), "spec.replicas.desired"),
     InvalidCase("unknown-pool-field", POOL, _set("hardware.gpus", 8), "spec.hardware.gpus"),
+    # Python field names are not wire names: the API server knows only the camelCase ones
+    InvalidCase(
+        "snake-case-field",
+        DSD,
+        _set("model.context_length", 4096),
+        "spec.model.context_length",
+    ),
+    InvalidCase(
+        "snake-case-pool-field", POOL, _set("hardware.cpu_cores", 64), "spec.hardware.cpu_cores"
+    ),
 )
 
 

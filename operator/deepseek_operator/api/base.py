@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_camel
+from pydantic.config import ExtraValues
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 GROUP = "serving.deepseek-operator.io"
@@ -130,6 +131,54 @@ class ApiModel(BaseModel):
                 return None
             value = _field_by_alias(value, alias)
         return value
+
+    @classmethod
+    def model_validate(
+        cls,
+        obj: Any,
+        *,
+        strict: bool | None = None,
+        extra: ExtraValues | None = None,
+        from_attributes: bool | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """Wire input is read by camelCase names only, as the API server reads it.
+
+        `context_length` is an unknown field to the API server, so it is one here too; Python
+        code still constructs models by field name (`Replicas(min=1, max=4)`).
+        """
+        return super().model_validate(
+            obj,
+            strict=strict,
+            extra=extra,
+            from_attributes=from_attributes,
+            context=context,
+            by_alias=by_alias,
+            by_name=False if by_name is None else by_name,
+        )
+
+    @classmethod
+    def model_validate_json(
+        cls,
+        json_data: str | bytes | bytearray,
+        *,
+        strict: bool | None = None,
+        extra: ExtraValues | None = None,
+        context: Any | None = None,
+        by_alias: bool | None = None,
+        by_name: bool | None = None,
+    ) -> Self:
+        """JSON input, like `model_validate`, by camelCase names only."""
+        return super().model_validate_json(
+            json_data,
+            strict=strict,
+            extra=extra,
+            context=context,
+            by_alias=by_alias,
+            by_name=False if by_name is None else by_name,
+        )
 
     @classmethod
     def from_object(cls, data: Mapping[str, Any]) -> Self:
