@@ -32,6 +32,7 @@ class DrainingServer(uvicorn.Server):
         self._state = state
         self._loop: asyncio.AbstractEventLoop | None = None
         self._draining = False
+        self._drain_task: asyncio.Task[None] | None = None  # held: the loop keeps only weak refs
 
     async def startup(self, sockets: list | None = None) -> None:  # type: ignore[type-arg]
         self._loop = asyncio.get_running_loop()
@@ -46,9 +47,11 @@ class DrainingServer(uvicorn.Server):
             "signal %s: draining (readiness off, new requests refused)", signal.Signals(sig).name
         )
         self._state.begin_drain()
-        self._loop.call_soon_threadsafe(
-            lambda: self._loop.create_task(self._drain()) if self._loop else None
-        )
+        self._loop.call_soon_threadsafe(self._start_drain)
+
+    def _start_drain(self) -> None:
+        assert self._loop is not None
+        self._drain_task = self._loop.create_task(self._drain())
 
     async def _drain(self) -> None:
         engine = self._state.engine
