@@ -111,6 +111,8 @@ def _check_up_status_and_down(state_dir: Path) -> None:
     assert not [name for name, pid in pids.items() if _pid_alive(pid)]
     assert _processes_mentioning(state_dir) == []
     assert _cli("cluster", "status", "--state-dir", str(state_dir)).returncode == 1
+    stale = _cli("cluster", "kubeconfig", "--state-dir", str(state_dir))
+    assert stale.returncode == 1 and stale.stdout == "", "no kubeconfig of a stopped cluster"
 
 
 @pytest.mark.skipif(bool(os.environ.get("KUBECONFIG")), reason="runs its own local cluster")

@@ -105,8 +105,9 @@ def status(state_dir: StateDirOption = None) -> None:
 @cluster_app.command()
 def kubeconfig(state_dir: StateDirOption = None) -> None:
     """Print the kubeconfig path (use: export KUBECONFIG=$(deepseek-operator cluster kubeconfig))."""
-    state, _ = cluster.status(_state_dir(state_dir))
-    if state is None:
+    state, components = cluster.status(_state_dir(state_dir))
+    if state is None or not components:
+        # after `down` the file remains, but its certificates are replaced by the next `up`
         console.print("no local cluster: run `deepseek-operator cluster up`")
         raise typer.Exit(code=1)
     print(state.kubeconfig)
