@@ -271,3 +271,19 @@ def test_down_never_signals_a_process_that_merely_reuses_a_recorded_pid(tmp_path
 
 def test_cluster_down_without_cluster_is_harmless(tmp_path: Path) -> None:
     assert cluster.down(tmp_path) == []
+
+
+def test_picked_ports_are_distinct_even_when_the_kernel_repeats_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    offered = iter([6443, 40001, 40001, 40002, 6443, 40003, 40004, 40005])
+    monkeypatch.setattr(cluster, "free_port", lambda: next(offered))
+    ports = cluster.pick_ports(("api", "etcd", "peer", "cm", "scheduler", "kwok"), {"api": 6443})
+    assert ports == {
+        "api": 6443,
+        "etcd": 40001,
+        "peer": 40002,
+        "cm": 40003,
+        "scheduler": 40004,
+        "kwok": 40005,
+    }

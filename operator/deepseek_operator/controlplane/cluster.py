@@ -178,6 +178,21 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def pick_ports(names: tuple[str, ...], given: dict[str, int]) -> dict[str, int]:
+    """A distinct port for each name: `given` ones as they are, the rest free ones.
+
+    Each `free_port` call closes its socket, so the kernel may hand the same port out twice;
+    two components on one port would fail the start-up.
+    """
+    ports = dict(given)
+    for name in names:
+        while name not in ports:
+            port = free_port()
+            if port not in ports.values():
+                ports[name] = port
+    return {name: ports[name] for name in names}
+
+
 def ensure_port_free(port: int, what: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         try:
@@ -426,14 +441,10 @@ def up(options: UpOptions, progress: Progress | None = None) -> ClusterState:
                 subprocess.run(["rm", "-rf", str(target)], check=True)
     options.state_dir.mkdir(parents=True, exist_ok=True)
     pki = generate_pki(options.state_dir / "pki")
-    ports = {
-        "api": options.api_port or free_port(),
-        "etcd": free_port(),
-        "etcd-peer": free_port(),
-        "controller-manager": free_port(),
-        "scheduler": free_port(),
-        "kwok": free_port(),
-    }
+    ports = pick_ports(
+        ("api", "etcd", "etcd-peer", "controller-manager", "scheduler", "kwok"),
+        given={"api": options.api_port} if options.api_port else {},
+    )
     state = ClusterState(
         state_dir=str(options.state_dir),
         api_port=ports["api"],
