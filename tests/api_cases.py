@@ -277,6 +277,12 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
         "spec.nodeSelector.accelerator",
     ),
     InvalidCase(
+        "node-selector-key-with-space",
+        POOL,
+        _set("nodeSelector", {"nvidia accelerator": "a100"}),
+        "spec.nodeSelector",
+    ),
+    InvalidCase(
         "toleration-key-with-space",
         POOL,
         _set("tolerations[0].key", "nvidia gpu"),

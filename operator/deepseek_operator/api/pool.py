@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
@@ -32,10 +33,11 @@ MAX_THROUGHPUT_ENTRIES = 64
 # The API server's syntax for label (and taint) keys and values: a node selector or toleration
 # it would refuse on the pods must be refused here, not when the operator creates them.
 _LABEL_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_LABEL_PREFIX = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
+_LABEL_PREFIX = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/"
+LABEL_KEY_PATTERN = rf"^({_LABEL_PREFIX})?{_LABEL_NAME}$"
 LabelKey = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=317, pattern=rf"^({_LABEL_PREFIX})?{_LABEL_NAME}$"),
+    StringConstraints(min_length=1, max_length=317, pattern=LABEL_KEY_PATTERN),
 ]
 NodeLabelValue = Annotated[str, StringConstraints(max_length=63, pattern=rf"^({_LABEL_NAME})?$")]
 
@@ -206,6 +208,21 @@ class ThroughputMeasurement(ApiModel):
 
 class PoolProfileSpec(ApiModel):
     """How to place pods on the pool's nodes, and what the nodes are and cost."""
+
+    cross_field_rules = (
+        CrossFieldRule(
+            # map keys have no schema of their own, so a rule checks them (the API server
+            # defaults nodeSelector to {} before it runs)
+            cel=f"self.nodeSelector.all(k, k.matches('{LABEL_KEY_PATTERN}'))",
+            message="every nodeSelector key must be a label key, [prefix/]name with a name of at "
+            "most 63 letters, digits, dashes, underscores or dots that starts and ends with a "
+            "letter or digit",
+            holds=lambda s: all(
+                len(key) <= 317 and re.fullmatch(LABEL_KEY_PATTERN, key) for key in s.node_selector
+            ),
+            field_path=".nodeSelector",
+        ),
+    )
 
     node_selector: dict[str, NodeLabelValue] = Field(
         default={},
