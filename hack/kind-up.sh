@@ -39,4 +39,5 @@ for pool_gpus in a100:8 rtx4090:2; do
   done
 done
 kubectl get nodes -L deepseek-operator.io/pool,accelerator
-echo "export KUBECONFIG=\$(kind get kubeconfig-path --name $name 2>/dev/null || echo ~/.kube/config)"
+kind get kubeconfig --name "$name" > "kind-$name.kubeconfig"
+echo "export KUBECONFIG=$PWD/kind-$name.kubeconfig"

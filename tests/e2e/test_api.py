@@ -359,6 +359,10 @@ def _tolerated(taint: dict[str, Any], tolerations: list[dict[str, Any]]) -> bool
 
 def test_example_pools_describe_the_cluster_nodes(api_crds: ClusterHandle) -> None:
     """Each example PoolProfile selects its pool's nodes and states their real capacity."""
+    if api_crds.local_state is None:
+        pytest.skip(
+            "compares with examples/cluster.yaml, which only the local cluster is built from"
+        )
     profiles = [
         PoolProfile.model_validate(d)
         for d in yaml.safe_load_all((REPO / "examples" / "pools.yaml").read_text(encoding="utf-8"))

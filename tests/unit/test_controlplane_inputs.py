@@ -88,6 +88,11 @@ def test_example_cluster_has_the_pools_the_issue_asks_for() -> None:
         ("pools: [{name: a, kind: cpu, nodes: 1, cpu: '8'}]", "pools.0.memory: Field required"),
         ("pools: [unclosed", "is not valid YAML"),
         (
+            "pools: [{name: a, kind: cpu, nodes: 1, cpu: '8', memory: 8Gi,"
+            " labels: {deepseek-operator.io/pool: b}}]",
+            "set by the cluster itself",
+        ),
+        (
             "pools: [{name: a, kind: cpu, nodes: 1, cpu: '8', memory: 8Gi, labels: {bad key: x}}]",
             "'bad key' is not a label key",
         ),
@@ -287,3 +292,12 @@ def test_picked_ports_are_distinct_even_when_the_kernel_repeats_one(
         "scheduler": 40004,
         "kwok": 40005,
     }
+
+
+def test_damaged_state_file_is_a_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(ControlPlaneError, match="is damaged"):
+        cluster.down(tmp_path)
+    (tmp_path / "state.json").write_text('{"state_dir": "x"}')
+    with pytest.raises(ControlPlaneError, match="is damaged"):
+        cluster.status(tmp_path)

@@ -85,9 +85,16 @@ class ClusterState:
         path = state_dir / "state.json"
         if not path.exists():
             return None
-        raw = json.loads(path.read_text())
-        raw["processes"] = [ProcessRecord(**p) for p in raw.get("processes", [])]
-        return cls(**raw)
+        try:
+            raw = json.loads(path.read_text())
+            raw["processes"] = [ProcessRecord(**p) for p in raw.get("processes", [])]
+            return cls(**raw)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ControlPlaneError(
+                f"{path} is damaged ({exc}), so the cluster's processes are unknown.",
+                hint="Stop them by hand if any still run (their logs are in "
+                f"{state_dir / 'logs'}), then remove {path}.",
+            ) from None
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, ParamSpec
 
 import typer
 from rich.console import Console
@@ -12,6 +14,8 @@ from rich.table import Table
 
 from deepseek_operator.controlplane import build, cluster
 from deepseek_operator.controlplane.errors import ControlPlaneError
+
+P = ParamSpec("P")
 
 cluster_app = typer.Typer(
     help="A real local Kubernetes control plane with simulated GPU and CPU node pools.",
@@ -38,11 +42,25 @@ def _fail(error: ControlPlaneError) -> typer.Exit:
     return typer.Exit(code=1)
 
 
+def _reports_errors(command: Callable[P, None]) -> Callable[P, None]:
+    """Every cluster command turns a ControlPlaneError into its message and exit code 1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except ControlPlaneError as error:
+            raise _fail(error) from None
+
+    return wrapper
+
+
 def _default_config() -> Path:
     return Path("examples/cluster.yaml")
 
 
 @cluster_app.command()
+@_reports_errors
 def up(
     config: Annotated[
         Path | None,
@@ -67,11 +85,8 @@ def up(
         timeout_seconds=timeout,
     )
     started = time.monotonic()
-    try:
-        with console.status("starting the local cluster…") as spinner:
-            state = cluster.up(options, progress=lambda message: spinner.update(message))
-    except ControlPlaneError as error:
-        raise _fail(error) from None
+    with console.status("starting the local cluster…") as spinner:
+        state = cluster.up(options, progress=lambda message: spinner.update(message))
     console.print(
         f"[green]ready[/] in {time.monotonic() - started:.1f} s: {len(state.nodes)} nodes, "
         f"API {state.server}"
@@ -80,6 +95,7 @@ def up(
 
 
 @cluster_app.command()
+@_reports_errors
 def down(state_dir: StateDirOption = None) -> None:
     """Stop every process of the local cluster."""
     stopped = cluster.down(_state_dir(state_dir))
@@ -87,6 +103,7 @@ def down(state_dir: StateDirOption = None) -> None:
 
 
 @cluster_app.command()
+@_reports_errors
 def status(state_dir: StateDirOption = None) -> None:
     """Show the cluster's processes and whether each is running."""
     state, components = cluster.status(_state_dir(state_dir))
@@ -103,6 +120,7 @@ def status(state_dir: StateDirOption = None) -> None:
 
 
 @cluster_app.command()
+@_reports_errors
 def kubeconfig(state_dir: StateDirOption = None) -> None:
     """Print the kubeconfig path (use: export KUBECONFIG=$(deepseek-operator cluster kubeconfig))."""
     state, components = cluster.status(_state_dir(state_dir))
@@ -114,14 +132,12 @@ def kubeconfig(state_dir: StateDirOption = None) -> None:
 
 
 @cluster_app.command(name="build")
+@_reports_errors
 def build_binaries() -> None:
     """Build (or find in the cache) etcd, the Kubernetes control plane, kwok and helm."""
     started = time.monotonic()
-    try:
-        with console.status("building control-plane binaries…") as spinner:
-            binaries = build.ensure_binaries(progress=lambda message: spinner.update(message))
-    except ControlPlaneError as error:
-        raise _fail(error) from None
+    with console.status("building control-plane binaries…") as spinner:
+        binaries = build.ensure_binaries(progress=lambda message: spinner.update(message))
     for name, path in vars(binaries).items():
         console.print(f"{name:24} {path}")
     console.print(f"done in {time.monotonic() - started:.1f} s (cache: {build.cache_root()})")

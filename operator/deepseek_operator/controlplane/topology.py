@@ -21,6 +21,7 @@ KIND_LABEL = "deepseek-operator.io/kind"
 ACCELERATOR_LABEL = "accelerator"
 GPU_RESOURCE = "nvidia.com/gpu"
 KWOK_ANNOTATION = "kwok.x-k8s.io/node"
+RESERVED_LABELS = frozenset({POOL_LABEL, KIND_LABEL, "kubernetes.io/hostname", "type"})
 
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -106,6 +107,10 @@ class PoolNodes(BaseModel):
         for key, value in labels.items():
             _check_label_key(key)
             _check_label_value(value)
+            if key in RESERVED_LABELS:
+                raise ValueError(
+                    f"label {key!r} is set by the cluster itself and cannot be overridden"
+                )
         return labels
 
     @model_validator(mode="after")
