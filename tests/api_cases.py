@@ -565,7 +565,7 @@ def valid_specs(draw: st.DrawFn) -> Resource:
                 {
                     "currency": st.sampled_from(["USD", "CNY", "EUR"]),
                     "pue": _fraction(1, 3),
-                    "cloudApiPricePerMillionTokens": _fraction(0, 1000),
+                    "cloudAPIPricePerMillionTokens": _fraction(0, 1000),
                     "baselinePool": st.sampled_from(pools),
                 }
             )

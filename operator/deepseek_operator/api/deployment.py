@@ -376,6 +376,7 @@ class CostModelOverrides(ApiModel):
     )
     cloud_api_price_per_million_tokens: Money | None = Field(
         default=None,
+        alias="cloudAPIPricePerMillionTokens",
         description="Price per million output tokens of a hosted API, the comparison for "
         "status.savingsVsCloudAPIPercent.",
     )

@@ -172,7 +172,7 @@ class DeepSeekDeploymentStatus(ApiModel):
     savings_vs_cloud_api_percent: Percent | None = Field(
         default=None,
         alias="savingsVsCloudAPIPercent",
-        description="Savings against spec.costModel.cloudApiPricePerMillionTokens, in percent.",
+        description="Savings against spec.costModel.cloudAPIPricePerMillionTokens, in percent.",
     )
     demand: Demand | None = Field(default=None, description="Last measured load.")
     capacity_tokens_per_second: float | None = Field(
