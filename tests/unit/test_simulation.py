@@ -355,3 +355,20 @@ def test_cost_per_million_tokens_is_undefined_when_nothing_is_served() -> None:
     run = simulate(StaticPolicy("idle", {"cpu": 1}), demand, POOLS, RULES)
     assert run.total_cost == pytest.approx(2 * 0.06)
     assert run.cost_per_million_tokens is None
+
+
+@pytest.mark.parametrize("rate", [1000.0, 5000.0, 100000.0])
+@pytest.mark.parametrize("relative_excess", [1e-12, 1e-10, 1e-3])
+def test_cheapest_mix_never_claims_to_cover_a_demand_it_falls_short_of(
+    rate: float, relative_excess: float
+) -> None:
+    """Two replicas plus a sliver needs three: the solver's tolerance must not round it away."""
+    from deepseek_operator.core.planner import PoolKind
+    from deepseek_operator.core.replay_policies import cheapest_mix
+    from deepseek_operator.core.simulation import SimPool
+
+    demand = 2 * rate * (1 + relative_excess)
+    sizing = cheapest_mix(demand, [SimPool("gpu", PoolKind.GPU, 3.0, rate, 0.0, 8)])
+    assert sizing.covers_demand
+    assert sizing.capacity_tokens_per_second >= demand
+    assert sizing.placement == {"gpu": 3}

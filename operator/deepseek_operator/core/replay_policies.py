@@ -64,25 +64,37 @@ def cheapest_mix(
     upper = np.array([p.max_replicas for p in pools], dtype=np.float64)
     total_cap = float(upper.sum()) if max_replicas is None else float(max_replicas)
     if float(rate @ upper) < tokens_per_second or upper.sum() < min_replicas:
-        full = {p.name: p.max_replicas for p in pools}
-        return Sizing(full, float(rate @ upper), False)
+        return Sizing({p.name: p.max_replicas for p in pools}, float(rate @ upper), False)
     rows = np.vstack([rate, np.ones(len(pools))])
-    # A tiny tie-break towards fewer replicas keeps equal-cost answers deterministic.
-    result = milp(
-        cost + 1e-9 * (1 + np.arange(len(pools))),
-        integrality=np.ones(len(pools)),
-        bounds=Bounds(np.zeros(len(pools)), upper),
-        constraints=LinearConstraint(
-            rows, np.array([tokens_per_second, float(min_replicas)]), np.array([np.inf, total_cap])
-        ),
-        options={"disp": False},
-    )
-    if result.x is None:
-        full = {p.name: p.max_replicas for p in pools}
-        return Sizing(full, float(rate @ upper), False)
-    counts = np.rint(result.x).astype(int)
-    placement = {p.name: int(n) for p, n in zip(pools, counts, strict=True)}
-    return Sizing(placement, float(rate @ counts), True)
+    full = {p.name: p.max_replicas for p in pools}
+    required = tokens_per_second
+    # HiGHS accepts an integer within 1e-6 and a row within its feasibility tolerance, so the
+    # rounded answer can fall a sliver short of the demand; ask for that sliver more and solve
+    # again (the same guard as the oracle's).
+    for _ in range(3):
+        # A tiny tie-break towards fewer replicas keeps equal-cost answers deterministic.
+        result = milp(
+            cost + 1e-9 * (1 + np.arange(len(pools))),
+            integrality=np.ones(len(pools)),
+            bounds=Bounds(np.zeros(len(pools)), upper),
+            constraints=LinearConstraint(
+                rows, np.array([required, float(min_replicas)]), np.array([np.inf, total_cap])
+            ),
+            options={"disp": False},
+        )
+        margin = 1e-4 * float(rate.max())
+        if result.x is None:
+            # infeasible, or (seen at a demand a hair above a whole number of replicas) a
+            # solve error: either way a slightly larger demand is the honest next question
+            required += margin
+            continue
+        counts = np.rint(result.x).astype(int)
+        capacity = float(rate @ counts)
+        if capacity >= tokens_per_second:
+            placement = {p.name: int(n) for p, n in zip(pools, counts, strict=True)}
+            return Sizing(placement, capacity, True)
+        required += (tokens_per_second - capacity) + margin
+    return Sizing(full, float(rate @ upper), False)
 
 
 class StaticPolicy:
