@@ -258,8 +258,9 @@ def _state_with(tmp_path: Path, record: cluster.ProcessRecord) -> None:
 def test_down_never_signals_a_process_that_merely_reuses_a_recorded_pid(tmp_path: Path) -> None:
     bystander = subprocess.Popen(["sleep", "60"], start_new_session=True)
     try:
-        ticks = cluster._start_ticks(bystander.pid)
-        assert ticks is not None
+        stat = cluster._proc_stat(bystander.pid)
+        assert stat is not None
+        ticks = stat[1]
         _state_with(tmp_path, cluster.ProcessRecord("etcd", bystander.pid, ticks + 1, ""))
         assert cluster.down(tmp_path) == []
         assert bystander.poll() is None, "a process the cluster never started was signalled"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -25,7 +26,6 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -101,25 +101,21 @@ class ClusterState:
 # processes
 
 
-def _start_ticks(pid: int) -> int | None:
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks) from /proc/<pid>/stat; None if gone."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
     # the command name may hold spaces and parentheses: fields start after the last ')'
     fields = stat[stat.rindex(")") + 2 :].split()
-    return int(fields[19])
+    return fields[0], int(fields[19])
 
 
 def is_alive(record: ProcessRecord) -> bool:
-    ticks = _start_ticks(record.pid)
-    if ticks is None or ticks != record.start_ticks:
-        return False
-    with contextlib.suppress(OSError):
-        state = Path(f"/proc/{record.pid}/stat").read_text()
-        if state[state.rindex(")") + 2] == "Z":
-            return False
-    return True
+    """Running (not a zombie) and the very process we started, not one that reused its PID."""
+    stat = _proc_stat(record.pid)
+    return stat is not None and stat[1] == record.start_ticks and stat[0] != "Z"
 
 
 def _reap(pid: int) -> None:
@@ -161,7 +157,8 @@ def _spawn(name: str, argv: list[str], state: ClusterState) -> subprocess.Popen[
             start_new_session=True,  # its own process group: `down` signals the whole group
             cwd=state.state_dir,
         )
-    ticks = _start_ticks(proc.pid) or 0
+    stat = _proc_stat(proc.pid)
+    ticks = stat[1] if stat else 0
     state.processes.append(ProcessRecord(name, proc.pid, ticks, str(log_path)))
     state.save()
     return proc
@@ -445,7 +442,7 @@ def up(options: UpOptions, progress: Progress | None = None) -> ClusterState:
         for stale in ("etcd", "logs", "pki"):
             target = options.state_dir / stale
             if target.exists():
-                subprocess.run(["rm", "-rf", str(target)], check=True)
+                shutil.rmtree(target)
     options.state_dir.mkdir(parents=True, exist_ok=True)
     pki = generate_pki(options.state_dir / "pki")
     ports = pick_ports(
@@ -576,7 +573,3 @@ def running_cluster(options: UpOptions, progress: Progress | None = None) -> Ite
         yield state
     finally:
         down(options.state_dir)
-
-
-def describe(state: ClusterState) -> dict[str, Any]:
-    return {"server": state.server, "kubeconfig": state.kubeconfig, "nodes": state.nodes}
