@@ -24,8 +24,8 @@ from rich.console import Console
 from rich.progress import track
 from rich.table import Table
 
-from deepseek_operator.core import placement_solver as solver
-from deepseek_operator.core.planner import (
+from deepseek_operator.core.planning import solver
+from deepseek_operator.core.planning.planner import (
     Load,
     PlanSpec,
     PoolOption,

@@ -29,12 +29,17 @@ sys.path.insert(0, str(ROOT / "operator"))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
-from deepseek_operator.core.oracle import DEFAULT_MAX_STEPS, solve_oracle  # noqa: E402
-from deepseek_operator.core.replay import ReplaySettings, build_policies, deployment_rules  # noqa: E402
-from deepseek_operator.core.simulation import Observation, demand_timeline, simulate  # noqa: E402
-from deepseek_operator.core.simulation_inputs import PoolSetup, replay_inputs  # noqa: E402
-from deepseek_operator.core.traces import DiurnalShape, synthetic_diurnal  # noqa: E402
-from deepseek_operator.resource_files import load_deployment, load_pools, node_counts  # noqa: E402
+from deepseek_operator.cli.resource_files import load_deployment, load_pools, node_counts  # noqa: E402
+from deepseek_operator.core.planning.inputs import PoolSetup  # noqa: E402
+from deepseek_operator.core.replay.comparison import (  # noqa: E402
+    ReplaySettings,
+    build_policies,
+    deployment_rules,
+)
+from deepseek_operator.core.replay.engine import Observation, demand_timeline, simulate  # noqa: E402
+from deepseek_operator.core.replay.inputs import replay_inputs  # noqa: E402
+from deepseek_operator.core.replay.oracle import DEFAULT_MAX_STEPS, solve_oracle  # noqa: E402
+from deepseek_operator.core.replay.traces import DiurnalShape, synthetic_diurnal  # noqa: E402
 
 STEP_SECONDS = 15.0
 

@@ -26,13 +26,16 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from deepseek_operator.controlplane.build import Binaries, ensure_binaries
-from deepseek_operator.controlplane.certs import ClusterPKI, generate_pki
 from deepseek_operator.controlplane.errors import ControlPlaneError
 from deepseek_operator.controlplane.topology import ClusterTopology, load_topology, node_manifests
+
+if TYPE_CHECKING:  # certificates need the `cluster` extra (cryptography), only for `up`
+    from deepseek_operator.controlplane.certs import ClusterPKI
 
 STATE_ENV = "DEEPSEEK_OPERATOR_CLUSTER_DIR"
 
@@ -444,6 +447,8 @@ def up(options: UpOptions, progress: Progress | None = None) -> ClusterState:
             if target.exists():
                 shutil.rmtree(target)
     options.state_dir.mkdir(parents=True, exist_ok=True)
+    from deepseek_operator.controlplane.certs import generate_pki
+
     pki = generate_pki(options.state_dir / "pki")
     ports = pick_ports(
         ("api", "etcd", "etcd-peer", "controller-manager", "scheduler", "kwok"),

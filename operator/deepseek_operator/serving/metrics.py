@@ -1,6 +1,6 @@
 """The server's Prometheus series: the load the operator steers by and the latency users feel.
 
-Names match `deepseek_operator.core.engines.TRANSFORMERS.metrics`, which is where the operator's
+Names match `deepseek_operator.core.workloads.engines.TRANSFORMERS.metrics`, which is where the operator's
 default PromQL reads them. Every series carries `deployment` and `pool` (from the pod's
 environment) so one query covers all replicas of a deployment, per pool or in total.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from deepseek_operator.core.engines import TRANSFORMERS
+from deepseek_operator.core.workloads.engines import TRANSFORMERS
 
 _NAMES = TRANSFORMERS.metrics
 _LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320)

@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from deepseek_operator.core.engines import DEPLOYMENT_LABEL_ENV, POOL_LABEL_ENV, TRANSFORMERS
+from deepseek_operator.core.workloads.engines import (
+    DEPLOYMENT_LABEL_ENV,
+    POOL_LABEL_ENV,
+    TRANSFORMERS,
+)
 
 Device = Literal["cpu", "cuda"]
 ServerPrecision = Literal["fp32", "bf16", "fp16", "int8", "int4"]

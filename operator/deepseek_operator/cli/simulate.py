@@ -1,0 +1,424 @@
+"""`deepseek-operator simulate`: replay a load trace through every policy and compare them.
+
+Inputs are read and validated completely (trace, deployment, pools) before anything is
+simulated, so a bad line or field stops the command with one clear error and no partial table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from deepseek_operator.api.deployment import DeepSeekDeployment
+from deepseek_operator.cli.inputs import InputError, read_text, stop
+from deepseek_operator.cli.resource_files import (
+    ClusterOption,
+    NodesOption,
+    StartupOption,
+    load_deployment,
+    load_pools,
+    pool_setups,
+)
+from deepseek_operator.core.planning.inputs import SimulationInputError
+from deepseek_operator.core.replay.comparison import (
+    POLICY_NAMES,
+    Comparison,
+    ReplaySettings,
+    compare,
+)
+from deepseek_operator.core.replay.engine import Observation
+from deepseek_operator.core.replay.inputs import ReplayInputs, replay_inputs
+from deepseek_operator.core.replay.oracle import DEFAULT_MAX_STEPS
+from deepseek_operator.core.replay.traces import (
+    DiurnalShape,
+    TokenSeries,
+    TokenWeights,
+    TraceError,
+    TraceFormat,
+    parse_trace,
+    resolve_time_zone,
+    scale_load,
+    shift_start,
+    synthetic_diurnal,
+    tile_to_days,
+)
+
+PROGRESS_MIN_STEPS = 2_000
+"""Replays shorter than this finish in a blink; longer ones show a progress bar."""
+
+
+class Synthetic(StrEnum):
+    DIURNAL = "diurnal"
+
+
+class FormatChoice(StrEnum):
+    AUTO = "auto"
+    AZURE = "azure"
+    RATE = "rate"
+    JSONL = "jsonl"
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="simulate")(simulate)
+
+
+def rate_window_from_query(deployment: DeepSeekDeployment) -> float | None:
+    """The `[2m]` of the deployment's rate() query, which is the window the operator sees."""
+    if deployment.spec.load is None:
+        return None
+    match = re.search(r"\[(\d+)([smh])\]", deployment.spec.load.tokens_per_second_query)
+    if match is None:
+        return None
+    return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
+
+
+def build_series(
+    trace: Path | None,
+    synthetic: Synthetic | None,
+    *,
+    fmt: FormatChoice,
+    tz: str,
+    timestamp_unit_seconds: float,
+    time_scale: float,
+    prompt_weight: float,
+    generated_weight: float,
+    start: str | None,
+    days: float,
+    seed: int,
+    peak: float,
+) -> TokenSeries:
+    if (trace is None) == (synthetic is None):
+        raise InputError("give either --trace FILE or --synthetic diurnal")
+    zone = resolve_time_zone(tz)
+    begin = None
+    if start is not None:
+        try:
+            begin = datetime.fromisoformat(start)
+        except ValueError as exc:
+            raise InputError(f"--start: {start!r} is not an ISO 8601 date-time") from exc
+        if begin.tzinfo is None:
+            begin = begin.replace(tzinfo=zone)
+    if synthetic is not None:
+        monday = begin or datetime(2024, 1, 1, tzinfo=zone)
+        shape = DiurnalShape(peak_tokens_per_second=peak)
+        return synthetic_diurnal(monday, days, shape=shape, seed=seed)
+    assert trace is not None
+    text = read_text(trace, "--trace")
+    series = parse_trace(
+        text,
+        str(trace),
+        fmt=None if fmt is FormatChoice.AUTO else TraceFormat(fmt.value),
+        tz=tz,
+        weights=TokenWeights(prompt=prompt_weight, generated=generated_weight),
+        timestamp_unit_seconds=timestamp_unit_seconds,
+        time_scale=time_scale,
+    )
+    return series if begin is None else shift_start(series, begin)
+
+
+def _money(amount: float | None, currency: str) -> str:
+    if amount is None:
+        return "-"
+    return f"{amount:,.2f} {currency}"
+
+
+def _percent(value: float | None, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    value = round(value, 1 if signed else 2) + 0.0  # no "-0.0 %"
+    return f"{value:+.1f} %" if signed else f"{value:.2f} %"
+
+
+def comparison_table(result: Comparison, currency: str, title: str) -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAVY, title_justify="left")
+    table.add_column("policy", style="bold")
+    table.add_column(f"cost ({currency})", justify="right")
+    table.add_column(f"{currency} / M tokens", justify="right")
+    table.add_column("unmet demand", justify="right")
+    table.add_column("min unmet", justify="right")
+    table.add_column("moves", justify="right")
+    table.add_column("GPU-hours", justify="right")
+    table.add_column("vs static-gpu", justify="right")
+    table.add_column("vs oracle", justify="right")
+    for row in result.summaries:
+        table.add_row(
+            row.name,
+            f"{row.cost:,.2f}",
+            "-" if row.cost_per_million_tokens is None else f"{row.cost_per_million_tokens:,.3f}",
+            _percent(row.unmet_percent),
+            f"{row.unmet_minutes:,.1f}",
+            str(row.moves),
+            f"{row.gpu_hours:,.1f}",
+            _percent(
+                None
+                if row.savings_vs_static_gpu_percent is None
+                else -row.savings_vs_static_gpu_percent,
+                signed=True,
+            ),
+            _percent(row.gap_to_oracle_percent, signed=True),
+        )
+    return table
+
+
+def comparison_json(
+    result: Comparison, inputs: ReplayInputs, series: TokenSeries, settings: ReplaySettings
+) -> dict[str, Any]:
+    demand = result.demand
+    return {
+        "trace": {
+            "source": series.source,
+            "start": series.start.isoformat(),
+            "durationSeconds": demand.steps * demand.step_seconds,
+            "tokens": float(demand.arriving_tokens.sum()),
+            "peakTokensPerSecond": float(demand.arriving_tokens_per_second.max()),
+            "meanTokensPerSecond": float(demand.arriving_tokens_per_second.mean()),
+        },
+        "stepSeconds": settings.step_seconds,
+        "scrapeIntervalSeconds": settings.observation.scrape_interval_seconds,
+        "rateWindowSeconds": settings.observation.rate_window_seconds,
+        "currency": inputs.currency,
+        "pools": [
+            {
+                "name": p.name,
+                "kind": p.kind,
+                "costPerReplicaHour": p.cost_per_replica_hour,
+                "tokensPerSecondPerReplica": p.tokens_per_second_per_replica,
+                "startupSeconds": p.startup_seconds,
+                "maxReplicas": p.max_replicas,
+                "gpusPerReplica": p.gpus_per_replica,
+            }
+            for p in inputs.pools
+        ],
+        "policies": [
+            {
+                "name": s.name,
+                "cost": s.cost,
+                "costPerMillionTokens": s.cost_per_million_tokens,
+                "unmetPercent": s.unmet_percent,
+                "unmetMinutes": s.unmet_minutes,
+                "moves": s.moves,
+                "gpuHours": s.gpu_hours,
+                "savingsVsStaticGpuPercent": s.savings_vs_static_gpu_percent,
+                "gapToOraclePercent": s.gap_to_oracle_percent,
+            }
+            for s in result.summaries
+        ],
+        "oracle": None
+        if result.oracle is None
+        else {
+            "status": result.oracle.status,
+            "stepSeconds": result.oracle.step_seconds,
+            "coarsening": result.oracle.factor,
+            "solveSeconds": result.oracle.solve_seconds,
+            "mipGap": result.oracle.mip_gap,
+            "variables": result.oracle.variables,
+        },
+        "notes": list(result.notes),
+    }
+
+
+def simulate(
+    deployment: Annotated[
+        Path, typer.Option("--deployment", "-d", help="DeepSeekDeployment YAML to replay.")
+    ],
+    pools: Annotated[Path, typer.Option("--pools", "-p", help="PoolProfile YAML (one or more).")],
+    trace: Annotated[
+        Path | None,
+        typer.Option(
+            "--trace", "-t", help="Trace file: Azure LLM CSV, rate CSV or JSONL (see docs)."
+        ),
+    ] = None,
+    synthetic: Annotated[
+        Synthetic | None,
+        typer.Option("--synthetic", help="Generate a deterministic trace instead of reading one."),
+    ] = None,
+    trace_format: Annotated[
+        FormatChoice, typer.Option("--format", help="Trace format; auto reads the header.")
+    ] = FormatChoice.AUTO,
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            "--tz", help="IANA zone of naive trace timestamps; default: the schedule's zone."
+        ),
+    ] = None,
+    start: Annotated[
+        str | None, typer.Option("--start", help="Move the trace to start at this ISO instant.")
+    ] = None,
+    timestamp_unit: Annotated[
+        float,
+        typer.Option(help="Seconds per unit of numeric timestamps (0.001 for milliseconds)."),
+    ] = 1.0,
+    time_scale: Annotated[
+        float, typer.Option(help="Stretch the trace in time by this factor (tokens are kept).")
+    ] = 1.0,
+    repeat_days: Annotated[
+        float | None,
+        typer.Option(help="Tile the trace back to back until it covers this many days."),
+    ] = None,
+    load_scale: Annotated[
+        float, typer.Option(help="Multiply every request's tokens (the load) by this factor.")
+    ] = 1.0,
+    prompt_weight: Annotated[
+        float,
+        typer.Option(help="Weight of a prompt token in demand (capacity is output tokens/s)."),
+    ] = 0.0,
+    generated_weight: Annotated[float, typer.Option(help="Weight of a generated token.")] = 1.0,
+    days: Annotated[float, typer.Option(help="Length of the synthetic trace, in days.")] = 7.0,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic trace.")] = 0,
+    peak_tokens_per_second: Annotated[
+        float, typer.Option(help="Weekday afternoon level of the synthetic trace.")
+    ] = 2_000.0,
+    nodes: NodesOption = None,
+    cluster: ClusterOption = None,
+    startup: StartupOption = None,
+    step: Annotated[
+        float | None,
+        typer.Option(help="Replay step in seconds; default the reconcile interval."),
+    ] = None,
+    scrape_interval: Annotated[
+        float, typer.Option(help="Prometheus scrape interval, seconds.")
+    ] = 15.0,
+    rate_window: Annotated[
+        float | None,
+        typer.Option(help="rate() window, seconds; default from the load query, else 120."),
+    ] = None,
+    policies: Annotated[
+        str, typer.Option(help=f"Comma-separated subset of: {', '.join(POLICY_NAMES)}.")
+    ] = ",".join(POLICY_NAMES),
+    load_only_pool: Annotated[
+        str | None,
+        typer.Option(help="Pool the load-only HPA scales; default the cheapest GPU per token."),
+    ] = None,
+    oracle_max_steps: Annotated[
+        int,
+        typer.Option(help="Solve the oracle on a coarser step when the trace has more steps."),
+    ] = DEFAULT_MAX_STEPS,
+    oracle_time_limit: Annotated[
+        float, typer.Option(help="Seconds the oracle MILP may take (best schedule after).")
+    ] = 300.0,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write a PNG: demand vs capacity, cost.")
+    ] = None,
+    plot_policy: Annotated[
+        str, typer.Option(help="Policy whose capacity per pool the plot stacks.")
+    ] = "ours",
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Replay a load trace through static, clock, HPA, planner and hindsight-optimal policies."""
+    console = Console(stderr=as_json)
+    try:
+        dsd = load_deployment(deployment)
+        profiles = load_pools(pools)
+        inputs = replay_inputs(dsd, profiles, pool_setups(nodes or [], cluster, startup or []))
+        zone = tz or dsd.spec.schedule.time_zone
+        series = build_series(
+            trace,
+            synthetic,
+            fmt=trace_format,
+            tz=zone,
+            timestamp_unit_seconds=timestamp_unit,
+            time_scale=time_scale,
+            prompt_weight=prompt_weight,
+            generated_weight=generated_weight,
+            start=start,
+            days=days,
+            seed=seed,
+            peak=peak_tokens_per_second,
+        )
+        if repeat_days is not None:
+            series = tile_to_days(series, repeat_days)
+        if load_scale != 1.0:
+            series = scale_load(series, load_scale)
+        if plot is not None and plot_policy not in POLICY_NAMES:
+            raise InputError(
+                f"--plot-policy: {plot_policy!r} is not one of {', '.join(POLICY_NAMES)}"
+            )
+        pool_names = [p.name for p in inputs.pools]
+        if load_only_pool is not None and load_only_pool not in pool_names:
+            raise InputError(
+                f"--load-only-pool: {load_only_pool!r} is not a pool of the deployment "
+                f"({', '.join(pool_names)})"
+            )
+        window = rate_window or rate_window_from_query(dsd) or 120.0
+        chosen = tuple(p.strip() for p in policies.split(",") if p.strip())
+        settings = ReplaySettings(
+            step_seconds=step or inputs.reconcile_interval_seconds,
+            observation=Observation(scrape_interval, window),
+            policies=chosen,
+            load_only_pool=load_only_pool,
+            oracle_max_steps=oracle_max_steps,
+            oracle_time_limit_seconds=oracle_time_limit,
+        )
+    except (InputError, SimulationInputError, TraceError, ValueError) as exc:
+        stop(exc)
+
+    steps = math.ceil(series.duration_seconds / settings.step_seconds)
+    result = _run_with_progress(inputs, series, settings, console, show=steps >= PROGRESS_MIN_STEPS)
+
+    if plot is not None:
+        from deepseek_operator.cli.simulate_plot import write_plot
+
+        write_plot(result, inputs.currency, plot, plot_policy)
+    if as_json:
+        payload = comparison_json(result, inputs, series, settings)
+        if plot is not None:
+            payload["plot"] = str(plot)
+        typer.echo(json.dumps(payload, indent=2))
+        return
+    demand = result.demand
+    hours = demand.steps * demand.step_seconds / 3600
+    title = (
+        f"{series.source}: {hours:,.1f} h from {series.start:%Y-%m-%d %H:%M %Z}, "
+        f"{demand.arriving_tokens.sum() / 1e6:,.2f} M tokens, peak "
+        f"{demand.arriving_tokens_per_second.max():,.0f} tok/s, step {settings.step_seconds:g} s"
+    )
+    console.print(comparison_table(result, inputs.currency, title))
+    console.print(
+        "vs static-gpu: cost change against the all-GPU pool sized for the peak; vs oracle: cost "
+        "above the hindsight optimum under the deployment's rules (windows, SLO, bounds)."
+    )
+    for note in result.notes:
+        console.print(f"• {note}")
+    if plot is not None:
+        console.print(f"plot written to {plot}")
+
+
+def _run_with_progress(
+    inputs: ReplayInputs,
+    series: TokenSeries,
+    settings: ReplaySettings,
+    console: Console,
+    *,
+    show: bool,
+) -> Comparison:
+    if not show:
+        return compare(inputs, series, settings)
+    with Progress(
+        TextColumn("{task.description:>10}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} steps"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        tasks: dict[str, TaskID] = {}
+
+        def report(name: str, step: int, steps: int) -> None:
+            if name not in tasks:
+                label = "oracle MILP" if name == "oracle" else name
+                tasks[name] = progress.add_task(label, total=steps)
+            if step == steps or step % 200 == 0:
+                progress.update(tasks[name], completed=step)
+
+        return compare(inputs, series, settings, report)

@@ -1,0 +1,173 @@
+"""A cost scenario as users write it (YAML or flags): strict, so mistakes are caught by name.
+
+Unknown keys, missing fields, negative prices and names not in the catalog are all rejected
+before anything is computed or printed; ``describe_errors`` turns pydantic's errors into lines
+that name the field (``pools[1].hardware``) and, where there is a closed set, the allowed values.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from deepseek_operator.core.costing.catalog import HARDWARE, MODELS, Currency, Precision
+
+PrecisionName = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"]
+NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class Demand(_Strict):
+    """Average daily load; tokens per request split into input (prompt) and output."""
+
+    requests_per_day: NonNegative
+    input_tokens_per_request: NonNegative
+    output_tokens_per_request: NonNegative
+
+    @property
+    def output_tokens_per_s(self) -> float:
+        return self.requests_per_day * self.output_tokens_per_request / 86_400
+
+
+class CloudApi(_Strict):
+    """The token-priced API the local pools are compared against."""
+
+    name: str = "deepseek-reasoner"
+    currency: Currency = "USD"
+    input_price_per_million: NonNegative
+    output_price_per_million: NonNegative
+
+
+class PoolCalibration(_Strict):
+    """Measured output tokens/s of one replica on this pool (from `deepseek-operator calibrate`)."""
+
+    capacity_tokens_per_s: Positive
+    single_stream_tokens_per_s: Positive | None = None
+    source: str = "calibration"
+
+
+class Pool(_Strict):
+    """A cluster of identical devices serving one model at one precision.
+
+    Owned pools need an electricity price; rented pools give ``cloud_price_per_hour`` per device
+    instead. Unset purchase price and watts fall back to the catalog (converted at the
+    scenario's rate).
+    """
+
+    name: str = Field(min_length=1)
+    hardware: str
+    model: str
+    precision: PrecisionName
+    devices: Annotated[int, Field(gt=0)]
+    purchase_price: NonNegative | None = None
+    cloud_price_per_hour: NonNegative | None = None
+    amortisation_years: Positive = 3.0
+    watts: NonNegative | None = None
+    pue: Annotated[float, Field(ge=1.0)] = 1.58
+    electricity_price_per_kwh: NonNegative | None = None
+    staff_cost_per_year: NonNegative = 0.0
+    model_updates: NonNegative = 0.0
+    context_tokens: Annotated[int, Field(gt=0)] = 4096
+    utilisation: Annotated[float, Field(gt=0, le=1)] = 0.5
+    calibration: PoolCalibration | None = None
+
+    @field_validator("hardware")
+    @classmethod
+    def _known_hardware(cls, value: str) -> str:
+        if value not in HARDWARE:
+            raise ValueError(f"unknown hardware {value!r}; allowed: {', '.join(HARDWARE)}")
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, value: str) -> str:
+        if value not in MODELS:
+            raise ValueError(f"unknown model {value!r}; allowed: {', '.join(MODELS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _owned_needs_tariff(self) -> Self:
+        if self.cloud_price_per_hour is None and self.electricity_price_per_kwh is None:
+            raise ValueError(
+                "electricity_price_per_kwh is required for an owned pool "
+                "(or give cloud_price_per_hour for a rented one)"
+            )
+        return self
+
+    @property
+    def precision_enum(self) -> Precision:
+        return Precision(self.precision)
+
+    @property
+    def rented(self) -> bool:
+        return self.cloud_price_per_hour is not None
+
+
+class Scenario(_Strict):
+    """Pools to compare, the demand they must carry, and the cloud API they replace."""
+
+    currency: Currency
+    cny_per_usd: Positive
+    period_years: Positive
+    demand: Demand
+    cloud_api: CloudApi
+    pools: Annotated[list[Pool], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _unique_pool_names(self) -> Self:
+        names = [pool.name for pool in self.pools]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ValueError(f"pool names must be unique; repeated: {', '.join(duplicates)}")
+        return self
+
+
+class ScenarioError(ValueError):
+    """Every problem in a scenario, one line each, field path first."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid cost scenario:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+def parse_scenario(data: object) -> Scenario:
+    """Validate a parsed YAML/JSON document; raises ScenarioError naming each bad field."""
+    if not isinstance(data, dict):
+        raise ScenarioError([f"(top level): expected a mapping, got {type(data).__name__}"])
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(describe_errors(exc)) from None
+
+
+def describe_errors(exc: ValidationError) -> list[str]:
+    """One readable line per error: ``pools[0].devices: required field is missing``."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        path = _path(error["loc"])
+        kind = error["type"]
+        if kind == "missing":
+            message = "required field is missing"
+        elif kind == "extra_forbidden":
+            message = "unknown field (check the spelling; see docs/cost-model.md)"
+        else:
+            message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{path or '(top level)'}: {message}")
+    return lines
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif text:
+            text += f".{part}"
+        else:
+            text = part
+    return text

@@ -1,0 +1,266 @@
+"""From a DeepSeekDeployment and its PoolProfiles to the planner's inputs and the replay's pools.
+
+A PoolProfile says what one node is and costs; a replay also needs how many nodes each pool has
+(the operator reads that from the cluster's Nodes) and how long a replica takes to become Ready
+(image start, weights load, warm-up), which `PoolSetup` supplies. Everything else is computed
+with the cost model: devices per replica from `core.fit` (at least the variant's tensor-parallel
+degree), tokens/s from the pool's calibration when it has one for the (model, precision), else
+the roofline estimate of `core.throughput`, and cost per replica-hour from `core.cost`.
+
+A "device" is one GPU in a gpu pool and one node in a cpu pool (as in the PoolProfile); the
+catalog describes a CPU per socket, so a cpu replica's cost is the node's cost times the share
+of its sockets the replica holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from deepseek_operator.api import deployment as api
+from deepseek_operator.api.deployment import DeepSeekDeployment, Variant
+from deepseek_operator.api.deployment import ModelSpec as ApiModelSpec
+from deepseek_operator.api.pool import PoolProfile
+from deepseek_operator.core.costing.catalog import (
+    HardwareSpec,
+    ModelSpec,
+    Precision,
+    hardware_named,
+)
+from deepseek_operator.core.costing.catalog import model_named as catalog_model
+from deepseek_operator.core.costing.cost import ExchangeRate, OwnedDeviceCost, device_cost_per_hour
+from deepseek_operator.core.costing.fit import FitRequest, fit_replica
+from deepseek_operator.core.costing.throughput import Calibration, replica_throughput
+from deepseek_operator.core.planning.planner import (
+    Load,
+    Migration,
+    PlanSpec,
+    PoolKind,
+    PoolOption,
+    ReplicaBounds,
+    Schedule,
+    Slo,
+    SloOverride,
+    Window,
+)
+
+DEFAULT_STARTUP_SECONDS: Mapping[str, float] = {"gpu": 120.0, "cpu": 60.0}
+"""Pod start to Ready when nothing else is known: image already on the node, weights on local
+disk (7B bf16 is ~15 GB: ~30 s at 500 MB/s), engine warm-up; an estimate to replace with yours."""
+
+
+DEFAULT_EXCHANGE_RATE = ExchangeRate()
+
+
+class SimulationInputError(ValueError):
+    """The deployment and pools cannot be replayed as given; the message names the field."""
+
+
+@dataclass(frozen=True)
+class PoolSetup:
+    nodes: int = 1
+    startup_seconds: float | None = None
+
+
+class PlanningRules(Protocol):
+    """The planning sections of a spec: a DeepSeekDeploymentSpec has them, and so has the
+    `plan` what-if, which has no model or variants."""
+
+    @property
+    def replicas(self) -> api.Replicas: ...
+    @property
+    def slo(self) -> api.SLO: ...
+    @property
+    def schedule(self) -> api.Schedule: ...
+    @property
+    def load(self) -> api.Load | None: ...
+    @property
+    def migration(self) -> api.Migration: ...
+    @property
+    def cost_model(self) -> api.CostModelOverrides | None: ...
+
+
+def plan_spec(spec: PlanningRules) -> PlanSpec:
+    """The CRD spec's planning sections as the planner's plain values."""
+    schedule = spec.schedule
+    windows = tuple(
+        Window(
+            name=w.name,
+            start=w.start,
+            end=w.end,
+            days=tuple(w.days),
+            policy=w.policy,  # type: ignore[arg-type]
+            replicas=ReplicaBounds(w.replicas.min, w.replicas.max) if w.replicas else None,
+            slo=SloOverride(
+                w.slo.min_tokens_per_second_per_request,
+                w.slo.max_time_to_first_token_seconds,
+                w.slo.headroom_fraction,
+            )
+            if w.slo
+            else None,
+        )
+        for w in schedule.windows
+    )
+    load = spec.load
+    return PlanSpec(
+        replicas=ReplicaBounds(spec.replicas.min, spec.replicas.max),
+        slo=Slo(
+            spec.slo.min_tokens_per_second_per_request,
+            spec.slo.max_time_to_first_token_seconds,
+            spec.slo.headroom_fraction,
+        ),
+        schedule=Schedule(
+            time_zone=schedule.time_zone,
+            windows=windows,
+            exception_dates=tuple(schedule.exception_dates),
+            default_policy=schedule.default_policy,  # type: ignore[arg-type]
+        ),
+        load=Load(load.scale_up_stabilization_seconds, load.scale_down_stabilization_seconds)
+        if load
+        else Load(),
+        migration=Migration(
+            spec.migration.min_available,
+            spec.migration.max_surge_gpus,
+            spec.migration.cooldown_seconds,
+            spec.migration.min_savings_percent,
+            spec.migration.min_dwell_seconds,
+        ),
+        baseline_pool=spec.cost_model.baseline_pool if spec.cost_model else None,
+    )
+
+
+def _catalog_model(model: ApiModelSpec, where: str) -> ModelSpec:
+    if model.catalog_key is None:
+        raise SimulationInputError(
+            f"{where}.catalogKey: simulate sizes replicas from the model catalog; set catalogKey"
+        )
+    try:
+        return catalog_model(model.catalog_key)
+    except KeyError as exc:
+        raise SimulationInputError(f"{where}.catalogKey: {exc.args[0]}") from exc
+
+
+def _hardware(profile: PoolProfile, where: str) -> HardwareSpec:
+    node = profile.spec.hardware
+    try:
+        base = hardware_named(node.accelerator_model)
+    except KeyError as exc:
+        raise SimulationInputError(f"{where}.hardware.acceleratorModel: {exc.args[0]}") from exc
+    if node.kind == "gpu":
+        return replace(
+            base,
+            devices_per_node=node.gpus_per_node or base.devices_per_node,
+            memory_gib=node.gpu_memory_gib or base.memory_gib,
+            memory_bandwidth_gb_per_s=node.memory_bandwidth_gbps or base.memory_bandwidth_gb_per_s,
+        )
+    bandwidth = base.memory_bandwidth_gb_per_s
+    if node.memory_bandwidth_gbps:
+        bandwidth = node.memory_bandwidth_gbps / base.devices_per_node
+    return replace(
+        base,
+        memory_gib=node.memory_gib / base.devices_per_node,
+        memory_bandwidth_gb_per_s=bandwidth,
+    )
+
+
+def _device_cost_per_hour(profile: PoolProfile, devices_in_pool: int) -> float:
+    cost = profile.spec.cost
+    hourly = cost.hourly_price or 0.0
+    owned = OwnedDeviceCost(
+        purchase_price=cost.purchase_price_per_device or 0.0,
+        amortisation_years=cost.amortisation_years or 1.0,
+        watts=cost.watts_per_device,
+        pue=cost.pue,
+        electricity_price_per_kwh=cost.electricity_price_per_kwh,
+        staff_cost_per_year=cost.staff_cost_per_year / max(devices_in_pool, 1),
+    )
+    return device_cost_per_hour(owned).total + hourly
+
+
+def _calibration(
+    profile: PoolProfile, hardware: HardwareSpec, model: ApiModelSpec, precision: Precision
+) -> tuple[Calibration | None, float | None]:
+    names = {model.name, model.catalog_key}
+    for entry in profile.spec.throughput:
+        if entry.model in names and entry.precision == precision.value:
+            calibration = Calibration(
+                hardware=hardware.name,
+                model=model.catalog_key or model.name,
+                precision=precision,
+                capacity_tokens_per_s=entry.tokens_per_second_saturated,
+                single_stream_tokens_per_s=entry.tokens_per_second_single_stream,
+                source=f"PoolProfile {profile.metadata.get('name', '?')} throughput",
+            )
+            return calibration, entry.time_to_first_token_seconds
+    return None, None
+
+
+def pool_option(
+    deployment: DeepSeekDeployment,
+    variant: Variant,
+    index: int,
+    profile: PoolProfile,
+    setup: PoolSetup,
+    currency: str,
+    rate: ExchangeRate,
+) -> PoolOption:
+    where = f"spec.variants[{index}]"
+    api_model = variant.model or deployment.spec.model
+    model = _catalog_model(api_model, f"{where}.model" if variant.model else "spec.model")
+    precision = Precision(variant.precision)
+    hardware = _hardware(profile, f"PoolProfile {variant.pool}")
+    kind = PoolKind(profile.spec.hardware.kind)
+    request = FitRequest(model, precision, api_model.context_length)
+    fit = fit_replica(request, hardware)
+    calibration, ttft = _calibration(profile, hardware, api_model, precision)
+    devices_in_pool = setup.nodes * (hardware.devices_per_node if kind is PoolKind.GPU else 1)
+    device_hour = rate.convert(
+        _device_cost_per_hour(profile, devices_in_pool),
+        profile.spec.cost.currency,  # type: ignore[arg-type]
+        currency,  # type: ignore[arg-type]
+    )
+    startup = setup.startup_seconds
+    if startup is None:
+        startup = DEFAULT_STARTUP_SECONDS[kind.value]
+    if not fit.fits:
+        return PoolOption(
+            name=variant.pool,
+            kind=kind,
+            variant=f"{model.name} {precision.value}",
+            capacity_replicas=0,
+            replica_cost_per_hour=0.0,
+            tokens_per_second_per_replica=0.0,
+            tokens_per_second_per_request=0.0,
+            startup_seconds=startup,
+            fits=False,
+            fit_reason=fit.reason,
+            currency=currency,
+        )
+    devices = fit.devices
+    if kind is PoolKind.GPU:
+        devices = max(devices, variant.tensor_parallel)
+        if devices > hardware.devices_per_node:
+            raise SimulationInputError(
+                f"{where}.tensorParallel: {devices} GPUs per replica, but a node of pool "
+                f"{variant.pool} has {hardware.devices_per_node}"
+            )
+        fit = replace(fit, devices=devices)
+    throughput = replica_throughput(request, fit, calibration)
+    per_node = hardware.devices_per_node // devices
+    # In a cpu pool the node is the priced device; a replica holds `devices` of its sockets.
+    share = 1.0 if kind is PoolKind.GPU else 1.0 / hardware.devices_per_node
+    replica_hour = device_hour * devices * share
+    return PoolOption(
+        name=variant.pool,
+        kind=kind,
+        variant=f"{model.name} {precision.value} ({variant.engine})",
+        capacity_replicas=setup.nodes * per_node,
+        replica_cost_per_hour=replica_hour,
+        tokens_per_second_per_replica=throughput.capacity_tokens_per_s.value,
+        tokens_per_second_per_request=throughput.single_stream_tokens_per_s.value,
+        startup_seconds=startup,
+        time_to_first_token_seconds=ttft,
+        gpus_per_replica=devices if kind is PoolKind.GPU else 0,
+        currency=currency,
+    )

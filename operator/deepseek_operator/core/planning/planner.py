@@ -1,0 +1,746 @@
+"""The placement planner: how many replicas of which variant on which pool, now.
+
+Stable entry point (the simulator, the CLI and the operator call exactly this)::
+
+    plan(spec: PlanSpec, pools: Sequence[PoolOption], observed: Sequence[PoolReplicas],
+         demand: float | None, now: datetime, history: History = History()) -> Plan
+
+* ``spec``: the deployment's rules, field for field the CRD spec in snake_case
+  (``replicas``, ``slo``, ``schedule``, ``load``, ``migration``, ``baseline_pool``).
+* ``pools``: every pool the deployment may use, as plain numbers (see ``PoolOption``).
+* ``observed``: desired/ready replicas per pool now (empty at first start).
+* ``demand``: output tokens/s demanded now, or ``None`` when metrics are unavailable.
+* ``now``: a timezone-aware instant. ``history``: from ``stability.record`` after the last plan;
+  ``Plan.next_history(...)`` builds it.
+
+It is pure and deterministic. It picks the cheapest placement whose capacity covers the
+stabilised demand × (1 + headroom) within the active window's policy, replica bounds and SLO
+(an exact MILP, HiGHS through scipy), then decides whether getting there is worth a move:
+
+1. pools that do not fit, that the window's policy forbids, that miss the SLO per request or
+   have no free capacity are excluded (each with a reason);
+2. demand unavailable → hold the running placement, except replicas on excluded pools, whose
+   capacity is replaced by the cheapest allowed capacity;
+3. otherwise *staying* never stops a replica to start another: the running placement grows by
+   the cheapest replicas if it cannot serve demand, is trimmed if the stabilised demand fell
+   (each running pool keeps ≥ 1 replica), and is otherwise kept as it is;
+4. the global optimum replaces staying only if ``stability.judge_move`` allows it
+   (minSavingsPercent, savings ÷ disruption, start-up payback, cooldown, dwell);
+5. if no placement meets demand: the placement with the most capacity, and the shortfall.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from deepseek_operator.core.planning import solver
+from deepseek_operator.core.planning.schedule import (
+    Policy,
+    ReplicaBounds,
+    Schedule,
+    SloOverride,
+    Window,
+    active_window,
+    next_transition,
+)
+from deepseek_operator.core.planning.solver import PoolTerms, SolverFailed
+from deepseek_operator.core.planning.stability import (
+    History,
+    Load,
+    Migration,
+    effective_demand,
+    is_move,
+    judge_move,
+    record,
+)
+
+__all__ = [
+    "Change",
+    "History",
+    "Load",
+    "Migration",
+    "Plan",
+    "PlanSpec",
+    "PlannedPool",
+    "Policy",
+    "PoolKind",
+    "PoolOption",
+    "PoolReplicas",
+    "ReplicaBounds",
+    "Schedule",
+    "Slo",
+    "SloOverride",
+    "Window",
+    "check_pools",
+    "plan",
+]
+
+PREFERENCE_FACTOR = 100.0
+"""prefer* policies price the other kind's replicas 100× in the objective (a cost bias, not a hard
+order): at real prices that kind is used only where the preferred one lacks capacity, replica
+room or SLO. Reported costs are always the real ones."""
+
+_CURRENCY_SYMBOLS = {"USD": "$", "CNY": "¥", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+class PoolKind(StrEnum):
+    GPU = "gpu"
+    CPU = "cpu"
+
+
+@dataclass(frozen=True)
+class PoolOption:
+    """One pool as the planner sees it for this deployment: plain numbers, already computed."""
+
+    name: str
+    kind: PoolKind
+    variant: str
+    capacity_replicas: int
+    """Replicas of this deployment the pool can hold now, counting the ones it already runs there."""
+    replica_cost_per_hour: float
+    tokens_per_second_per_replica: float
+    """Output tokens/s one replica sustains at full batch (capacity)."""
+    tokens_per_second_per_request: float
+    """Output tokens/s one request sees (the SLO's per-request speed)."""
+    startup_seconds: float = 0.0
+    time_to_first_token_seconds: float | None = None
+    gpus_per_replica: int = 0
+    fits: bool = True
+    fit_reason: str = ""
+    """Why the variant does not fit the pool's hardware (when ``fits`` is false)."""
+    currency: str = "USD"
+
+    def __post_init__(self) -> None:
+        if not self.name:
+            raise ValueError("pools[].name must not be empty")
+        try:
+            object.__setattr__(self, "kind", PoolKind(self.kind))
+        except ValueError as exc:
+            raise ValueError(
+                f"pools[{self.name}].kind must be gpu or cpu, got {self.kind!r}"
+            ) from exc
+        where = f"pools[{self.name}]"
+        checks = {
+            "capacityReplicas": self.capacity_replicas,
+            "replicaCostPerHour": self.replica_cost_per_hour,
+            "tokensPerSecondPerReplica": self.tokens_per_second_per_replica,
+            "tokensPerSecondPerRequest": self.tokens_per_second_per_request,
+            "startupSeconds": self.startup_seconds,
+            "gpusPerReplica": self.gpus_per_replica,
+        }
+        if self.time_to_first_token_seconds is not None:
+            checks["timeToFirstTokenSeconds"] = self.time_to_first_token_seconds
+        for name, value in checks.items():
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"{where}.{name} must be a finite number ≥ 0, got {value}")
+
+
+@dataclass(frozen=True)
+class Slo:
+    """``slo {minTokensPerSecondPerRequest, maxTimeToFirstTokenSeconds, headroomFraction}``."""
+
+    min_tokens_per_second_per_request: float | None = None
+    max_time_to_first_token_seconds: float | None = None
+    headroom_fraction: float = 0.2
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.headroom_fraction <= 10:
+            raise ValueError(
+                f"slo.headroomFraction must be in [0, 10], got {self.headroom_fraction}"
+            )
+        limits = {
+            "minTokensPerSecondPerRequest": self.min_tokens_per_second_per_request,
+            "maxTimeToFirstTokenSeconds": self.max_time_to_first_token_seconds,
+        }
+        for name, value in limits.items():
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"slo.{name} must be a finite number > 0, got {value}")
+
+    def overridden(self, override: SloOverride | None) -> Slo:
+        if override is None:
+            return self
+        return Slo(
+            min_tokens_per_second_per_request=_first(
+                override.min_tokens_per_second_per_request, self.min_tokens_per_second_per_request
+            ),
+            max_time_to_first_token_seconds=_first(
+                override.max_time_to_first_token_seconds, self.max_time_to_first_token_seconds
+            ),
+            headroom_fraction=(
+                self.headroom_fraction
+                if override.headroom_fraction is None
+                else override.headroom_fraction
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class PlanSpec:
+    """The planning part of a DeepSeekDeployment spec."""
+
+    replicas: ReplicaBounds = field(default_factory=ReplicaBounds)
+    slo: Slo = field(default_factory=Slo)
+    schedule: Schedule = field(default_factory=Schedule)
+    load: Load = field(default_factory=Load)
+    migration: Migration = field(default_factory=Migration)
+    baseline_pool: str | None = None
+    """``costModel.baselinePool``; absent: the most expensive GPU pool per replica."""
+
+
+@dataclass(frozen=True)
+class PoolReplicas:
+    """Observed replicas of this deployment on one pool."""
+
+    pool: str
+    desired: int
+    ready: int = 0
+
+
+class Change(StrEnum):
+    """What the plan does to the running placement."""
+
+    NONE = "none"
+    SCALE_UP = "scaleUp"
+    SCALE_DOWN = "scaleDown"
+    MOVE = "move"
+
+
+@dataclass(frozen=True)
+class PlannedPool:
+    pool: str
+    kind: PoolKind
+    variant: str
+    replicas: int
+    cost_per_hour: float
+    tokens_per_second: float
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The decision and everything status needs to explain it."""
+
+    pools: tuple[PlannedPool, ...]
+    """Every input pool, in input order, with its replicas (0 where unused)."""
+    cost_per_hour: float
+    cost_per_million_tokens: float | None
+    capacity_tokens_per_second: float
+    demand_tokens_per_second: float | None
+    effective_demand_tokens_per_second: float | None
+    required_tokens_per_second: float | None
+    baseline_pool: str | None
+    baseline_cost_per_hour: float | None
+    savings_fraction: float | None
+    window: str | None
+    policy: Policy
+    replica_bounds: ReplicaBounds
+    next_transition: datetime | None
+    next_window: str | None
+    """Window in force from ``next_transition`` on (None: outside every window)."""
+    next_policy: Policy | None
+    """Policy in force from ``next_transition`` on (None when there is no transition)."""
+    change: Change
+    feasible: bool
+    shortfall_tokens_per_second: float
+    solver: str
+    """"milp", "greedy" (solver failed) or "none" (nothing to solve)."""
+    excluded: tuple[tuple[str, str], ...]
+    """(pool, why) for every pool the planner could not use."""
+    reason: str
+    currency: str
+
+    @property
+    def replicas(self) -> dict[str, int]:
+        return {p.pool: p.replicas for p in self.pools}
+
+    @property
+    def total_replicas(self) -> int:
+        return sum(p.replicas for p in self.pools)
+
+    def next_history(
+        self, history: History, observed: Sequence[PoolReplicas], now: datetime, load: Load
+    ) -> History:
+        """The history to pass to the next ``plan`` once this plan is carried out."""
+        before = {o.pool: o.desired for o in observed}
+        return record(
+            history,
+            before,
+            self.replicas,
+            self.demand_tokens_per_second,
+            self.effective_demand_tokens_per_second,
+            now,
+            load,
+        )
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def plan(
+    spec: PlanSpec,
+    pools: Sequence[PoolOption],
+    observed: Sequence[PoolReplicas],
+    demand: float | None,
+    now: datetime,
+    history: History | None = None,
+) -> Plan:
+    """Plan the placement at ``now``; see the module docstring for the rules."""
+    history = History() if history is None else history
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    if demand is not None and (not math.isfinite(demand) or demand < 0):
+        raise ValueError(f"demand must be a finite number ≥ 0 tokens/s or None, got {demand}")
+    check_pools(pools)
+    names = [p.name for p in pools]
+    ctx = _Context.build(spec, pools, observed, now)
+    if not ctx.allowed:
+        note = (
+            "no allowed pool can run the model: " + ctx.why_excluded(names)
+            if names
+            else "no pools offered"
+        )
+        effective = (
+            None if demand is None else effective_demand(history, demand, ctx.now, spec.load)
+        )
+        return _assemble(ctx, {}, demand, effective, "none", ctx.bounds.min == 0, note)
+    try:
+        return _decide(ctx, demand, history, _EXACT)
+    except SolverFailed as failure:
+        return _decide(ctx, demand, history, _GREEDY, failure=str(failure))
+
+
+def check_pools(pools: Sequence[PoolOption]) -> None:
+    """Refuse pools the optimiser cannot compare: repeated names, or prices in mixed currencies."""
+    names = [p.name for p in pools]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"pools must have unique names; repeated: {repeated}")
+    by_currency: dict[str, list[str]] = {}
+    for p in pools:
+        by_currency.setdefault(p.currency, []).append(p.name)
+    if len(by_currency) > 1:
+        found = "; ".join(f"{c} ({', '.join(n)})" for c, n in sorted(by_currency.items()))
+        raise ValueError(
+            "pools[].currency must be the same for every pool (convert prices first): " + found
+        )
+
+
+@dataclass(frozen=True)
+class _Method:
+    name: str
+    exact: bool
+
+
+_EXACT = _Method("milp", exact=True)
+_GREEDY = _Method("greedy", exact=False)
+
+
+def _decide(
+    ctx: _Context, demand: float | None, history: History, method: _Method, failure: str = ""
+) -> Plan:
+    fallback = f"solver failed ({failure}); greedy fallback" if failure else ""
+    forced = sorted(p for p, n in ctx.current.items() if n > 0 and p not in ctx.allowed_names)
+    forced_note = f"leaving {ctx.why_excluded(forced)}" if forced else ""
+
+    def finish(
+        target: Mapping[str, int], effective: float | None, feasible: bool, *notes: str
+    ) -> Plan:
+        note = "; ".join(n for n in (*notes, forced_note, fallback) if n)
+        return _assemble(ctx, target, demand, effective, method.name, feasible, note)
+
+    if demand is None:
+        return finish(ctx.hold(method), None, True, "metrics unavailable: holding placement")
+
+    effective = effective_demand(history, demand, ctx.now, ctx.spec.load)
+    required = effective * (1 + ctx.slo.headroom_fraction)
+    best = ctx.solve(method, ctx.terms(), required)
+    if best is None:
+        return finish(ctx.most_capacity(method), effective, False)
+
+    running = ctx.running_allowed()
+    if not running:
+        return finish(best, effective, True, "" if forced else "initial placement")
+
+    # Staying: grow the running placement if it cannot serve demand (pure scale-up, new pools
+    # only where cheapest), then, if the stabilised demand fell, trim it (pure scale-down; each
+    # running pool keeps ≥ 1 replica). Neither half stops a replica in order to start another.
+    notes: list[str] = []
+    grown = running if ctx.serves(running, required) else None
+    if grown is None:
+        grown = ctx.solve(method, ctx.terms(at_least=running), required)
+        if grown is not None and set(grown) - set(running):
+            notes.append("running pools cannot serve demand: adding pools")
+    if grown is None:
+        grown = ctx.solve(method, ctx.terms(keep=list(running)), required, reference=running)
+        if grown is None:
+            return finish(best, effective, True, "running pools cannot serve demand within bounds")
+        notes.append("replica bounds force a rebalance")
+    fell = history.effective_demand is None or effective < history.effective_demand
+    stay = grown
+    if fell:
+        trimmed = ctx.terms(keep=list(grown), at_most=grown)
+        stay = ctx.solve(method, trimmed, required, reference=grown) or grown
+    if stay == best:
+        return finish(stay, effective, True, *notes)
+    verdict = judge_move(
+        stay,
+        best,
+        ctx.objective(stay),
+        ctx.objective(best),
+        history,
+        ctx.now,
+        ctx.spec.migration,
+        start_cost={p.name: ctx.biased_cost(p) * p.startup_seconds / 3600 for p in ctx.allowed},
+    )
+    if verdict.allowed:
+        return finish(best, effective, True, ctx.move_note(stay, best))
+    cheaper = " + ".join(f"{n}×{p}" for p, n in best.items())
+    return finish(
+        stay, effective, True, *notes, f"stays over {cheaper or 'none'}: {verdict.why_not}"
+    )
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Everything derived from the inputs before optimising: window, SLO, exclusions, costs."""
+
+    spec: PlanSpec
+    pools: tuple[PoolOption, ...]
+    current: Mapping[str, int]
+    now: datetime
+    window: Window | None
+    policy: Policy
+    bounds: ReplicaBounds
+    slo: Slo
+    transition: datetime | None
+    exclusions: Mapping[str, str]
+
+    @staticmethod
+    def build(
+        spec: PlanSpec, pools: Sequence[PoolOption], observed: Sequence[PoolReplicas], now: datetime
+    ) -> _Context:
+        window = active_window(spec.schedule, now)
+        policy = window.policy if window else spec.schedule.default_policy
+        bounds = window.replicas if window and window.replicas else spec.replicas
+        slo = spec.slo.overridden(window.slo if window else None)
+        current: dict[str, int] = {}
+        for o in observed:
+            if o.desired < 0 or o.ready < 0:
+                raise ValueError(f"observed[{o.pool}] replicas must be ≥ 0")
+            current[o.pool] = current.get(o.pool, 0) + o.desired
+        exclusions = {p.name: why for p in pools if (why := _exclusion(p, policy, slo))}
+        return _Context(
+            spec=spec,
+            pools=tuple(pools),
+            current=current,
+            now=now.astimezone(UTC),
+            window=window,
+            policy=policy,
+            bounds=bounds,
+            slo=slo,
+            transition=next_transition(spec.schedule, now),
+            exclusions=exclusions,
+        )
+
+    @property
+    def allowed(self) -> list[PoolOption]:
+        return [p for p in self.pools if p.name not in self.exclusions]
+
+    @property
+    def allowed_names(self) -> list[str]:
+        return [p.name for p in self.allowed]
+
+    def why_excluded(self, names: Sequence[str]) -> str:
+        return "; ".join(f"{n} ({self.exclusions.get(n, 'not offered')})" for n in names)
+
+    def biased_cost(self, pool: PoolOption) -> float:
+        preferred = {Policy.PREFER_GPU: PoolKind.GPU, Policy.PREFER_CPU: PoolKind.CPU}.get(
+            self.policy
+        )
+        factor = PREFERENCE_FACTOR if preferred is not None and pool.kind != preferred else 1.0
+        return pool.replica_cost_per_hour * factor
+
+    def terms(
+        self,
+        keep: Sequence[str] = (),
+        at_least: Mapping[str, int] | None = None,
+        at_most: Mapping[str, int] | None = None,
+    ) -> list[PoolTerms]:
+        """Columns for the allowed pools: ``keep`` pools hold ≥ 1; optional per-pool floors/caps."""
+        columns = []
+        for p in self.allowed:
+            upper = p.capacity_replicas
+            if at_most is not None:
+                upper = min(upper, at_most.get(p.name, 0))
+            lower = max(1 if p.name in keep else 0, (at_least or {}).get(p.name, 0))
+            columns.append(
+                PoolTerms(
+                    self.biased_cost(p), p.tokens_per_second_per_replica, min(lower, upper), upper
+                )
+            )
+        return columns
+
+    def solve(
+        self,
+        method: _Method,
+        terms: Sequence[PoolTerms],
+        required: float,
+        reference: Mapping[str, int] | None = None,
+    ) -> dict[str, int] | None:
+        """Cheapest answer; an equally cheap ``reference`` placement wins ties (no churn)."""
+        low, high = self.bounds.min, self.bounds.max
+        if method.exact:
+            found = solver.solve_min_cost(terms, required, low, high)
+        else:
+            found = solver.greedy_min_cost(terms, required, low, high)
+        if found is None:
+            return None
+        if reference is not None:
+            kept = self.vector(reference)
+            best = solver.objective(terms, found)
+            as_cheap = solver.objective(terms, kept) <= best + 1e-9 * max(1.0, abs(best))
+            if as_cheap and solver.is_feasible(terms, kept, required, low, high):
+                found = kept
+        return self.as_map(found)
+
+    def running_allowed(self) -> dict[str, int]:
+        """What runs now on pools still allowed, capped at what each pool can hold."""
+        capacity = {p.name: p.capacity_replicas for p in self.allowed}
+        return {
+            name: min(n, capacity[name])
+            for name, n in self.current.items()
+            if name in capacity and min(n, capacity[name]) > 0
+        }
+
+    def serves(self, replicas: Mapping[str, int], required: float) -> bool:
+        return solver.is_feasible(
+            self.terms(), self.vector(replicas), required, self.bounds.min, self.bounds.max
+        )
+
+    def vector(self, replicas: Mapping[str, int]) -> tuple[int, ...]:
+        return tuple(replicas.get(name, 0) for name in self.allowed_names)
+
+    def as_map(self, replicas: Sequence[int]) -> dict[str, int]:
+        return {name: n for name, n in zip(self.allowed_names, replicas, strict=True) if n > 0}
+
+    def objective(self, replicas: Mapping[str, int]) -> float:
+        return math.fsum(self.biased_cost(p) * replicas.get(p.name, 0) for p in self.allowed)
+
+    def real_cost(self, replicas: Mapping[str, int]) -> float:
+        return math.fsum(p.replica_cost_per_hour * replicas.get(p.name, 0) for p in self.allowed)
+
+    def move_note(self, stay: Mapping[str, int], best: Mapping[str, int]) -> str:
+        """What a move does to the real cost per hour (prefer* biases decide, but do not bill)."""
+        before, after = self.real_cost(stay), self.real_cost(best)
+        change = (before - after) / before if before > 0 else 0.0
+        if change >= 0:
+            return f"moving saves {change:.0%}"
+        return f"moving for {self.policy} costs {-change:.0%} more"
+
+    def hold(self, method: _Method) -> dict[str, int]:
+        """No demand figure: keep what runs on allowed pools; replace capacity on excluded ones."""
+        by_name = {p.name: p for p in self.pools}
+        served = math.fsum(
+            by_name[name].tokens_per_second_per_replica * n
+            for name, n in self.current.items()
+            if name in by_name
+        )
+        keep = self.running_allowed()
+        for terms in (self.terms(at_least=keep), self.terms()):
+            found = self.solve(method, terms, served, reference=keep)
+            if found is not None:
+                return found
+        return self.most_capacity(method)
+
+    def most_capacity(self, method: _Method) -> dict[str, int]:
+        """No placement meets demand: the most capacity the bounds allow, cheapest first."""
+        terms = self.terms()
+        for low in (self.bounds.min, 0):
+            if method.exact:
+                found = solver.solve_max_capacity(terms, low, self.bounds.max)
+            else:
+                found = solver.greedy_max_capacity(terms, low, self.bounds.max)
+            if found is not None:
+                return self.as_map(found)
+        return {}
+
+
+def _exclusion(pool: PoolOption, policy: Policy, slo: Slo) -> str:
+    """Why a pool cannot take replicas now ("" when it can)."""
+    if not pool.fits:
+        return f"model does not fit: {pool.fit_reason}" if pool.fit_reason else "model does not fit"
+    if policy is Policy.CPU_ONLY and pool.kind is PoolKind.GPU:
+        return "cpuOnly window excludes gpu pools"
+    if policy is Policy.GPU_ONLY and pool.kind is PoolKind.CPU:
+        return "gpuOnly window excludes cpu pools"
+    floor = slo.min_tokens_per_second_per_request
+    if floor is not None and pool.tokens_per_second_per_request < floor:
+        return f"{pool.tokens_per_second_per_request:g} tok/s per request < SLO {floor:g}"
+    ceiling = slo.max_time_to_first_token_seconds
+    ttft = pool.time_to_first_token_seconds
+    if ceiling is not None and ttft is not None and ttft > ceiling:
+        return f"time to first token {ttft:g}s > SLO {ceiling:g}s"
+    if pool.tokens_per_second_per_replica <= 0:
+        return "no throughput figure"
+    if pool.capacity_replicas <= 0:
+        return "no free capacity"
+    return ""
+
+
+def _first(override: float | None, default: float | None) -> float | None:
+    return default if override is None else override
+
+
+# --------------------------------------------------------------------------------------------
+# Assembling the answer: numbers, baseline, one-line reason.
+
+
+def _assemble(
+    ctx: _Context,
+    target: Mapping[str, int],
+    demand: float | None,
+    effective: float | None,
+    solver_used: str,
+    feasible: bool,
+    note: str,
+) -> Plan:
+    planned = tuple(
+        PlannedPool(
+            pool=p.name,
+            kind=p.kind,
+            variant=p.variant,
+            replicas=target.get(p.name, 0),
+            cost_per_hour=p.replica_cost_per_hour * target.get(p.name, 0),
+            tokens_per_second=p.tokens_per_second_per_replica * target.get(p.name, 0),
+        )
+        for p in ctx.pools
+    )
+    cost = math.fsum(p.cost_per_hour for p in planned)
+    capacity = math.fsum(p.tokens_per_second for p in planned)
+    required = None if effective is None else effective * (1 + ctx.slo.headroom_fraction)
+    shortfall = 0.0 if required is None else max(0.0, required - capacity)
+    if required is not None and shortfall <= 1e-9 * max(1.0, required):
+        shortfall = 0.0
+    served = capacity if demand is None else min(demand, capacity)
+    served_millions_per_hour = served * 3600 / 1e6  # 0.0 for a denormal demand, too
+    per_million = cost / served_millions_per_hour if served_millions_per_hour > 0 else None
+    baseline_name, baseline_cost = _baseline(ctx, required if required is not None else capacity)
+    savings = 1 - cost / baseline_cost if baseline_cost else None
+    currency = ctx.pools[0].currency if ctx.pools else "USD"
+    next_window = (
+        None if ctx.transition is None else active_window(ctx.spec.schedule, ctx.transition)
+    )
+    change = _change(ctx.current, target)
+    feasible = feasible and shortfall == 0.0
+    total = sum(target.values())
+    if total < ctx.bounds.min:
+        feasible = False
+        short_of_min = f"only {total} of replicas.min {ctx.bounds.min} fit"
+        note = f"{short_of_min}; {note}" if note else short_of_min
+    plan_ = Plan(
+        pools=planned,
+        cost_per_hour=cost,
+        cost_per_million_tokens=per_million,
+        capacity_tokens_per_second=capacity,
+        demand_tokens_per_second=demand,
+        effective_demand_tokens_per_second=effective,
+        required_tokens_per_second=required,
+        baseline_pool=baseline_name,
+        baseline_cost_per_hour=baseline_cost,
+        savings_fraction=savings,
+        window=ctx.window.name if ctx.window else None,
+        policy=ctx.policy,
+        replica_bounds=ctx.bounds,
+        next_transition=ctx.transition,
+        next_window=next_window.name if next_window else None,
+        next_policy=(
+            None
+            if ctx.transition is None
+            else next_window.policy
+            if next_window
+            else ctx.spec.schedule.default_policy
+        ),
+        change=change,
+        feasible=feasible,
+        shortfall_tokens_per_second=shortfall,
+        solver=solver_used,
+        excluded=tuple(sorted(ctx.exclusions.items())),
+        reason="",
+        currency=currency,
+    )
+    return _with_reason(ctx, plan_, note)
+
+
+def _baseline(ctx: _Context, required: float) -> tuple[str | None, float | None]:
+    """All-GPU baseline: the named pool, else the priciest GPU pool per replica, sized for demand."""
+    gpus = [p for p in ctx.pools if p.kind is PoolKind.GPU and p.fits]
+    chosen = next((p for p in ctx.pools if p.name == ctx.spec.baseline_pool), None)
+    if chosen is None and gpus:
+        chosen = max(gpus, key=lambda p: (p.replica_cost_per_hour, p.name))
+    if chosen is None or chosen.tokens_per_second_per_replica <= 0:
+        return None, None
+    replicas = max(
+        ctx.bounds.min, math.ceil(required / chosen.tokens_per_second_per_replica - 1e-9)
+    )
+    return chosen.name, replicas * chosen.replica_cost_per_hour
+
+
+def _change(current: Mapping[str, int], target: Mapping[str, int]) -> Change:
+    pools = set(current) | set(target)
+    if all(current.get(p, 0) == target.get(p, 0) for p in pools):
+        return Change.NONE
+    if is_move(current, target):
+        return Change.MOVE
+    grows = any(target.get(p, 0) > current.get(p, 0) for p in pools)
+    return Change.SCALE_UP if grows else Change.SCALE_DOWN
+
+
+def _money(amount: float, currency: str) -> str:
+    symbol = _CURRENCY_SYMBOLS.get(currency)
+    digits = 1 if amount >= 1 else 3
+    return f"{symbol}{amount:.{digits}f}" if symbol else f"{amount:.{digits}f} {currency}"
+
+
+def _rate(tokens_per_second: float) -> str:
+    return f"{tokens_per_second:.3g}" if tokens_per_second < 100 else f"{tokens_per_second:,.0f}"
+
+
+def _with_reason(ctx: _Context, p: Plan, note: str) -> Plan:
+    if ctx.window is not None:
+        w = ctx.window
+        where = f"{w.name} window {w.start}–{w.end} {ctx.spec.schedule.time_zone}"
+    else:
+        where = f"outside windows ({ctx.policy})"
+    used = [q for q in p.pools if q.replicas > 0]
+    if not used:
+        placed = "0 replicas"
+    elif len(used) == 1:
+        placed = f"{used[0].replicas} replica{'s' * (used[0].replicas != 1)} on {used[0].pool}"
+    else:
+        placed = f"{p.total_replicas} replicas on " + " + ".join(
+            f"{q.pool} ({q.replicas})" for q in used
+        )
+    if p.demand_tokens_per_second is None:
+        serves = f"serve {_rate(p.capacity_tokens_per_second)} tok/s"
+    elif p.shortfall_tokens_per_second > 0:
+        needed = p.required_tokens_per_second or 0.0
+        serves = (
+            f"cover only {_rate(p.capacity_tokens_per_second)} of {_rate(needed)} tok/s needed "
+            f"(short {_rate(p.shortfall_tokens_per_second)} tok/s)"
+        )
+    else:
+        serves = f"cover {_rate(p.demand_tokens_per_second)} tok/s demand"
+    text = f"{where}: {placed} {serves} at {_money(p.cost_per_hour, p.currency)}/h"
+    if p.savings_fraction is not None and p.baseline_pool is not None and used:
+        direction = "below" if p.savings_fraction >= 0 else "above"
+        text += f", {abs(p.savings_fraction):.0%} {direction} {p.baseline_pool}"
+    if note:
+        text += f" ({note})"
+    return _replace_reason(p, text)
+
+
+def _replace_reason(p: Plan, reason: str) -> Plan:
+    return replace(p, reason=reason)

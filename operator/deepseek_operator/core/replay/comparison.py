@@ -1,0 +1,286 @@
+"""One replay of a trace through every policy, and the numbers the report compares.
+
+`compare` builds the policies from the deployment (static-gpu, static-cpu, time-only, load-only,
+ours, oracle), runs each through the same engine and returns per-policy summaries: cost, cost
+per million served tokens, share of demand unmet, minutes with unmet demand, moves, GPU-hours,
+savings against static-gpu and the gap to the oracle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+
+from deepseek_operator.core.planning.planner import Policy as WindowPolicy
+from deepseek_operator.core.planning.planner import PoolKind, Schedule, Window, plan
+from deepseek_operator.core.planning.schedule import active_window
+from deepseek_operator.core.replay.engine import (
+    DemandTimeline,
+    Observation,
+    Policy,
+    PolicyRun,
+    SimPool,
+    demand_timeline,
+    simulate,
+)
+from deepseek_operator.core.replay.inputs import ReplayInputs
+from deepseek_operator.core.replay.oracle import (
+    DEFAULT_MAX_STEPS,
+    OracleError,
+    OraclePolicy,
+    OracleRules,
+    OracleSolution,
+    solve_oracle,
+)
+from deepseek_operator.core.replay.policies import (
+    ClockRule,
+    LoadOnlyPolicy,
+    PlannerPolicy,
+    static_sizing,
+    time_only_policy,
+)
+from deepseek_operator.core.replay.traces import TokenSeries
+
+POLICY_NAMES: tuple[str, ...] = (
+    "static-gpu",
+    "static-cpu",
+    "time-only",
+    "load-only",
+    "ours",
+    "oracle",
+)
+HPA_SCALE_DOWN_STABILIZATION_SECONDS = 300.0
+
+
+@dataclass(frozen=True)
+class ReplaySettings:
+    step_seconds: float
+    observation: Observation = field(default_factory=Observation)
+    policies: tuple[str, ...] = POLICY_NAMES
+    load_only_pool: str | None = None
+    oracle_max_steps: int = DEFAULT_MAX_STEPS
+    oracle_time_limit_seconds: float = 300.0
+
+    def __post_init__(self) -> None:
+        unknown = [p for p in self.policies if p not in POLICY_NAMES]
+        if unknown:
+            raise ValueError(
+                f"policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICY_NAMES)}"
+            )
+
+
+@dataclass(frozen=True)
+class PolicySummary:
+    name: str
+    cost: float
+    cost_per_million_tokens: float | None
+    unmet_percent: float
+    unmet_minutes: float
+    moves: int
+    gpu_hours: float
+    savings_vs_static_gpu_percent: float | None
+    gap_to_oracle_percent: float | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Comparison:
+    demand: DemandTimeline
+    runs: tuple[PolicyRun, ...]
+    summaries: tuple[PolicySummary, ...]
+    oracle: OracleSolution | None
+    notes: tuple[str, ...] = field(default=())
+
+    def run(self, name: str) -> PolicyRun | None:
+        return next((r for r in self.runs if r.name == name), None)
+
+
+def _kind_pools(pools: Sequence[SimPool], kind: str) -> list[SimPool]:
+    return [p for p in pools if p.kind == kind]
+
+
+def _pools_for(policy: WindowPolicy, pools: Sequence[SimPool]) -> tuple[str, ...]:
+    if policy in (WindowPolicy.GPU_ONLY, WindowPolicy.PREFER_GPU):
+        chosen = _kind_pools(pools, PoolKind.GPU.value)
+    elif policy in (WindowPolicy.CPU_ONLY, WindowPolicy.PREFER_CPU):
+        chosen = _kind_pools(pools, PoolKind.CPU.value)
+    else:
+        chosen = list(pools)
+    return tuple(p.name for p in (chosen or pools))
+
+
+def clock_rules(schedule: Schedule, pools: Sequence[SimPool]) -> list[ClockRule]:
+    """One rule per schedule window: the window's policy decides which pools it runs on."""
+
+    def is_active(window: Window) -> Callable[[datetime], bool]:
+        return lambda at: active_window(schedule, at) == window
+
+    return [
+        ClockRule(window.name, is_active(window), _pools_for(window.policy, pools))
+        for window in schedule.windows
+    ]
+
+
+def deployment_rules(inputs: ReplayInputs, demand: DemandTimeline) -> OracleRules:
+    """Per step: which pools the planner may use and its replica bounds, for the oracle."""
+    spec = inputs.spec
+    names = [p.name for p in inputs.pools]
+    allowed = np.ones((len(names), demand.steps), dtype=bool)
+    low = np.zeros(demand.steps, dtype=np.int64)
+    high = np.zeros(demand.steps, dtype=np.int64)
+    seen: dict[str | None, tuple[list[bool], int, int]] = {}
+    for step in range(demand.steps):
+        window = active_window(spec.schedule, demand.at(step))
+        key = window.name if window else None
+        if key not in seen:
+            # The planner's own verdict for this window: which pools it excludes and why, and
+            # the replica bounds in force (a plan for zero demand computes both).
+            verdict = plan(spec, inputs.options, [], 0.0, demand.at(step))
+            excluded = {pool for pool, _ in verdict.excluded}
+            usable = [name not in excluded for name in names]
+            bounds = verdict.replica_bounds
+            seen[key] = (usable, bounds.min, bounds.max)
+        usable, least, most = seen[key]
+        allowed[:, step] = usable
+        low[step] = least
+        high[step] = most
+    return OracleRules(allowed=allowed, max_ready=high, min_ready=low)
+
+
+def cheapest_per_token(pools: Sequence[SimPool]) -> SimPool:
+    return min(
+        pools, key=lambda p: (p.cost_per_replica_hour / p.tokens_per_second_per_replica, p.name)
+    )
+
+
+def build_policies(
+    inputs: ReplayInputs, demand: DemandTimeline, settings: ReplaySettings
+) -> tuple[list[Policy], list[str]]:
+    pools = inputs.pools
+    headroom = inputs.spec.slo.headroom_fraction
+    low = inputs.spec.replicas.min
+    policies: list[Policy] = []
+    notes: list[str] = []
+    wanted = set(settings.policies)
+    for name, kind in (("static-gpu", "gpu"), ("static-cpu", "cpu")):
+        if name not in wanted:
+            continue
+        chosen = _kind_pools(pools, kind)
+        if not chosen:
+            notes.append(f"{name}: skipped, the deployment has no {kind} pool that fits")
+            continue
+        policy, sizing = static_sizing(name, demand, chosen, headroom, low)
+        if not sizing.covers_demand:
+            notes.append(f"{name}: the {kind} pools cannot carry the peak; all their replicas run")
+        policies.append(policy)
+    if "time-only" in wanted:
+        schedule = inputs.spec.schedule
+        rules = clock_rules(schedule, pools)
+        fallback = _pools_for(schedule.default_policy, pools)
+        if not rules:
+            notes.append("time-only: the schedule has no windows, so it is one fixed placement")
+        policies.append(time_only_policy(demand, pools, rules, fallback, headroom, low))
+    if "load-only" in wanted:
+        if settings.load_only_pool is not None:
+            chosen_pool = next((p for p in pools if p.name == settings.load_only_pool), None)
+            if chosen_pool is None:
+                raise ValueError(
+                    f"load-only-pool: {settings.load_only_pool!r} is not a pool of the "
+                    f"deployment ({', '.join(p.name for p in pools)})"
+                )
+        else:
+            chosen_pool = cheapest_per_token(_kind_pools(pools, "gpu") or list(pools))
+        notes.append(f"load-only: an HPA on pool {chosen_pool.name}")
+        policies.append(
+            LoadOnlyPolicy(
+                chosen_pool,
+                headroom,
+                low,
+                inputs.spec.replicas.max,
+                demand.step_seconds,
+                HPA_SCALE_DOWN_STABILIZATION_SECONDS,
+            )
+        )
+    if "ours" in wanted:
+        policies.append(PlannerPolicy(inputs.spec, inputs.options))
+    return policies, notes
+
+
+def summarise(runs: Sequence[PolicyRun]) -> tuple[PolicySummary, ...]:
+    by_name = {r.name: r for r in runs}
+    baseline = by_name.get("static-gpu")
+    oracle = by_name.get("oracle")
+    summaries = []
+    for run in runs:
+        savings = None
+        if baseline is not None and baseline.total_cost > 0:
+            savings = 100.0 * (1.0 - run.total_cost / baseline.total_cost)
+        gap = None
+        if oracle is not None and oracle.total_cost > 0:
+            gap = 100.0 * (run.total_cost / oracle.total_cost - 1.0)
+        summaries.append(
+            PolicySummary(
+                name=run.name,
+                cost=run.total_cost,
+                cost_per_million_tokens=run.cost_per_million_tokens,
+                unmet_percent=run.unmet_percent,
+                unmet_minutes=run.unmet_minutes,
+                moves=run.moves,
+                gpu_hours=run.gpu_hours,
+                savings_vs_static_gpu_percent=savings,
+                gap_to_oracle_percent=gap,
+                detail=run.note,
+            )
+        )
+    return tuple(summaries)
+
+
+def compare(
+    inputs: ReplayInputs,
+    series: TokenSeries,
+    settings: ReplaySettings,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> Comparison:
+    """Replay `series` through every chosen policy; `progress(policy, step, steps)` is optional."""
+    demand = demand_timeline(series, settings.step_seconds, settings.observation)
+    policies, notes = build_policies(inputs, demand, settings)
+    runs: list[PolicyRun] = []
+    for policy in policies:
+        report = None
+        if progress is not None:
+            name = policy.name
+
+            def report(step: int, name: str = name) -> None:
+                progress(name, step + 1, demand.steps)
+
+        runs.append(simulate(policy, demand, inputs.pools, inputs.rules, report))
+    solution = None
+    if "oracle" in settings.policies:
+        if progress is not None:
+            progress("oracle", 0, demand.steps)
+        try:
+            solution = solve_oracle(
+                demand,
+                inputs.pools,
+                rules=deployment_rules(inputs, demand),
+                max_steps=settings.oracle_max_steps,
+                time_limit_seconds=settings.oracle_time_limit_seconds,
+            )
+        except OracleError as exc:
+            notes.append(str(exc))
+        else:
+            notes.append(solution.describe())
+            oracle_run = simulate(OraclePolicy(solution, inputs.pools), demand, inputs.pools)
+            runs.append(oracle_run)
+        if progress is not None:
+            progress("oracle", demand.steps, demand.steps)
+    return Comparison(
+        demand=demand,
+        runs=tuple(runs),
+        summaries=summarise(runs),
+        oracle=solution,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,371 @@
+"""The hindsight optimum: the cheapest replica schedule over a whole trace, as one MILP.
+
+With perfect knowledge of future demand and the same startup times, no policy can do better, so
+the gap to it measures how much a real policy leaves on the table. Variables per pool p and
+step t: ready replicas r[p,t] and replicas started s[p,t] (ready L_p steps later, billed from
+the start). Stopping is free and takes ready replicas:
+
+    minimise   sum c_p * dt * (r[p,t] + starting[p,t])
+    subject to r[p,t] <= r[p,t-1] + s[p,t-L_p]                 (ready only after startup)
+               r[p,t] + sum_{j=t-L_p+1..t} s[p,j] <= max_p      (pool capacity, billed)
+               sum_p r[p,t] * tps_p * dt >= min(demand[t], all pools at max * dt)
+               sum_p r[p,t] >= min_ready
+               r[p,0] free in [0, max_p]                        (warm start, like every policy)
+
+Keeping every pool at its limit from the first step is always possible, so no schedule can
+leave fewer tokens unmet than the demand above that ceiling: the oracle meets the least unmet
+demand exactly, then spends least. For long traces the model is solved on a coarser step
+(a multiple of the replay step) against each coarse step's peak fine-step demand; that schedule
+is feasible at the fine step and its cost is an upper bound on the fine-step optimum.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sparse
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from deepseek_operator.core.replay.engine import (
+    SECONDS_PER_HOUR,
+    UNMET_EPSILON_TOKENS,
+    Actions,
+    DemandTimeline,
+    FloatArray,
+    IntArray,
+    SimPool,
+    StepView,
+    startup_steps,
+)
+
+DEFAULT_MAX_STEPS = 20_160
+SLIP_RETRIES = 3
+
+
+@dataclass(frozen=True)
+class OracleSolution:
+    """The schedule, at the oracle's own step, and how the solver got there."""
+
+    step_seconds: float
+    factor: int  # oracle step = factor x replay step
+    ready: IntArray  # [pool, oracle step]
+    starts: IntArray  # [pool, oracle step]
+    objective_cost: float
+    unmet_tokens: float
+    status: str
+    mip_gap: float | None
+    solve_seconds: float
+    variables: int
+
+    @property
+    def optimal(self) -> bool:
+        return self.status == "optimal"
+
+    def describe(self) -> str:
+        gap = "" if self.mip_gap is None else f", MIP gap {100 * self.mip_gap:.3g}%"
+        step = f"{self.step_seconds:g} s step"
+        coarse = (
+            f" (coarsened {self.factor}x: an upper bound on the optimum)" if self.factor > 1 else ""
+        )
+        return (
+            f"oracle: {self.status} at a {step}{coarse}, {self.variables} variables, "
+            f"solved in {self.solve_seconds:.2f} s{gap}"
+        )
+
+
+class OracleError(RuntimeError):
+    """The solver returned no schedule at all (e.g. the time limit hit before any incumbent)."""
+
+
+def coarsening_factor(steps: int, max_steps: int) -> int:
+    return max(1, math.ceil(steps / max_steps))
+
+
+def coarse_demand(arriving_tokens: FloatArray, factor: int) -> FloatArray:
+    """Per coarse step: the peak fine-step demand, held for the whole coarse step."""
+    if factor == 1:
+        return arriving_tokens.astype(np.float64)
+    steps = len(arriving_tokens)
+    padded = np.zeros(math.ceil(steps / factor) * factor)
+    padded[:steps] = arriving_tokens
+    peak: FloatArray = padded.reshape(-1, factor).max(axis=1) * factor
+    return peak
+
+
+@dataclass(frozen=True)
+class OracleRules:
+    """The deployment's rules per replay step, which the oracle must obey like the planner.
+
+    `allowed[p, t]`: pool p may hold ready replicas at step t (window policy, SLO); `max_ready[t]`:
+    the most ready replicas summed over pools (the window's replica bounds).
+    """
+
+    allowed: npt.NDArray[np.bool_] | None = None
+    max_ready: IntArray | None = None
+    min_ready: IntArray | None = None
+
+    def coarse(
+        self, factor: int, steps: int, pools: int
+    ) -> tuple[npt.NDArray[np.bool_], FloatArray, FloatArray]:
+        """A pool is allowed in a coarse step if allowed in all of its fine steps (see below)."""
+        fine_steps = steps * factor
+        allowed = np.ones((pools, fine_steps), dtype=bool)
+        limit = np.full(fine_steps, np.inf)
+        floor = np.zeros(fine_steps)
+        if self.allowed is not None:
+            allowed[:, : self.allowed.shape[1]] = self.allowed
+        if self.max_ready is not None:
+            limit[: len(self.max_ready)] = self.max_ready
+        if self.min_ready is not None:
+            floor[: len(self.min_ready)] = self.min_ready
+        grouped = allowed.reshape(pools, steps, factor)
+        coarse_allowed = np.asarray(grouped.all(axis=2), dtype=bool)
+        # A window edge inside a coarse step can leave no pool allowed throughout it; there the
+        # pools of either side may serve (the schedule overlaps the edge by under one step).
+        edge = ~coarse_allowed.any(axis=0)
+        coarse_allowed[:, edge] = np.asarray(grouped.any(axis=2), dtype=bool)[:, edge]
+        coarse_limit: FloatArray = limit.reshape(steps, factor).min(axis=1)
+        coarse_floor: FloatArray = floor.reshape(steps, factor).max(axis=1)
+        return coarse_allowed, coarse_limit, coarse_floor
+
+
+def solve_oracle(
+    demand: DemandTimeline,
+    pools: Sequence[SimPool],
+    *,
+    min_ready: int = 0,
+    rules: OracleRules | None = None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    time_limit_seconds: float = 300.0,
+    mip_rel_gap: float = 1e-6,
+) -> OracleSolution:
+    factor = coarsening_factor(demand.steps, max_steps)
+    dt = demand.step_seconds * factor
+    need = coarse_demand(demand.arriving_tokens, factor)
+    steps = len(need)
+    count = len(pools)
+    constrained = rules is not None and any(
+        part is not None for part in (rules.allowed, rules.max_ready, rules.min_ready)
+    )
+    allowed, max_ready, floor = (rules or OracleRules()).coarse(factor, steps, count)
+    floor = np.maximum(floor, float(min_ready))
+    lags = [startup_steps(pool, dt) for pool in pools]
+    cost_per_step = np.array([p.cost_per_replica_hour for p in pools]) / SECONDS_PER_HOUR * dt
+    tokens_per_step = np.array([p.tokens_per_second_per_replica for p in pools]) * dt
+    limits = np.array([p.max_replicas for p in pools], dtype=np.float64)
+    ceiling = (tokens_per_step[:, None] * limits[:, None] * allowed).sum(axis=0)
+    need = np.where(need <= UNMET_EPSILON_TOKENS, 0.0, need)
+    # Demand rows count in replica-steps of the smallest pool: coefficients >= 1 and the least
+    # demand that matters (UNMET_EPSILON_TOKENS) stays far above the solver's tolerance.
+    scale = max(float(tokens_per_step.min()), 1e-9)
+
+    def r_index(p: int, t: int) -> int:
+        return p * steps + t
+
+    def s_index(p: int, t: int) -> int:
+        return count * steps + p * steps + t
+
+    u_offset = 2 * count * steps
+    variables = u_offset + steps
+
+    cost = np.zeros(variables)
+    lower = np.zeros(variables)
+    upper = np.zeros(variables)
+    integrality = np.zeros(variables)
+    for p, pool in enumerate(pools):
+        for t in range(steps):
+            cost[r_index(p, t)] = cost_per_step[p]
+            upper[r_index(p, t)] = pool.max_replicas if allowed[p, t] else 0
+            integrality[r_index(p, t)] = 1
+            # A start at t is billed until it is ready or the trace ends; starts that could
+            # never serve within the trace (and starts at t=0, the warm start) stay at 0.
+            billed_steps = min(lags[p], steps - t)
+            cost[s_index(p, t)] = cost_per_step[p] * billed_steps
+            serves = t >= 1 and t + lags[p] <= steps - 1
+            upper[s_index(p, t)] = pool.max_replicas if serves else 0
+            integrality[s_index(p, t)] = 1
+    if constrained:
+        upper[u_offset:] = need / scale
+    else:
+        # Every pool at its limit all along is a valid schedule here, so the least unmet demand
+        # is known in closed form: fix it.
+        least = np.maximum(0.0, need - ceiling) / scale
+        lower[u_offset:] = least
+        upper[u_offset:] = least
+        # HiGHS takes a replica count within 1e-6 of an integer as whole, so a sliver of demand
+        # (1e-6 of a replica-step) could pass as served by "0" replicas and show up as unmet once
+        # rounded. Where all of a step's demand must be met, so many replicas must be Ready that
+        # even the fastest allowed pool leaves at most UNMET_EPSILON_TOKENS unmet: a valid cut
+        # that rounding cannot slip under.
+        fastest = (tokens_per_step[:, None] * allowed).max(axis=0)
+        cover = np.ceil((need - UNMET_EPSILON_TOKENS) / np.maximum(fastest, 1e-300) - 1e-9)
+        floor = np.where(least > 0, floor, np.maximum(floor, cover))
+
+    rows: list[int] = []
+    cols: list[int] = []
+    values: list[float] = []
+    row_low: list[float] = []
+    row_high: list[float] = []
+
+    def add_row(entries: list[tuple[int, float]], low: float, high: float) -> None:
+        row = len(row_low)
+        for col, value in entries:
+            rows.append(row)
+            cols.append(col)
+            values.append(value)
+        row_low.append(low)
+        row_high.append(high)
+
+    for p, pool in enumerate(pools):
+        lag = lags[p]
+        for t in range(1, steps):
+            entries = [(r_index(p, t), 1.0), (r_index(p, t - 1), -1.0)]
+            if t - lag >= 1:
+                entries.append((s_index(p, t - lag), -1.0))
+            elif lag == 0:
+                entries.append((s_index(p, t), -1.0))
+            add_row(entries, -np.inf, 0.0)
+            if lag > 0:
+                window = [(s_index(p, j), 1.0) for j in range(max(1, t - lag + 1), t + 1)]
+                add_row([(r_index(p, t), 1.0), *window], -np.inf, float(pool.max_replicas))
+    demand_rows: list[int] = []
+    for t in range(steps):
+        entries = [(r_index(p, t), tokens_per_step[p] / scale) for p in range(count)]
+        demand_rows.append(len(row_low))
+        add_row([*entries, (u_offset + t, 1.0)], float(need[t]) / scale * (1 - 1e-12), np.inf)
+        everyone = [(r_index(p, t), 1.0) for p in range(count)]
+        if floor[t] > 0 or np.isfinite(max_ready[t]):
+            add_row(everyone, float(floor[t]), float(max_ready[t]))
+
+    matrix = sparse.csr_array(
+        (values, (rows, cols)), shape=(len(row_low), variables), dtype=np.float64
+    )
+    options = {"time_limit": time_limit_seconds, "mip_rel_gap": mip_rel_gap, "disp": False}
+    started = time.perf_counter()
+
+    def solve(demand_low: FloatArray, upper_now: FloatArray) -> Any:
+        bounds = Bounds(lower, upper_now)
+        constraints = [LinearConstraint(matrix, demand_low, np.array(row_high))]
+        if constrained:
+            # Phase 1: the least unmet demand any schedule under these rules can reach.
+            unmet_only = np.zeros(variables)
+            unmet_only[u_offset:] = 1.0
+            first = milp(
+                unmet_only,
+                integrality=integrality,
+                bounds=bounds,
+                constraints=constraints,
+                options=options,
+            )
+            if first.x is None:
+                raise OracleError(f"oracle MILP found no schedule: {first.message}")
+            least = float(first.x[u_offset:].sum())
+            pick_u = sparse.csr_array(unmet_only[None, :])
+            slack = max(1e-9 * least, UNMET_EPSILON_TOKENS / scale)
+            constraints.append(LinearConstraint(pick_u, -np.inf, least + slack))
+        # Phase 2: the cheapest schedule that leaves no more unmet.
+        result = milp(
+            cost,
+            integrality=integrality,
+            bounds=bounds,
+            constraints=constraints,
+            options=options,
+        )
+        if result.x is None:
+            raise OracleError(f"oracle MILP found no schedule: {result.message}")
+        return result
+
+    row_low_now = np.array(row_low)
+    upper_now = upper.copy()
+    result = solve(row_low_now, upper_now)
+    if constrained:
+        # HiGHS works to 1e-6 of a replica (integrality, and presolve rounding a demand row
+        # that sits that close to whole replicas), so a step's last sliver of demand, up to
+        # 1e-6 of a replica-step per pool, can be left unmet or pass as served and then show
+        # up unmet once rounded. A shortfall that small is the solver's tolerance, not a
+        # choice: those steps ask for `margin` more than their demand and the model is solved
+        # again (a real shortfall stays what it was).
+        margin = 1e-5 * float(tokens_per_step.sum())
+        target = need.astype(np.float64)
+        for _ in range(SLIP_RETRIES):
+            rounded = np.rint(result.x[: count * steps]).reshape(count, steps)
+            honest = np.maximum(0.0, need - (rounded * tokens_per_step[:, None]).sum(axis=0))
+            slipped = (honest > UNMET_EPSILON_TOKENS) & (honest <= margin)
+            if not slipped.any():
+                break
+            target = np.where(slipped, target + margin, target)
+            row_low_now[demand_rows] = target / scale * (1 - 1e-12)
+            upper_now[u_offset:] = target / scale
+            result = solve(row_low_now, upper_now)
+    elapsed = time.perf_counter() - started
+    solution = np.rint(result.x[:u_offset]).astype(np.int64)
+    ready = solution[: count * steps].reshape(count, steps)
+    starts = solution[count * steps :].reshape(count, steps).copy()
+    for p in range(count):
+        if lags[p] == 0:
+            # Instant starts cost nothing extra, so the solver may leave slack in them; keep
+            # only the starts the ready count needs.
+            starts[p, 1:] = np.maximum(0, ready[p, 1:] - ready[p, :-1])
+    capacity = (ready * tokens_per_step[:, None]).sum(axis=0)
+    shortfall = np.maximum(0.0, need - capacity)
+    unmet = float(shortfall[shortfall > UNMET_EPSILON_TOKENS].sum())
+    billed_cost = float((ready * cost_per_step[:, None]).sum()) + float(
+        (starts * cost[count * steps : u_offset].reshape(count, steps)).sum()
+    )
+    status = "optimal" if result.status == 0 else "time limit (best schedule found)"
+    gap = getattr(result, "mip_gap", None)
+    return OracleSolution(
+        step_seconds=dt,
+        factor=factor,
+        ready=ready,
+        starts=starts,
+        objective_cost=billed_cost,
+        unmet_tokens=unmet,
+        status=status,
+        mip_gap=None if gap is None else float(gap),
+        solve_seconds=elapsed,
+        variables=variables,
+    )
+
+
+class OraclePolicy:
+    """Replays an oracle schedule as explicit starts and stops at the replay step."""
+
+    name = "oracle"
+
+    def __init__(self, solution: OracleSolution, pools: Sequence[SimPool]) -> None:
+        self.solution = solution
+        self.pools = tuple(pools)
+
+    def decide(self, view: StepView) -> Actions | None:
+        factor = self.solution.factor
+        if view.index % factor:
+            return None
+        t = view.index // factor
+        ready = self.solution.ready
+        starts = self.solution.starts
+        if t >= ready.shape[1]:
+            return None
+        if t == 0:
+            return Actions(starts={p.name: int(ready[i, 0]) for i, p in enumerate(self.pools)})
+        lags = [startup_steps(pool, self.solution.step_seconds) for pool in self.pools]
+        stops: dict[str, int] = {}
+        begun: dict[str, int] = {}
+        for i, pool in enumerate(self.pools):
+            arriving = int(starts[i, t - lags[i]]) if t - lags[i] >= 1 else 0
+            if lags[i] == 0:
+                arriving = int(starts[i, t])
+            stop = int(ready[i, t - 1]) + arriving - int(ready[i, t])
+            if stop > 0:
+                stops[pool.name] = stop
+            if starts[i, t] > 0:
+                begun[pool.name] = int(starts[i, t])
+        if not stops and not begun:
+            return None
+        return Actions(starts=begun, stops=stops)

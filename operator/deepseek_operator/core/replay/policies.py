@@ -1,0 +1,269 @@
+"""The policies a user would otherwise pick, to replay beside the operator's planner.
+
+- static-gpu / static-cpu: the cheapest fixed mix of that kind's pools sized for the trace's
+  peak demand x (1 + headroom), running all the time (what most clusters do today).
+- time-only: a cron-like scaler: each schedule window gets a fixed mix sized for the peak seen in
+  that window, switched by the clock alone.
+- load-only: a HorizontalPodAutoscaler on one pool: replicas = ceil(current x utilisation /
+  target), a 10 % tolerance, and a scale-down stabilisation window.
+
+Sizing uses hindsight of the peak (a user sizes from past traffic); the policies then run blind
+to the future. All of them are measured by the same engine as the planner.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from deepseek_operator.core.planning.planner import (
+    History,
+    PlanSpec,
+    PoolOption,
+    PoolReplicas,
+    plan,
+)
+from deepseek_operator.core.replay.engine import (
+    DemandTimeline,
+    Placement,
+    SimPool,
+    StepView,
+)
+
+HPA_TOLERANCE = 0.1
+
+
+@dataclass(frozen=True)
+class Sizing:
+    placement: dict[str, int]
+    capacity_tokens_per_second: float
+    covers_demand: bool
+
+
+def cheapest_mix(
+    tokens_per_second: float,
+    pools: Sequence[SimPool],
+    *,
+    min_replicas: int = 0,
+    max_replicas: int | None = None,
+) -> Sizing:
+    """Fewest-cost integer replicas over `pools` whose capacity covers the demand.
+
+    When the pools cannot cover it, every pool runs at its limit (the most this kind can do).
+    """
+    if not pools:
+        raise ValueError("cheapest_mix needs at least one pool")
+    cost = np.array([p.cost_per_replica_hour for p in pools], dtype=np.float64)
+    rate = np.array([p.tokens_per_second_per_replica for p in pools], dtype=np.float64)
+    upper = np.array([p.max_replicas for p in pools], dtype=np.float64)
+    total_cap = float(upper.sum()) if max_replicas is None else float(max_replicas)
+    if float(rate @ upper) < tokens_per_second or upper.sum() < min_replicas:
+        return Sizing({p.name: p.max_replicas for p in pools}, float(rate @ upper), False)
+    rows = np.vstack([rate, np.ones(len(pools))])
+    full = {p.name: p.max_replicas for p in pools}
+    required = tokens_per_second
+    # HiGHS accepts an integer within 1e-6 and a row within its feasibility tolerance, so the
+    # rounded answer can fall a sliver short of the demand; ask for that sliver more and solve
+    # again (the same guard as the oracle's).
+    for _ in range(3):
+        # A tiny tie-break towards fewer replicas keeps equal-cost answers deterministic.
+        result = milp(
+            cost + 1e-9 * (1 + np.arange(len(pools))),
+            integrality=np.ones(len(pools)),
+            bounds=Bounds(np.zeros(len(pools)), upper),
+            constraints=LinearConstraint(
+                rows, np.array([required, float(min_replicas)]), np.array([np.inf, total_cap])
+            ),
+            options={"disp": False},
+        )
+        margin = 1e-4 * float(rate.max())
+        if result.x is None:
+            # infeasible, or (seen at a demand a hair above a whole number of replicas) a
+            # solve error: either way a slightly larger demand is the honest next question
+            required += margin
+            continue
+        counts = np.rint(result.x).astype(int)
+        capacity = float(rate @ counts)
+        if capacity >= tokens_per_second:
+            placement = {p.name: int(n) for p, n in zip(pools, counts, strict=True)}
+            return Sizing(placement, capacity, True)
+        required += (tokens_per_second - capacity) + margin
+    return Sizing(full, float(rate @ upper), False)
+
+
+class StaticPolicy:
+    """The same placement at every step."""
+
+    def __init__(self, name: str, placement: Placement) -> None:
+        self.name = name
+        self.placement = dict(placement)
+
+    def decide(self, view: StepView) -> Placement:
+        return self.placement
+
+
+def static_sizing(
+    name: str,
+    demand: DemandTimeline,
+    pools: Sequence[SimPool],
+    headroom: float,
+    min_replicas: int,
+) -> tuple[StaticPolicy, Sizing]:
+    peak = float(demand.arriving_tokens_per_second.max())
+    sizing = cheapest_mix(peak * (1.0 + headroom), pools, min_replicas=min_replicas)
+    return StaticPolicy(name, sizing.placement), sizing
+
+
+@dataclass(frozen=True)
+class ClockRule:
+    """One row of a cron-like table: while `active(at)`, run on these pools."""
+
+    name: str
+    active: Callable[[datetime], bool]
+    pools: tuple[str, ...]
+
+
+class TimeOnlyPolicy:
+    """Switches between fixed placements by the clock alone (the first active rule wins)."""
+
+    name = "time-only"
+
+    def __init__(
+        self, rules: Sequence[tuple[ClockRule, dict[str, int]]], fallback: dict[str, int]
+    ) -> None:
+        self.rules = tuple(rules)
+        self.fallback = fallback
+
+    def decide(self, view: StepView) -> Placement:
+        for rule, placement in self.rules:
+            if rule.active(view.at):
+                return placement
+        return self.fallback
+
+
+def time_only_policy(
+    demand: DemandTimeline,
+    pools: Sequence[SimPool],
+    rules: Sequence[ClockRule],
+    fallback_pools: tuple[str, ...],
+    headroom: float,
+    min_replicas: int,
+) -> TimeOnlyPolicy:
+    """Size each rule's placement for the peak demand seen while that rule is the active one."""
+    by_name = {p.name: p for p in pools}
+    rates = demand.arriving_tokens_per_second
+    owner = np.full(demand.steps, -1, dtype=np.int64)
+    for step in range(demand.steps):
+        at = demand.at(step)
+        for index, rule in enumerate(rules):
+            if rule.active(at):
+                owner[step] = index
+                break
+
+    def size(index: int, names: tuple[str, ...]) -> dict[str, int]:
+        chosen = [by_name[n] for n in names if n in by_name] or list(pools)
+        seen = rates[owner == index]
+        peak = float(seen.max()) if len(seen) else 0.0
+        placement = cheapest_mix(peak * (1 + headroom), chosen, min_replicas=min_replicas)
+        return {p.name: placement.placement.get(p.name, 0) for p in pools}
+
+    sized = [(rule, size(i, rule.pools)) for i, rule in enumerate(rules)]
+    return TimeOnlyPolicy(sized, size(-1, fallback_pools))
+
+
+class LoadOnlyPolicy:
+    """HPA-like scaling of one pool on the observed tokens per second.
+
+    desired = ceil(desired x utilisation / target utilisation), where target utilisation is
+    1 / (1 + headroom); changes within 10 % of the target are ignored; a scale-down takes the
+    highest recommendation of the last `scale_down_stabilization_seconds` (HPA's default 300 s).
+    """
+
+    name = "load-only"
+
+    def __init__(
+        self,
+        pool: SimPool,
+        headroom: float,
+        min_replicas: int,
+        max_replicas: int,
+        step_seconds: float,
+        scale_down_stabilization_seconds: float = 300.0,
+    ) -> None:
+        self.pool = pool
+        self.target_utilisation = 1.0 / (1.0 + headroom)
+        self.min_replicas = max(1, min_replicas)
+        self.max_replicas = min(max_replicas, pool.max_replicas)
+        keep = max(1, math.ceil(scale_down_stabilization_seconds / step_seconds))
+        self.recent: deque[int] = deque(maxlen=keep)
+        self.current: int | None = None
+
+    def _clamp(self, replicas: int) -> int:
+        return max(self.min_replicas, min(self.max_replicas, replicas))
+
+    def decide(self, view: StepView) -> Placement | None:
+        observed = view.observed_tokens_per_second
+        if observed is None:
+            return None  # no metrics: hold, as the HPA does
+        per_replica = self.pool.tokens_per_second_per_replica
+        if self.current is None:
+            # Start where the HPA would settle for the demand seen at the start of the trace.
+            self.current = self._clamp(
+                math.ceil(observed / (per_replica * self.target_utilisation))
+            )
+            self.recent.append(self.current)
+            return {self.pool.name: self.current}
+        # Like the HPA, the ratio is taken over the desired replica count, not the ready ones.
+        utilisation = observed / (self.current * per_replica)
+        ratio = utilisation / self.target_utilisation
+        recommendation = self.current
+        if abs(ratio - 1.0) > HPA_TOLERANCE:
+            recommendation = self._clamp(math.ceil(self.current * ratio - 1e-9))
+        self.recent.append(recommendation)
+        if recommendation >= self.current:
+            self.current = recommendation
+        else:
+            self.current = max(self.recent)
+        return {self.pool.name: self.current}
+
+
+class PlannerPolicy:
+    """The operator's own planner, called at every reconcile with what the operator would see.
+
+    It keeps the planner's history between calls exactly as the operator does, and reports the
+    running placement as `desired` (the last target) with the ready count from the replay.
+    """
+
+    name = "ours"
+
+    def __init__(self, spec: PlanSpec, options: Sequence[PoolOption]) -> None:
+        self.spec = spec
+        self.options = tuple(options)
+        self.history = History()
+        self.target: dict[str, int] = {}
+
+    def decide(self, view: StepView) -> Placement:
+        observed = [
+            PoolReplicas(
+                pool=o.name, desired=self.target.get(o.name, 0), ready=view.ready.get(o.name, 0)
+            )
+            for o in self.options
+            if self.target.get(o.name, 0) or view.ready.get(o.name, 0)
+        ]
+        decided = plan(
+            self.spec,
+            self.options,
+            observed,
+            view.observed_tokens_per_second,
+            view.at,
+            self.history,
+        )
+        self.history = decided.next_history(self.history, observed, view.at, self.spec.load)
+        self.target = decided.replicas
+        return self.target

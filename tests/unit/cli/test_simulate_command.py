@@ -1,0 +1,228 @@
+"""`deepseek-operator simulate` end to end: real files in, table / JSON / PNG out, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from deepseek_operator.cli import _register_commands, app
+from deepseek_operator.cli.resource_files import load_deployment, load_pools
+from deepseek_operator.core.planning.inputs import (
+    DEFAULT_STARTUP_SECONDS,
+    PoolSetup,
+    SimulationInputError,
+)
+from deepseek_operator.core.replay.comparison import POLICY_NAMES
+from deepseek_operator.core.replay.inputs import replay_inputs
+from tests.paths import EXAMPLES, REPO_ROOT
+
+DEPLOYMENT = EXAMPLES / "r1-7b-gpu-by-day-cpu-at-night.yaml"
+POOLS = EXAMPLES / "pools.yaml"
+CLUSTER = EXAMPLES / "cluster.yaml"
+AZURE_TRACE = REPO_ROOT / "tests" / "data" / "azure-llm-2023-code.csv"
+
+_register_commands()
+runner = CliRunner()
+
+
+def invoke(*args: str) -> tuple[int, str]:
+    result = runner.invoke(app, ["simulate", *args], env={"COLUMNS": "200"})
+    return result.exit_code, result.output
+
+
+def base_args() -> list[str]:
+    return ["-d", str(DEPLOYMENT), "-p", str(POOLS), "--cluster", str(CLUSTER)]
+
+
+def test_example_inputs_become_pools_with_node_capacity_and_startup() -> None:
+    inputs = replay_inputs(
+        load_deployment(DEPLOYMENT),
+        load_pools(POOLS),
+        {"a100": PoolSetup(nodes=2), "cpu-xeon": PoolSetup(nodes=3, startup_seconds=45)},
+    )
+    by_name = {p.name: p for p in inputs.pools}
+    assert set(by_name) == {"a100", "cpu-xeon"}
+    # A 7B bf16 replica fits one 80 GB A100: 8 per node, 2 nodes.
+    assert by_name["a100"].max_replicas == 16
+    assert by_name["a100"].gpus_per_replica == 1
+    assert by_name["a100"].startup_seconds == DEFAULT_STARTUP_SECONDS["gpu"]
+    assert by_name["cpu-xeon"].startup_seconds == 45
+    assert by_name["cpu-xeon"].gpus_per_replica == 0
+    assert inputs.currency == "CNY"
+    assert inputs.reconcile_interval_seconds == 15
+    assert inputs.rules.min_available == 1 and inputs.rules.max_surge_gpus == 2
+    # Owned A100: 100,000 / (3 x 8760) capex + 0.4 kW x 1.3 x 1.2 power + 400,000 / 16 GPUs staff.
+    expected = 100_000 / (3 * 8760) + 0.4 * 1.3 * 1.2 + 400_000 / 16 / 8760
+    assert by_name["a100"].cost_per_replica_hour == pytest.approx(expected)
+
+
+def test_unknown_pool_in_a_variant_is_named() -> None:
+    deployment = load_deployment(DEPLOYMENT)
+    with pytest.raises(SimulationInputError, match=r"spec.variants\[0\].pool: no PoolProfile"):
+        replay_inputs(
+            deployment, [p for p in load_pools(POOLS) if p.metadata["name"] != "a100"], {}
+        )
+
+
+def test_synthetic_day_prints_every_policy_with_the_oracle_note() -> None:
+    code, output = invoke(*base_args(), "--synthetic", "diurnal", "--days", "0.25", "--step", "60")
+    assert code == 0, output
+    for name in POLICY_NAMES:
+        assert name in output
+    assert "oracle: optimal" in output
+    assert "load-only: an HPA on pool a100" in output
+
+
+def test_json_output_carries_each_policy_and_the_oracle(tmp_path: Path) -> None:
+    plot = tmp_path / "replay.png"
+    code, output = invoke(*base_args(), "--trace", str(AZURE_TRACE), "--json", "--plot", str(plot))
+    assert code == 0, output
+    payload = json.loads(output)
+    names = [p["name"] for p in payload["policies"]]
+    assert names == list(POLICY_NAMES)
+    assert payload["rateWindowSeconds"] == 120  # from the load query's [2m]
+    assert payload["trace"]["durationSeconds"] == pytest.approx(3436, abs=15)
+    # 247,000-odd generated tokens in the hour: the trace's GeneratedTokens column.
+    generated = sum(
+        int(line.rsplit(",", 1)[1]) for line in AZURE_TRACE.read_text().splitlines()[1:]
+    )
+    assert payload["trace"]["tokens"] == pytest.approx(generated)
+    by_name = {p["name"]: p for p in payload["policies"]}
+    oracle = by_name["oracle"]["cost"]
+    for name, row in by_name.items():
+        if row["unmetPercent"] <= by_name["oracle"]["unmetPercent"]:
+            assert oracle <= row["cost"] * (1 + 1e-6), name
+    assert payload["oracle"]["status"] == "optimal"
+    assert plot.stat().st_size > 10_000
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_bad_trace_stops_before_anything_is_simulated(tmp_path: Path) -> None:
+    trace = tmp_path / "bad.csv"
+    trace.write_text(
+        "TIMESTAMP,ContextTokens,GeneratedTokens\n"
+        "2024-01-01 10:00:00,10,5\n"
+        "2024-01-01 10:00:01,10,-5\n"
+    )
+    code, output = invoke(*base_args(), "--trace", str(trace))
+    assert code == 2
+    assert "bad.csv:3: GeneratedTokens: must not be negative" in output
+    assert "static-gpu" not in output
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--nodes", "a100=two"], "--nodes: expected POOL=NUMBER"),
+        (["--nodes", "gpu-x=2"], "nodes/startup given for unknown pools: gpu-x"),
+        (["--policies", "static-gpu,magic"], "policies: unknown magic"),
+        (["--load-only-pool", "nowhere"], "--load-only-pool: 'nowhere' is not a pool"),
+        (["--tz", "Mars/Base"], "unknown IANA time zone 'Mars/Base'"),
+    ],
+)
+def test_bad_options_are_named(extra: list[str], message: str) -> None:
+    code, output = invoke(*base_args(), "--synthetic", "diurnal", "--days", "0.1", *extra)
+    assert code == 2, output
+    assert message in output
+
+
+def test_a_deployment_with_a_bad_field_names_it(tmp_path: Path) -> None:
+    document = yaml.safe_load(DEPLOYMENT.read_text())
+    document["spec"]["slo"]["headroomFraction"] = 3
+    broken = tmp_path / "dsd.yaml"
+    broken.write_text(yaml.safe_dump(document))
+    code, output = invoke("-d", str(broken), "-p", str(POOLS), "--synthetic", "diurnal")
+    assert code == 2
+    assert "spec.slo.headroomFraction" in output
+
+
+def test_trace_options_tile_scale_and_shift(tmp_path: Path) -> None:
+    trace = tmp_path / "rate.csv"
+    trace.write_text(
+        "timestamp,tokens_per_second\n2024-01-01T09:00:00,100\n2024-01-01T10:00:00,300\n"
+    )
+    code, output = invoke(
+        *base_args(),
+        "--trace",
+        str(trace),
+        "--repeat-days",
+        "0.5",
+        "--load-scale",
+        "2",
+        "--step",
+        "300",
+        "--policies",
+        "static-gpu,ours",
+        "--json",
+    )
+    assert code == 0, output
+    payload = json.loads(output)
+    # Two hours (100 then 300 tok/s for the median spacing) tiled to 12 h, doubled.
+    assert payload["trace"]["durationSeconds"] == 12 * 3600
+    assert payload["trace"]["tokens"] == pytest.approx(2 * 6 * (100 + 300) * 3600)
+    assert payload["trace"]["start"].startswith("2024-01-01T09:00:00+08:00")  # schedule's zone
+
+
+def test_oracle_rules_follow_the_example_windows_and_slo() -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import numpy as np
+
+    from deepseek_operator.core.replay.comparison import deployment_rules
+    from deepseek_operator.core.replay.engine import demand_timeline
+    from deepseek_operator.core.replay.traces import TokenSeries
+
+    inputs = replay_inputs(
+        load_deployment(DEPLOYMENT),
+        load_pools(POOLS),
+        {"a100": PoolSetup(2), "cpu-xeon": PoolSetup(3)},
+    )
+    monday = datetime(2024, 1, 1, tzinfo=ZoneInfo("Asia/Shanghai"))
+    hourly = demand_timeline(TokenSeries(monday, 3600.0, np.zeros(24), "zero"), 3600.0)
+    rules = deployment_rules(inputs, hourly)
+    assert rules.allowed is not None and rules.max_ready is not None
+    names = [p.name for p in inputs.pools]
+    gpu, cpu = rules.allowed[names.index("a100")], rules.allowed[names.index("cpu-xeon")]
+    # Night (20:00-08:00) is cpuOnly with at most 3 replicas; business hours prefer GPUs and the
+    # 20 tok/s per-request SLO excludes the ~14 tok/s CPU variant.
+    assert gpu.tolist() == [False] * 8 + [True] * 12 + [False] * 4
+    assert cpu.tolist() == [True] * 8 + [False] * 12 + [True] * 4
+    assert rules.max_ready.tolist() == [3] * 8 + [4] * 12 + [3] * 4
+
+
+def test_jsonl_trace_in_milliseconds_and_a_long_replay_with_progress(tmp_path: Path) -> None:
+    trace = tmp_path / "requests.jsonl"
+    lines = [
+        json.dumps({"timestamp": ms, "input_length": 900, "output_length": 300})
+        for ms in range(0, 9 * 3600 * 1000, 10_000)  # one request every 10 s for 9 hours
+    ]
+    trace.write_text("\n".join(lines) + "\n")
+    plot = tmp_path / "cpu.png"
+    code, output = invoke(
+        *base_args(),
+        "--trace",
+        str(trace),
+        "--timestamp-unit",
+        "0.001",
+        "--start",
+        "2024-01-02T09:00:00",
+        "--policies",
+        "static-gpu,static-cpu,load-only",
+        "--plot",
+        str(plot),
+        "--plot-policy",
+        "static-cpu",
+        "--json",
+    )
+    assert code == 0, output
+    payload = json.loads(output[output.index("{") :])
+    # 30 generated tokens/s (prompt tokens weigh 0 by default), over 2,160 steps of 15 s.
+    assert payload["trace"]["meanTokensPerSecond"] == pytest.approx(30.0, rel=0.01)
+    assert payload["trace"]["start"] == "2024-01-02T09:00:00+08:00"
+    assert [p["name"] for p in payload["policies"]] == ["static-gpu", "static-cpu", "load-only"]
+    assert plot.exists()

@@ -1,0 +1,416 @@
+"""Planner behaviour on hand-checked cases: windows, policies, SLO, stability gates, infeasibility."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from deepseek_operator.core.planning import solver as placement_solver
+from deepseek_operator.core.planning.planner import (
+    Change,
+    History,
+    Load,
+    Migration,
+    PlanSpec,
+    Policy,
+    PoolOption,
+    PoolReplicas,
+    ReplicaBounds,
+    Schedule,
+    Slo,
+    SloOverride,
+    Window,
+    plan,
+)
+
+SHANGHAI = "Asia/Shanghai"
+# 2026-11-28 is a Saturday. 23:00 in Shanghai is 15:00 UTC; 13:00 in Shanghai is 05:00 UTC.
+NIGHT = datetime(2026, 11, 28, 15, 0, tzinfo=UTC)
+DAY = datetime(2026, 11, 28, 5, 0, tzinfo=UTC)
+
+
+def pools(capacity: int = 8) -> list[PoolOption]:
+    return [
+        PoolOption(
+            "a100",
+            "gpu",
+            "r1-bf16",
+            4,
+            30.0,
+            400.0,
+            40.0,
+            startup_seconds=300,
+            gpus_per_replica=8,
+            currency="CNY",
+        ),
+        PoolOption(
+            "rtx4090", "gpu", "r1-awq", 6, 8.0, 120.0, 30.0, gpus_per_replica=2, currency="CNY"
+        ),
+        PoolOption("cpu-xeon", "cpu", "distill-int8", capacity, 1.6, 9.0, 9.0, currency="CNY"),
+    ]
+
+
+def spec(**changes: object) -> PlanSpec:
+    night = Window(
+        "night",
+        "22:00",
+        "07:00",
+        policy=Policy.CPU_ONLY,
+        replicas=ReplicaBounds(0, 8),
+        slo=SloOverride(min_tokens_per_second_per_request=5),
+    )
+    base = PlanSpec(
+        replicas=ReplicaBounds(1, 8),
+        slo=Slo(min_tokens_per_second_per_request=10, headroom_fraction=0.2),
+        schedule=Schedule(SHANGHAI, (night,)),
+        load=Load(0, 0),
+        migration=Migration(cooldown_seconds=600, min_savings_percent=10, min_dwell_seconds=900),
+    )
+    return PlanSpec(**{**base.__dict__, **changes})  # type: ignore[arg-type]
+
+
+def test_night_window_puts_replicas_on_cpu_and_explains_it() -> None:
+    result = plan(spec(), pools(), [], 14.0, NIGHT)
+    assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 2}
+    assert result.window == "night"
+    assert result.policy is Policy.CPU_ONLY
+    assert result.capacity_tokens_per_second == pytest.approx(18.0)
+    assert result.cost_per_hour == pytest.approx(3.2)
+    assert result.reason.startswith(
+        "night window 22:00–07:00 Asia/Shanghai: 2 replicas on cpu-xeon cover 14 tok/s demand"
+        " at ¥3.2/h, 89% below a100"
+    )
+    assert ("a100", "cpuOnly window excludes gpu pools") in result.excluded
+    # Next transition: 07:00 Shanghai = 23:00 UTC.
+    assert result.next_transition == datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
+    assert result.next_window is None
+    assert result.next_policy is Policy.COST_OPTIMAL
+
+
+def test_cost_per_million_tokens_and_savings_against_the_baseline() -> None:
+    result = plan(spec(), pools(), [], 14.0, NIGHT)
+    assert result.cost_per_million_tokens == pytest.approx(3.2 / (14 * 3600 / 1e6))
+    # Baseline: the priciest GPU pool sized for 14 × 1.2 tok/s → 1 × a100 at 30/h.
+    assert result.baseline_pool == "a100"
+    assert result.baseline_cost_per_hour == pytest.approx(30.0)
+    assert result.savings_fraction == pytest.approx(1 - 3.2 / 30.0)
+
+
+def test_day_slo_excludes_slow_cpu_and_picks_the_cheapest_gpu_mix() -> None:
+    result = plan(spec(), pools(), [], 300.0, DAY)
+    # 360 tok/s needed; 4090 at 8/h per 120 tok/s beats a100 at 30/h per 400 tok/s.
+    assert result.replicas == {"a100": 0, "rtx4090": 3, "cpu-xeon": 0}
+    assert any("9 tok/s per request < SLO 10" in why for _, why in result.excluded)
+
+
+def test_gpu_only_and_prefer_policies() -> None:
+    gpu_only = Schedule("UTC", (Window("all", "00:00", "23:59", policy=Policy.GPU_ONLY),))
+    result = plan(spec(schedule=gpu_only, slo=Slo()), pools(), [], 5.0, DAY)
+    assert result.replicas["cpu-xeon"] == 0
+    prefer_gpu = Schedule("UTC", default_policy=Policy.PREFER_GPU)
+    result = plan(spec(schedule=prefer_gpu, slo=Slo()), pools(), [], 5.0, DAY)
+    assert result.replicas == {"a100": 0, "rtx4090": 1, "cpu-xeon": 0}
+    # 72 tok/s needed: one 4090 (8/h) is cheaper than eight CPU replicas (12.8/h) …
+    result = plan(spec(schedule=Schedule("UTC"), slo=Slo()), pools(), [], 60.0, DAY)
+    assert result.replicas == {"a100": 0, "rtx4090": 1, "cpu-xeon": 0}
+    # … but preferCPU fills the CPU pool first while it has room.
+    prefer_cpu = Schedule("UTC", default_policy=Policy.PREFER_CPU)
+    result = plan(spec(schedule=prefer_cpu, slo=Slo()), pools(), [], 60.0, DAY)
+    assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 8}
+
+
+def test_scale_up_is_immediate_and_scale_down_waits_for_the_window() -> None:
+    s = spec(load=Load(scale_up_stabilization_seconds=0, scale_down_stabilization_seconds=600))
+    first = plan(s, pools(), [], 300.0, DAY)
+    observed = [PoolReplicas(p, n, n) for p, n in first.replicas.items()]
+    history = first.next_history(History(), [], DAY, s.load)
+    up = plan(s, pools(), observed, 500.0, DAY + timedelta(seconds=15), history)
+    assert up.capacity_tokens_per_second >= 600.0
+    assert up.change is Change.SCALE_UP
+    observed = [PoolReplicas(p, n, n) for p, n in up.replicas.items()]
+    history = up.next_history(history, observed, DAY + timedelta(seconds=15), s.load)
+    early = plan(s, pools(), observed, 100.0, DAY + timedelta(seconds=300), history)
+    assert early.replicas == up.replicas, "demand fell 5 min ago: the 10 min window holds"
+    late = plan(s, pools(), observed, 100.0, DAY + timedelta(seconds=700), history)
+    assert late.total_replicas < up.total_replicas
+    assert late.change is Change.SCALE_DOWN
+
+
+def test_cost_move_waits_for_savings_cooldown_and_dwell() -> None:
+    s = spec(schedule=Schedule("UTC"), slo=Slo())
+    running = [PoolReplicas("a100", 1, 1)]
+    # 14 tok/s: a100 (30/h) vs 2 × cpu (3.2/h) saves 89% → move, history empty.
+    assert plan(s, pools(), running, 14.0, DAY).replicas["cpu-xeon"] == 2
+    recent = History(pool_since=(("a100", DAY - timedelta(seconds=60)),))
+    held = plan(s, pools(), running, 14.0, DAY, recent)
+    assert held.replicas["a100"] == 1 and "dwell" in held.reason
+    cooling = History(moves=(_move(DAY - timedelta(seconds=120)),))
+    held = plan(s, pools(), running, 14.0, DAY, cooling)
+    assert held.replicas["a100"] == 1 and "cooldown" in held.reason
+    greedy_saver = spec(
+        schedule=Schedule("UTC"), slo=Slo(), migration=Migration(min_savings_percent=95)
+    )
+    held = plan(greedy_saver, pools(), running, 14.0, DAY)
+    assert held.replicas["a100"] == 1 and "minSavingsPercent" in held.reason
+
+
+def test_window_forbidding_a_pool_forces_the_move_despite_cooldown() -> None:
+    running = [PoolReplicas("a100", 1, 1)]
+    cooling = History(
+        moves=(_move(NIGHT - timedelta(seconds=30)),),
+        pool_since=(("a100", NIGHT - timedelta(seconds=30)),),
+    )
+    result = plan(spec(), pools(), running, 14.0, NIGHT, cooling)
+    assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 2}
+    assert "leaving a100 (cpuOnly window excludes gpu pools)" in result.reason
+
+
+def test_metrics_unavailable_holds_but_obeys_the_window() -> None:
+    running = [PoolReplicas("rtx4090", 2, 2)]
+    held = plan(spec(), pools(), running, None, DAY)
+    assert held.replicas == {"a100": 0, "rtx4090": 2, "cpu-xeon": 0}
+    assert "metrics unavailable" in held.reason
+    at_night = plan(spec(), pools(), running, None, NIGHT)
+    # 2 × 4090 served 240 tok/s; the cpu pool holds at most 8 × 9 = 72 of it.
+    assert at_night.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 8}
+
+
+def test_infeasible_demand_gives_the_biggest_placement_and_names_the_shortfall() -> None:
+    result = plan(spec(), pools(capacity=2), [], 100.0, NIGHT)
+    assert not result.feasible
+    assert result.replicas["cpu-xeon"] == 2
+    assert result.shortfall_tokens_per_second == pytest.approx(120.0 - 18.0)
+    assert "cover only 18 of 120 tok/s needed (short 102 tok/s)" in result.reason
+
+
+def test_model_that_fits_no_allowed_pool_is_explained() -> None:
+    unfit = [
+        PoolOption("a100", "gpu", "r1", 4, 30.0, 400.0, 40.0),
+        PoolOption(
+            "cpu-xeon",
+            "cpu",
+            "r1",
+            4,
+            1.6,
+            9.0,
+            9.0,
+            fits=False,
+            fit_reason="needs 1.3 TB RAM, node has 512 GB",
+        ),
+    ]
+    result = plan(spec(), unfit, [], 10.0, NIGHT)
+    assert result.total_replicas == 0 and not result.feasible
+    assert "no allowed pool can run the model" in result.reason
+    assert "needs 1.3 TB RAM, node has 512 GB" in result.reason
+    assert "cpuOnly window excludes gpu pools" in result.reason
+
+
+def test_solver_failure_falls_back_to_greedy_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise placement_solver.SolverFailed("HiGHS status 1: time limit reached")
+
+    monkeypatch.setattr(placement_solver, "solve_min_cost", broken)
+    result = plan(spec(), pools(), [], 14.0, NIGHT)
+    assert result.solver == "greedy"
+    assert "greedy fallback" in result.reason
+    assert result.capacity_tokens_per_second >= 14.0 * 1.2
+
+
+def test_bad_inputs_name_the_field() -> None:
+    with pytest.raises(ValueError, match=r"pools\[x\]\.replicaCostPerHour"):
+        PoolOption("x", "gpu", "v", 1, -1.0, 1.0, 1.0)
+    with pytest.raises(ValueError, match="repeated"):
+        plan(spec(), [*pools(), pools()[0]], [], 1.0, DAY)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        plan(spec(), pools(), [], 1.0, datetime(2026, 1, 1))
+    with pytest.raises(ValueError, match="demand"):
+        plan(spec(), pools(), [], -3.0, DAY)
+    with pytest.raises(ValueError, match=r"replicas\.max"):
+        ReplicaBounds(3, 2)
+    with pytest.raises(ValueError, match=r"pools\[x\]\.kind must be gpu or cpu"):
+        PoolOption("x", "tpu", "v", 1, 1.0, 1.0, 1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"slo\.minTokensPerSecondPerRequest"):
+        Slo(min_tokens_per_second_per_request=0)
+    with pytest.raises(ValueError, match=r"migration\.minSavingsPercent"):
+        Migration(min_savings_percent=120)
+    with pytest.raises(ValueError, match=r"load\.scaleDownStabilizationSeconds"):
+        Load(0, -1)
+
+
+def _move(at: datetime):  # type: ignore[no-untyped-def]
+    from deepseek_operator.core.planning.stability import Move
+
+    return Move(at, (("rtx4090", 1),), (("a100", 1),))
+
+
+def test_replicas_on_a_pool_no_longer_offered_are_moved_off() -> None:
+    running = [PoolReplicas("old-pool", 2, 2)]
+    result = plan(spec(), pools(), running, 14.0, NIGHT)
+    assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 2}
+    assert "leaving old-pool (not offered)" in result.reason
+    assert result.change is Change.MOVE
+
+
+def test_scale_to_zero_is_a_move_that_waits_for_dwell() -> None:
+    running = [PoolReplicas("cpu-xeon", 2, 2)]
+    fresh = History(pool_since=(("cpu-xeon", NIGHT - timedelta(seconds=60)),))
+    held = plan(spec(), pools(), running, 0.0, NIGHT, fresh)
+    assert held.replicas["cpu-xeon"] == 1, "trimmed, but the pool keeps a replica"
+    assert "dwell" in held.reason
+    settled = History(pool_since=(("cpu-xeon", NIGHT - timedelta(hours=2)),))
+    assert plan(spec(), pools(), running, 0.0, NIGHT, settled).total_replicas == 0
+
+
+def test_trims_when_demand_falls_but_consolidates_only_through_the_gate() -> None:
+    running = [PoolReplicas("cpu-xeon", 8, 8)]  # 72 tok/s of capacity for 14 tok/s
+    recent_move = (_move(NIGHT - timedelta(seconds=60)),)
+    steady = History(effective_demand=14.0, moves=recent_move)
+    held = plan(spec(), pools(), running, 14.0, NIGHT, steady)
+    assert held.replicas["cpu-xeon"] == 8
+    assert "stays over 2×cpu-xeon: cooldown" in held.reason
+    fell = History(effective_demand=60.0, moves=recent_move)
+    trimmed = plan(spec(), pools(), running, 14.0, NIGHT, fell)
+    assert trimmed.replicas["cpu-xeon"] == 2
+    assert trimmed.change is Change.SCALE_DOWN
+
+
+def test_short_spikes_wait_for_the_scale_up_window() -> None:
+    from deepseek_operator.core.planning.stability import DemandSample, effective_demand
+
+    load = Load(scale_up_stabilization_seconds=60, scale_down_stabilization_seconds=600)
+    calm = History(
+        demand_samples=(DemandSample(DAY - timedelta(seconds=30), 10.0),), effective_demand=10.0
+    )
+    assert effective_demand(calm, 100.0, DAY, load) == 10.0
+    busy = History(
+        demand_samples=(
+            DemandSample(DAY - timedelta(seconds=90), 10.0),
+            DemandSample(DAY - timedelta(seconds=45), 120.0),
+        ),
+        effective_demand=10.0,
+    )
+    assert effective_demand(busy, 100.0, DAY, load) == 100.0
+    # Falling: held at the highest demand of the last 600 s.
+    assert effective_demand(busy, 5.0, DAY, load) == 10.0
+    assert effective_demand(History(effective_demand=50.0), 5.0, DAY, Load(0, 0)) == 5.0
+
+
+def test_history_records_moves_and_when_pools_were_entered() -> None:
+    running = [PoolReplicas("a100", 1, 1)]
+    moved = plan(spec(), pools(), running, 14.0, NIGHT)
+    history = moved.next_history(History(), running, NIGHT, spec().load)
+    assert history.last_move_at == NIGHT
+    assert history.moves[-1].before == (("a100", 1),)
+    assert history.moves[-1].after == (("cpu-xeon", 2),)
+    assert history.entered("cpu-xeon") == NIGHT
+    assert history.entered("a100") is None
+    assert history.effective_demand == 14.0
+
+
+def test_a_move_must_earn_back_what_its_new_replicas_cost_while_starting() -> None:
+    from dataclasses import replace
+
+    s = spec(schedule=Schedule("UTC"), slo=Slo())
+    running = [PoolReplicas("a100", 1, 1)]
+    # Moving 1 × a100 (30/h) to 2 × cpu (3.2/h) saves 26.8/h, 6.7 over the 900 s dwell.
+    slow = [replace(p, startup_seconds=3 * 3600) if p.kind == "cpu" else p for p in pools()]
+    held = plan(s, slow, running, 14.0, DAY)
+    assert held.replicas["a100"] == 1
+    assert "too little to earn back the 9.6 its new replicas cost while starting" in held.reason
+    quick = [replace(p, startup_seconds=300) if p.kind == "cpu" else p for p in pools()]
+    assert plan(s, quick, running, 14.0, DAY).replicas["cpu-xeon"] == 2
+
+
+@pytest.mark.parametrize("demand", [5e-324, 1e-310, 0.0])
+def test_vanishing_demand_has_no_cost_per_million_and_does_not_crash(demand: float) -> None:
+    result = plan(spec(), pools(), [], demand, DAY)
+    assert result.cost_per_million_tokens is None or result.cost_per_million_tokens > 0
+
+
+def test_a_move_that_disrupts_more_than_twice_what_it_saves_is_refused() -> None:
+    from deepseek_operator.core.planning.stability import judge_move
+
+    free = Migration(cooldown_seconds=0, min_savings_percent=10, min_dwell_seconds=0)
+    # Every replica stops (disruption 100 %) to save 20 %: score 0.2 < 1/k = 0.5.
+    verdict = judge_move({"a": 4}, {"b": 4}, 100.0, 80.0, History(), DAY, free)
+    assert not verdict.allowed
+    assert verdict.disruption_fraction == 1.0
+    assert "disrupts 100% of replicas (score 0.20 < 0.50)" in verdict.why_not
+    # Half the replicas stop to save 30 %: score 0.6 passes.
+    half = judge_move({"a": 2, "b": 2}, {"b": 3}, 100.0, 70.0, History(), DAY, free)
+    assert half.allowed and half.disruption_fraction == 0.5
+
+
+def test_running_replicas_just_short_of_demand_scale_up() -> None:
+    # 3 × 4090 give 360 tok/s; 310 tok/s × 1.2 headroom needs 372: 3 % short is still short.
+    running = [PoolReplicas("rtx4090", 3, 3)]
+    result = plan(spec(), pools(), running, 310.0, DAY)
+    assert result.feasible
+    assert result.capacity_tokens_per_second >= 372.0
+    assert result.replicas == {"a100": 0, "rtx4090": 4, "cpu-xeon": 0}
+    assert result.change is Change.SCALE_UP
+
+
+def test_capacity_just_below_the_requirement_is_not_feasible() -> None:
+    terms = [placement_solver.PoolTerms(1.0, 100.0, 0, 4)]
+    assert placement_solver.is_feasible(terms, (1,), 100.0, 0, 4)
+    assert not placement_solver.is_feasible(terms, (1,), 100.001, 0, 4)
+
+
+def test_the_partial_placement_is_the_cheapest_of_the_biggest() -> None:
+    equal = [
+        PoolOption("dear", "cpu", "v", 2, 5.0, 9.0, 9.0, currency="CNY"),
+        PoolOption("cheap", "cpu", "v", 2, 1.0, 9.0, 9.0, currency="CNY"),
+        PoolOption("mid", "cpu", "v", 2, 3.0, 9.0, 9.0, currency="CNY"),
+    ]
+    capped = spec(replicas=ReplicaBounds(1, 3), schedule=Schedule("UTC"), slo=Slo())
+    result = plan(capped, equal, [], 100.0, DAY)
+    assert not result.feasible
+    assert result.capacity_tokens_per_second == pytest.approx(27.0)
+    assert result.replicas == {"dear": 0, "cheap": 2, "mid": 1}
+
+
+def test_pools_priced_in_different_currencies_are_refused() -> None:
+    from dataclasses import replace
+
+    mixed = [*pools()[:2], replace(pools()[2], currency="USD")]
+    with pytest.raises(
+        ValueError, match=r"pools\[\]\.currency .*CNY \(a100, rtx4090\); USD \(cpu-xeon\)"
+    ):
+        plan(spec(), mixed, [], 14.0, NIGHT)
+
+
+@pytest.mark.parametrize("demand", [2e-9, 1e-8, 5e-8])
+def test_a_tiny_demand_above_the_tolerance_still_gets_a_replica(demand: float) -> None:
+    # HiGHS accepts a row 1e-7 short; the plan's own check allows 1e-9: the answer must pass both.
+    scale_to_zero = spec(schedule=Schedule("UTC"), slo=Slo(), replicas=ReplicaBounds(0, 8))
+    result = plan(scale_to_zero, pools(), [], demand, DAY)
+    assert result.feasible, result.reason
+    assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 1}
+
+
+def test_a_move_made_for_a_preference_reports_the_real_cost_change() -> None:
+    prefer_gpu = spec(schedule=Schedule("UTC", default_policy=Policy.PREFER_GPU), slo=Slo())
+    # 2 × cpu (3.2/h) → 1 × 4090 (8/h): the bias makes the move, but it costs more, not less.
+    result = plan(prefer_gpu, pools(), [PoolReplicas("cpu-xeon", 2, 2)], 14.0, DAY)
+    assert result.replicas == {"a100": 0, "rtx4090": 1, "cpu-xeon": 0}
+    assert "moving for preferGPU costs 150% more" in result.reason
+    assert "saves" not in result.reason
+    # Without a preference the reason is the saving in money.
+    plain = spec(schedule=Schedule("UTC"), slo=Slo())
+    moved = plan(plain, pools(), [PoolReplicas("a100", 1, 1)], 14.0, DAY)
+    assert "moving saves 89%" in moved.reason
+
+
+@pytest.mark.parametrize("ttft", [float("nan"), float("inf"), -1.0])
+def test_a_bad_time_to_first_token_is_named_not_let_through_the_slo(ttft: float) -> None:
+    with pytest.raises(ValueError, match=r"pools\[x\]\.timeToFirstTokenSeconds"):
+        PoolOption("x", "gpu", "v", 1, 1.0, 1.0, 1.0, time_to_first_token_seconds=ttft)
+
+
+def test_no_pools_at_all_says_so() -> None:
+    result = plan(spec(), [], [], 10.0, DAY)
+    assert not result.feasible and result.total_replicas == 0
+    assert "no pools offered" in result.reason
+    assert "run the model: )" not in result.reason
