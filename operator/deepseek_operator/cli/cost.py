@@ -21,6 +21,7 @@ from deepseek_operator.core.costing.article import ArticleReport, article_report
 from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 from deepseek_operator.core.costing.comparison import PoolResult, ScenarioReport, compare_pools
 from deepseek_operator.core.costing.cost import HOURS_PER_YEAR, TotalCostOfOwnership
+from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.costing.scenario import ScenarioError, parse_scenario
 
 PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
@@ -247,15 +248,6 @@ def _checked_plot(path: Path, draw: Any) -> None:
 # ----------------------------------------------------------------------------- rendering
 
 
-def _money(value: float | None, digits: int = 0) -> str:
-    """Amounts in tables carry no currency: the table title names it."""
-    if value is None:
-        return "-"
-    if abs(value) >= 10_000:
-        return f"{value / 1000:,.1f} k"
-    return f"{value:,.{digits}f}"
-
-
 def _years(value: float | None) -> str:
     if value is None:
         return "never"
@@ -286,13 +278,15 @@ def render_scenario(report: ScenarioReport) -> RenderableType:
     c = report.currency
     scenario = report.scenario
     cloud_period = report.cloud_per_year * scenario.period_years
+    per_year = format_money(report.cloud_per_year, digits=0, thousands=True)
+    over_period = format_money(cloud_period, digits=0, thousands=True)
     head = Text.assemble(
         ("Demand: ", "bold"),
         f"{scenario.demand.requests_per_day:,.0f} requests/day = "
         f"{report.demand_output_tokens_per_s:,.1f} output tokens/s on average.\n",
         ("Cloud:  ", "bold"),
-        f"{scenario.cloud_api.name} costs {_money(report.cloud_per_year)} {c} per year, "
-        f"{_money(cloud_period)} {c} over {scenario.period_years:g} years "
+        f"{scenario.cloud_api.name} costs {per_year} {c} per year, "
+        f"{over_period} {c} over {scenario.period_years:g} years "
         f"(at {scenario.cny_per_usd:g} CNY/USD).",
     )
     fit = _table(
@@ -369,26 +363,26 @@ def _add_pool_rows(result: PoolResult, fit: Table, money: Table, tco: Table) -> 
     replica_hour = result.replica_hourly.total if result.replica_hourly else None
     money.add_row(
         pool.name,
-        _money(result.device_hourly.total, 2),
-        _money(replica_hour, 2),
-        _money(result.pool_hourly.total, 2),
-        _money(result.cost_per_million_output, 2),
-        _money(result.pool_hourly.total * HOURS_PER_YEAR),
+        format_money(result.device_hourly.total, digits=2, thousands=True),
+        format_money(replica_hour, digits=2, thousands=True),
+        format_money(result.pool_hourly.total, digits=2, thousands=True),
+        format_money(result.cost_per_million_output, digits=2, thousands=True),
+        format_money(result.pool_hourly.total * HOURS_PER_YEAR, digits=0, thousands=True),
     )
     t: TotalCostOfOwnership = result.tco
     comparison = result.versus_cloud
     if not result.serves_demand:
         saving, payback, ratio = "-", "-", "-"
     else:
-        saving = _money(comparison.saving_over_period)
+        saving = format_money(comparison.saving_over_period, digits=0, thousands=True)
         payback = "no capex" if t.hardware == 0 else _years(comparison.payback_years)
         ratio = "-" if comparison.cost_ratio is None else f"{comparison.cost_ratio:.2f}"
     tco.add_row(
         pool.name,
-        _money(t.hardware),
-        _money(t.power),
-        _money(t.staff),
-        _money(t.total),
+        format_money(t.hardware, digits=0, thousands=True),
+        format_money(t.power, digits=0, thousands=True),
+        format_money(t.staff, digits=0, thousands=True),
+        format_money(t.total, digits=0, thousands=True),
         saving,
         payback,
         ratio,
@@ -401,7 +395,7 @@ def _break_even(result: PoolResult) -> str:
     load = result.break_even_requests_per_day
     if load is None:
         return "-"
-    text = _money(load)
+    text = format_money(load, digits=0, thousands=True)
     capacity = result.max_requests_per_day
     if capacity is not None and load > capacity:
         return f"{text}*"
@@ -419,18 +413,23 @@ def render_article(report: ArticleReport) -> RenderableType:
     for cluster, t in ((a.a100_cluster, report.a100_tco), (a.rtx_cluster, report.rtx_tco)):
         tco.add_row(
             cluster.name,
-            _money(t.hardware),
-            _money(t.power),
-            _money(t.staff),
-            _money(t.total),
-            _money(t.per_year),
+            format_money(t.hardware, digits=0, thousands=True),
+            format_money(t.power, digits=0, thousands=True),
+            format_money(t.staff, digits=0, thousands=True),
+            format_money(t.total, digits=0, thousands=True),
+            format_money(t.per_year, digits=0, thousands=True),
         )
     roi = report.roi
     summary = Table.grid(padding=(0, 2))
     summary.add_column(style="bold")
     summary.add_column()
-    summary.add_row("cloud per year", _money(roi.cloud_per_year) + " CNY")
-    summary.add_row("local per year", _money(report.a100_tco.per_year) + " CNY (4 x A100)")
+    summary.add_row(
+        "cloud per year", format_money(roi.cloud_per_year, digits=0, thousands=True) + " CNY"
+    )
+    summary.add_row(
+        "local per year",
+        format_money(report.a100_tco.per_year, digits=0, thousands=True) + " CNY (4 x A100)",
+    )
     summary.add_row("cost ratio", f"{roi.cost_ratio or 0:.2f}  (the article calls this a payback)")
     summary.add_row("payback", f"{_years(roi.payback_years)}  (capex / yearly saving)")
     lines = Table(title="Where the article's figures differ from its inputs", title_justify="left")

@@ -44,6 +44,7 @@ from deepseek_operator.cli.resource_files import (
     pool_counts,
     pool_setups,
 )
+from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning.inputs import SimulationInputError, plan_spec
 from deepseek_operator.core.planning.planner import (
     Plan,
@@ -311,7 +312,7 @@ def _table(result: Plan) -> Table:
             str(p.kind),
             p.variant,
             str(p.replicas),
-            f"{p.cost_per_hour:.2f}",
+            format_money(p.cost_per_hour, digits=2, grouping=False),
             f"{p.tokens_per_second:.1f}",
         )
     table.add_section()
@@ -320,7 +321,7 @@ def _table(result: Plan) -> Table:
         "",
         "",
         str(result.total_replicas),
-        f"{result.cost_per_hour:.2f}",
+        format_money(result.cost_per_hour, digits=2, grouping=False),
         f"{result.capacity_tokens_per_second:.1f}",
     )
     return table

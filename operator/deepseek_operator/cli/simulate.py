@@ -30,6 +30,7 @@ from deepseek_operator.cli.resource_files import (
     load_pools,
     pool_setups,
 )
+from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning.inputs import SimulationInputError
 from deepseek_operator.core.replay.comparison import (
     POLICY_NAMES,
@@ -127,12 +128,6 @@ def build_series(
     return series if begin is None else shift_start(series, begin)
 
 
-def _money(amount: float | None, currency: str) -> str:
-    if amount is None:
-        return "-"
-    return f"{amount:,.2f} {currency}"
-
-
 def _percent(value: float | None, signed: bool = False) -> str:
     if value is None:
         return "-"
@@ -154,8 +149,8 @@ def comparison_table(result: Comparison, currency: str, title: str) -> Table:
     for row in result.summaries:
         table.add_row(
             row.name,
-            f"{row.cost:,.2f}",
-            "-" if row.cost_per_million_tokens is None else f"{row.cost_per_million_tokens:,.3f}",
+            format_money(row.cost, digits=2),
+            format_money(row.cost_per_million_tokens, digits=3),
             _percent(row.unmet_percent),
             f"{row.unmet_minutes:,.1f}",
             str(row.moves),

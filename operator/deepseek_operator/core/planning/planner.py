@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning import solver
 from deepseek_operator.core.planning.schedule import (
     Policy,
@@ -83,8 +84,6 @@ PREFERENCE_FACTOR = 100.0
 """prefer* policies price the other kind's replicas 100× in the objective (a cost bias, not a hard
 order): at real prices that kind is used only where the preferred one lacks capacity, replica
 room or SLO. Reported costs are always the real ones."""
-
-_CURRENCY_SYMBOLS = {"USD": "$", "CNY": "¥", "EUR": "€", "GBP": "£", "JPY": "¥"}
 
 
 class PoolKind(StrEnum):
@@ -698,12 +697,6 @@ def _change(current: Mapping[str, int], target: Mapping[str, int]) -> Change:
     return Change.SCALE_UP if grows else Change.SCALE_DOWN
 
 
-def _money(amount: float, currency: str) -> str:
-    symbol = _CURRENCY_SYMBOLS.get(currency)
-    digits = 1 if amount >= 1 else 3
-    return f"{symbol}{amount:.{digits}f}" if symbol else f"{amount:.{digits}f} {currency}"
-
-
 def _rate(tokens_per_second: float) -> str:
     return f"{tokens_per_second:.3g}" if tokens_per_second < 100 else f"{tokens_per_second:,.0f}"
 
@@ -733,7 +726,7 @@ def _with_reason(ctx: _Context, p: Plan, note: str) -> Plan:
         )
     else:
         serves = f"cover {_rate(p.demand_tokens_per_second)} tok/s demand"
-    text = f"{where}: {placed} {serves} at {_money(p.cost_per_hour, p.currency)}/h"
+    text = f"{where}: {placed} {serves} at {format_money(p.cost_per_hour, p.currency, grouping=False)}/h"
     if p.savings_fraction is not None and p.baseline_pool is not None and used:
         direction = "below" if p.savings_fraction >= 0 else "above"
         text += f", {abs(p.savings_fraction):.0%} {direction} {p.baseline_pool}"
