@@ -21,7 +21,6 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "operator"))
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT / "operator"))
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from deepseek_operator.api.resolution import lookup_time_zone  # noqa: E402
 from deepseek_operator.cli.resource_files import load_deployment, load_pools, node_counts  # noqa: E402
 from deepseek_operator.core.planning.inputs import PoolSetup  # noqa: E402
 from deepseek_operator.core.replay.comparison import (  # noqa: E402
@@ -56,7 +56,7 @@ def main() -> None:
     profiles = load_pools(ROOT / "examples" / "pools.yaml")
     counts = node_counts([], ROOT / "examples" / "cluster.yaml")
     inputs = replay_inputs(deployment, profiles, {n: PoolSetup(c) for n, c in counts.items()})
-    zone = ZoneInfo(deployment.spec.schedule.time_zone)
+    zone = lookup_time_zone(deployment.spec.schedule.time_zone)
     monday = datetime(2024, 1, 1, tzinfo=zone)
     shape = DiurnalShape(peak_tokens_per_second=args.peak)
     observation = Observation(15.0, 120.0)

@@ -8,9 +8,9 @@ each problem on Ready=False with the reason given here. Pure: the known names ar
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Collection
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from deepseek_operator.api.conditions import (
     REASON_POOL_NOT_FOUND,
@@ -29,13 +29,25 @@ class SpecProblem:
     message: str
 
 
-def time_zone_exists(name: str) -> bool:
-    """True when the IANA database (system or the tzdata package) knows `name`."""
+class UnknownTimeZone(ValueError):
+    """A name the IANA time zone database does not know; `name` is the name as given."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"unknown IANA time zone {name!r}")
+
+
+def lookup_time_zone(name: str) -> ZoneInfo:
+    """The zone `name` from the IANA database (the system's, else the tzdata package).
+
+    The one place a zone is looked up: the schedule, traces and commands all come here, so a
+    name is accepted or refused the same way everywhere. Raises `UnknownTimeZone` for a name
+    the database lacks, a malformed one ("", "/etc/x", "../x") and a directory ("America").
+    """
     try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise UnknownTimeZone(name) from exc
 
 
 def find_spec_problems(
@@ -50,7 +62,9 @@ def find_spec_problems(
     """
     problems: list[SpecProblem] = []
     zone = spec.schedule.time_zone
-    if not time_zone_exists(zone):
+    try:
+        lookup_time_zone(zone)
+    except UnknownTimeZone:
         problems.append(
             SpecProblem(
                 REASON_UNKNOWN_TIME_ZONE,

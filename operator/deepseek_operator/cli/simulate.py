@@ -21,6 +21,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 from rich.table import Table
 
 from deepseek_operator.api.deployment import DeepSeekDeployment
+from deepseek_operator.api.resolution import UnknownTimeZone, lookup_time_zone
 from deepseek_operator.cli.inputs import InputError, read_text, stop
 from deepseek_operator.cli.resource_files import (
     ClusterOption,
@@ -48,7 +49,6 @@ from deepseek_operator.core.replay.traces import (
     TraceError,
     TraceFormat,
     parse_trace,
-    resolve_time_zone,
     scale_load,
     shift_start,
     synthetic_diurnal,
@@ -101,7 +101,10 @@ def build_series(
 ) -> TokenSeries:
     if (trace is None) == (synthetic is None):
         raise InputError("give either --trace FILE or --synthetic diurnal")
-    zone = resolve_time_zone(tz)
+    try:
+        zone = lookup_time_zone(tz)
+    except UnknownTimeZone as exc:
+        raise InputError(f"tz: {exc}") from exc
     begin = None
     if start is not None:
         try:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
+
 from deepseek_operator.api import DeepSeekDeploymentSpec
 from deepseek_operator.api.reference_page import render_reference
-from deepseek_operator.api.resolution import find_spec_problems, time_zone_exists
+from deepseek_operator.api.resolution import UnknownTimeZone, find_spec_problems, lookup_time_zone
 from tests import api_cases as cases
 
 POOLS = {"a100", "cpu-xeon", "rtx4090"}
@@ -35,8 +37,24 @@ def test_a_resolvable_spec_has_no_problems() -> None:
 def test_time_zone_that_matches_the_pattern_but_does_not_exist() -> None:
     spec = _spec(lambda s: s["schedule"].update(timeZone="Mars/Olympus_Mons"))
     assert _found(spec) == {("UnknownTimeZone", "spec.schedule.timeZone")}
-    assert time_zone_exists("Asia/Shanghai") and time_zone_exists("UTC")
-    assert not time_zone_exists("Mars/Olympus_Mons")
+
+
+def test_a_time_zone_directory_is_a_problem_not_a_crash() -> None:
+    spec = _spec(lambda s: s["schedule"].update(timeZone="America"))
+    assert _found(spec) == {("UnknownTimeZone", "spec.schedule.timeZone")}
+
+
+def test_lookup_time_zone_returns_the_zone() -> None:
+    assert lookup_time_zone("Asia/Shanghai").key == "Asia/Shanghai"
+    assert lookup_time_zone("UTC").key == "UTC"
+
+
+@pytest.mark.parametrize("name", ["Mars/Olympus_Mons", "America", "", "/etc/localtime", "../x"])
+def test_lookup_time_zone_refuses_what_the_database_lacks(name: str) -> None:
+    with pytest.raises(UnknownTimeZone, match="unknown IANA time zone") as raised:
+        lookup_time_zone(name)
+    assert raised.value.name == name
+    assert isinstance(raised.value, ValueError)
 
 
 def test_pool_that_does_not_exist() -> None:

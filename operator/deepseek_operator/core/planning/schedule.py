@@ -22,7 +22,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
+
+from deepseek_operator.api.resolution import UnknownTimeZone, lookup_time_zone
 
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 """Day names as the API writes them, indexed like ``date.weekday()``."""
@@ -134,8 +136,8 @@ class Schedule:
 
     def __post_init__(self) -> None:
         try:
-            zone = ZoneInfo(self.time_zone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
+            zone = lookup_time_zone(self.time_zone)
+        except UnknownTimeZone as exc:
             raise ValueError(f"schedule.timeZone {self.time_zone!r} is not an IANA zone") from exc
         object.__setattr__(self, "zone", zone)
         object.__setattr__(self, "default_policy", Policy(self.default_policy))

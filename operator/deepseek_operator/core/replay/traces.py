@@ -25,10 +25,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
+
+from deepseek_operator.api.resolution import UnknownTimeZone, lookup_time_zone
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -97,11 +99,12 @@ class _Event:
     line: int
 
 
-def resolve_time_zone(name: str) -> ZoneInfo:
+def _trace_zone(name: str) -> ZoneInfo:
+    """The trace's zone, or a TraceError naming the `tz` input."""
     try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise TraceError(f"tz: unknown IANA time zone {name!r}") from exc
+        return lookup_time_zone(name)
+    except UnknownTimeZone as exc:
+        raise TraceError(f"tz: {exc}") from exc
 
 
 def _parse_timestamp(
@@ -293,7 +296,7 @@ def parse_trace(
         raise TraceError(f"time_scale: must be a positive number, got {time_scale!r}")
     if bin_seconds <= 0:
         raise TraceError(f"bin_seconds: must be positive, got {bin_seconds!r}")
-    zone = resolve_time_zone(tz)
+    zone = _trace_zone(tz)
     chosen = fmt if fmt is not None else detect_format(text, source)
     events = _read_events(text, source, chosen, zone, weights, timestamp_unit_seconds)
     start = events[0].at.astimezone(zone)
@@ -387,7 +390,7 @@ def shift_start(series: TokenSeries, start: datetime) -> TokenSeries:
 
 
 def with_time_zone(series: TokenSeries, tz: str) -> TokenSeries:
-    return replace(series, start=series.start.astimezone(resolve_time_zone(tz)))
+    return replace(series, start=series.start.astimezone(_trace_zone(tz)))
 
 
 @dataclass(frozen=True)
