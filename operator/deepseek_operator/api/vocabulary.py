@@ -28,6 +28,7 @@ HardwareKind = Literal["gpu", "cpu"]
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 ENGINES: tuple[str, ...] = get_args(Engine)
 POLICIES: tuple[str, ...] = get_args(Policy)
+HARDWARE_KINDS: tuple[str, ...] = get_args(HardwareKind)
 
 ENGINE_PRECISIONS: Mapping[str, tuple[str, ...]] = {
     # transformers: torch dtypes, plus bitsandbytes / torch dynamic int8 and int4 on CPU and GPU.

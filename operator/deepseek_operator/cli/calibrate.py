@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from deepseek_operator.api.vocabulary import PRECISIONS
 from deepseek_operator.calibration.summary import (
     LevelResult,
     merge_into_pool_profile,
@@ -20,8 +21,6 @@ from deepseek_operator.calibration.summary import (
     throughput_entry,
 )
 from deepseek_operator.cli.inputs import stop
-
-PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from deepseek_operator.api.vocabulary import PRECISIONS
 from deepseek_operator.cli.inputs import InputError, read_yaml, stop
 from deepseek_operator.core.costing.article import ArticleReport, article_report
 from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
@@ -23,8 +24,6 @@ from deepseek_operator.core.costing.comparison import PoolResult, ScenarioReport
 from deepseek_operator.core.costing.cost import HOURS_PER_YEAR, TotalCostOfOwnership
 from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.costing.scenario import ScenarioError, parse_scenario
-
-PRECISIONS = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
 
 
 def register(app: typer.Typer) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from deepseek_operator.core.costing.catalog import Currency
+from deepseek_operator.api.vocabulary import Currency
 from deepseek_operator.core.costing.cost import CloudComparison
 
 if TYPE_CHECKING:

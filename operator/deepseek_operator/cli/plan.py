@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 import typer
@@ -34,6 +34,7 @@ from deepseek_operator.api.deployment import (
     Replicas,
     Schedule,
 )
+from deepseek_operator.api.vocabulary import HardwareKind
 from deepseek_operator.cli.inputs import InputError, read_yaml, stop, validation_message
 from deepseek_operator.cli.resource_files import (
     ClusterOption,
@@ -78,7 +79,7 @@ class _Strict(BaseModel):
 
 class _Pool(_Strict):
     name: str
-    kind: Literal["gpu", "cpu"]
+    kind: HardwareKind
     variant: str
     capacity_replicas: int = Field(ge=0)
     replica_cost_per_hour: float = Field(ge=0)
@@ -267,7 +268,7 @@ def plan_as_dict(result: Plan) -> dict[str, Any]:
         "pools": [
             {
                 "pool": p.pool,
-                "kind": str(p.kind),
+                "kind": p.kind,
                 "variant": p.variant,
                 "replicas": p.replicas,
                 "costPerHour": p.cost_per_hour,
@@ -284,10 +285,10 @@ def plan_as_dict(result: Plan) -> dict[str, Any]:
         "baselineCostPerHour": result.baseline_cost_per_hour,
         "savingsFraction": result.savings_fraction,
         "window": result.window,
-        "policy": str(result.policy),
+        "policy": result.policy,
         "nextTransition": result.next_transition.isoformat() if result.next_transition else None,
         "nextWindow": result.next_window,
-        "nextPolicy": None if result.next_policy is None else str(result.next_policy),
+        "nextPolicy": result.next_policy,
         "change": str(result.change),
         "feasible": result.feasible,
         "shortfallTokensPerSecond": result.shortfall_tokens_per_second,
@@ -309,7 +310,7 @@ def _table(result: Plan) -> Table:
     for p in result.pools:
         table.add_row(
             p.pool,
-            str(p.kind),
+            p.kind,
             p.variant,
             str(p.replicas),
             format_money(p.cost_per_hour, digits=2, grouping=False),

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepseek_operator.core.costing.catalog import HARDWARE, MODELS, PRECISIONS_BY_SIZE, Precision
+from deepseek_operator.core.costing.catalog import HARDWARE, MODELS, PRECISIONS_BY_SIZE
 from deepseek_operator.core.costing.fit import (
     FitRequest,
     fit_replica,
@@ -20,13 +20,13 @@ SETTINGS = settings(deadline=None, max_examples=60)
 
 
 def test_article_7b_weights_are_14_gb_at_fp16_and_7_gb_at_int8() -> None:
-    assert weights_bytes(7.0e9, Precision.FP16) == 14e9
-    assert weights_bytes(7.0e9, Precision.INT8) == 7e9
+    assert weights_bytes(7.0e9, "fp16") == 14e9
+    assert weights_bytes(7.0e9, "int8") == 7e9
 
 
 def test_qwen_7b_distill_needs_15_2_gb_at_fp16() -> None:
     model = MODELS["r1-distill-qwen-7b"]
-    assert weights_bytes(model.parameters, Precision.FP16) / 1e9 == pytest.approx(15.24)
+    assert weights_bytes(model.parameters, "fp16") / 1e9 == pytest.approx(15.24)
 
 
 @pytest.mark.parametrize(
@@ -47,16 +47,16 @@ def test_kv_bytes_per_token_follow_the_configs(name: str, kib_per_token: float) 
 
 def test_70b_bf16_does_not_fit_one_80gb_gpu_but_fits_tensor_parallel_2_at_short_context() -> None:
     a100 = HARDWARE["a100-80gb-sxm"]
-    request = FitRequest(MODELS["r1-distill-llama-70b"], Precision.BF16, context_tokens=4096)
+    request = FitRequest(MODELS["r1-distill-llama-70b"], "bf16", context_tokens=4096)
     one_gpu = a100.memory_bytes * request.memory_utilisation
-    assert weights_bytes(request.model.parameters, Precision.BF16) > one_gpu
+    assert weights_bytes(request.model.parameters, "bf16") > one_gpu
     assert fit_replica(request, a100).devices == 2
 
 
 def test_70b_bf16_at_long_context_and_many_sequences_needs_more_gpus() -> None:
     request = FitRequest(
         MODELS["r1-distill-llama-70b"],
-        Precision.BF16,
+        "bf16",
         context_tokens=32_768,
         concurrent_sequences=8,
     )
@@ -64,7 +64,7 @@ def test_70b_bf16_at_long_context_and_many_sequences_needs_more_gpus() -> None:
 
 
 def test_r1_671b_does_not_fit_a_4090_pool_even_at_int4_and_says_why() -> None:
-    for precision in (Precision.FP8, Precision.INT4):
+    for precision in ("fp8", "int4"):
         fit = fit_replica(FitRequest(MODELS["deepseek-r1"], precision), HARDWARE["rtx-4090"])
         assert not fit.fits
         assert fit.devices == 0
@@ -74,21 +74,17 @@ def test_r1_671b_does_not_fit_a_4090_pool_even_at_int4_and_says_why() -> None:
 
 
 def test_r1_671b_fp8_fits_one_mi300x_node() -> None:
-    fit = fit_replica(FitRequest(MODELS["deepseek-r1"], Precision.FP8), HARDWARE["mi300x"])
+    fit = fit_replica(FitRequest(MODELS["deepseek-r1"], "fp8"), HARDWARE["mi300x"])
     assert fit.fits and fit.devices in (4, 8)
 
 
 def test_7b_fits_one_4090() -> None:
-    fit = fit_replica(
-        FitRequest(MODELS["r1-distill-qwen-7b"], Precision.BF16), HARDWARE["rtx-4090"]
-    )
+    fit = fit_replica(FitRequest(MODELS["r1-distill-qwen-7b"], "bf16"), HARDWARE["rtx-4090"])
     assert fit.devices == 1
 
 
 def test_cpu_replica_fits_in_one_socket_of_ram() -> None:
-    fit = fit_replica(
-        FitRequest(MODELS["r1-distill-qwen-7b"], Precision.BF16), HARDWARE["xeon-8380"]
-    )
+    fit = fit_replica(FitRequest(MODELS["r1-distill-qwen-7b"], "bf16"), HARDWARE["xeon-8380"])
     assert fit.devices == 1
 
 
@@ -99,7 +95,7 @@ def test_tensor_parallel_degrees_are_powers_of_two_within_a_node() -> None:
 
 
 def test_spare_memory_becomes_concurrent_sequences() -> None:
-    request = FitRequest(MODELS["r1-distill-qwen-7b"], Precision.BF16, context_tokens=4096)
+    request = FitRequest(MODELS["r1-distill-qwen-7b"], "bf16", context_tokens=4096)
     fit = fit_replica(request, HARDWARE["rtx-4090"])
     sequences = max_concurrent_sequences(fit, request)
     per_sequence = kv_cache_bytes(request.model, 4096)
@@ -119,8 +115,8 @@ sequences = st.integers(min_value=1, max_value=64)
 def test_whatever_fits_at_fp16_fits_at_int8_on_no_more_devices(
     model: str, hw: str, context: int, n: int
 ) -> None:
-    fp16 = fit_replica(FitRequest(MODELS[model], Precision.FP16, context, n), HARDWARE[hw])
-    int8 = fit_replica(FitRequest(MODELS[model], Precision.INT8, context, n), HARDWARE[hw])
+    fp16 = fit_replica(FitRequest(MODELS[model], "fp16", context, n), HARDWARE[hw])
+    int8 = fit_replica(FitRequest(MODELS[model], "int8", context, n), HARDWARE[hw])
     if fp16.fits:
         assert int8.fits
         assert int8.devices <= fp16.devices
@@ -157,15 +153,15 @@ def test_kv_cache_grows_linearly_in_context(model: str, context: int, factor: in
 
 
 def test_int4_weights_are_half_a_byte_per_parameter() -> None:
-    assert weights_bytes(7.0e9, Precision.INT4) == 3.5e9
-    assert weights_bytes(7.0e9, Precision.FP32) == 28e9
+    assert weights_bytes(7.0e9, "int4") == 3.5e9
+    assert weights_bytes(7.0e9, "fp32") == 28e9
 
 
 def test_runtime_overhead_counts_per_device_and_can_decide_the_fit() -> None:
     from dataclasses import replace
 
-    request = FitRequest(MODELS["r1-distill-qwen-7b"], Precision.BF16, context_tokens=4096)
-    weights = weights_bytes(request.model.parameters, Precision.BF16)
+    request = FitRequest(MODELS["r1-distill-qwen-7b"], "bf16", context_tokens=4096)
+    weights = weights_bytes(request.model.parameters, "bf16")
     kv = kv_cache_bytes(request.model, 4096)
     # Room for weights and KV cache with half the 1 GB runtime overhead to spare: too little.
     tight_gib = (weights + kv + 0.5e9) / request.memory_utilisation / 2**30

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepseek_operator.core.costing.catalog import HARDWARE, MODELS, Precision
+from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 from deepseek_operator.core.costing.cost import (
     CloudApiPrice,
     CloudComparison,
@@ -123,14 +123,14 @@ def test_replicas_needed_rounds_up() -> None:
 def test_roofline_single_stream_by_hand() -> None:
     model = MODELS["r1-distill-qwen-7b"]
     rtx = HARDWARE["rtx-4090"]
-    estimate = roofline_single_stream_tokens_per_s(model, Precision.BF16, rtx, 1, context_tokens=0)
+    estimate = roofline_single_stream_tokens_per_s(model, "bf16", rtx, 1, context_tokens=0)
     assert estimate == pytest.approx(0.75 * 1008e9 / 15.24e9)
 
 
 def test_moe_reads_only_its_active_parameters() -> None:
     r1 = MODELS["deepseek-r1"]
     mi300x = HARDWARE["mi300x"]
-    estimate = roofline_single_stream_tokens_per_s(r1, Precision.FP8, mi300x, 1, context_tokens=0)
+    estimate = roofline_single_stream_tokens_per_s(r1, "fp8", mi300x, 1, context_tokens=0)
     assert estimate == pytest.approx(0.75 * 5300e9 / 37e9)
 
 
@@ -142,14 +142,14 @@ def test_batching_gain_matches_the_anchor_and_is_capped() -> None:
 
 
 def test_calibration_wins_and_every_figure_says_where_it_came_from() -> None:
-    request = FitRequest(MODELS["r1-distill-qwen-7b"], Precision.BF16)
+    request = FitRequest(MODELS["r1-distill-qwen-7b"], "bf16")
     fit = fit_replica(request, HARDWARE["rtx-4090"])
     estimated = replica_throughput(request, fit)
     assert estimated.capacity_tokens_per_s.provenance == "estimated"
     assert estimated.single_stream_tokens_per_s.provenance == "estimated"
     assert estimated.capacity_tokens_per_s.value > estimated.single_stream_tokens_per_s.value
     measured = replica_throughput(
-        request, fit, Calibration("rtx-4090", "r1-distill-qwen-7b", Precision.BF16, 1190.0)
+        request, fit, Calibration("rtx-4090", "r1-distill-qwen-7b", "bf16", 1190.0)
     )
     assert measured.capacity_tokens_per_s.value == 1190.0
     assert measured.capacity_tokens_per_s.provenance == "measured"
@@ -159,13 +159,13 @@ def test_calibration_wins_and_every_figure_says_where_it_came_from() -> None:
 def test_replica_economics_for_the_planner() -> None:
     inputs = OwnedDeviceCost(100_000, 3, 400, 1.58, 1.2, 0)
     economics = replica_economics(
-        MODELS["r1-distill-llama-70b"], Precision.BF16, HARDWARE["a100-80gb-sxm"], inputs
+        MODELS["r1-distill-llama-70b"], "bf16", HARDWARE["a100-80gb-sxm"], inputs
     )
     assert economics.devices == 2
     assert economics.cost_per_hour.total == pytest.approx(2 * device_cost_per_hour(inputs).total)
     assert economics.tokens_per_s.provenance == "estimated"
     with pytest.raises(DoesNotFit, match="rtx-4090"):
-        replica_economics(MODELS["deepseek-r1"], Precision.INT4, HARDWARE["rtx-4090"], inputs)
+        replica_economics(MODELS["deepseek-r1"], "int4", HARDWARE["rtx-4090"], inputs)
 
 
 prices = st.floats(min_value=0, max_value=1e6, allow_nan=False)
@@ -237,5 +237,5 @@ def test_model_updates_count_in_the_total_and_in_the_yearly_running_cost() -> No
 def test_tensor_parallel_replicas_add_bandwidth_less_all_reduce_losses() -> None:
     model = MODELS["r1-distill-llama-70b"]
     a100 = HARDWARE["a100-80gb-sxm"]
-    two = roofline_single_stream_tokens_per_s(model, Precision.BF16, a100, 2, context_tokens=0)
+    two = roofline_single_stream_tokens_per_s(model, "bf16", a100, 2, context_tokens=0)
     assert two == pytest.approx(0.75 * 0.9 * 2 * 2039e9 / (2 * 70.55e9))

@@ -13,7 +13,6 @@ from deepseek_operator.core.planning.planner import (
     Load,
     Migration,
     PlanSpec,
-    Policy,
     PoolOption,
     PoolReplicas,
     ReplicaBounds,
@@ -56,7 +55,7 @@ def spec(**changes: object) -> PlanSpec:
         "night",
         "22:00",
         "07:00",
-        policy=Policy.CPU_ONLY,
+        policy="cpuOnly",
         replicas=ReplicaBounds(0, 8),
         slo=SloOverride(min_tokens_per_second_per_request=5),
     )
@@ -74,7 +73,7 @@ def test_night_window_puts_replicas_on_cpu_and_explains_it() -> None:
     result = plan(spec(), pools(), [], 14.0, NIGHT)
     assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 2}
     assert result.window == "night"
-    assert result.policy is Policy.CPU_ONLY
+    assert result.policy == "cpuOnly"
     assert result.capacity_tokens_per_second == pytest.approx(18.0)
     assert result.cost_per_hour == pytest.approx(3.2)
     assert result.reason.startswith(
@@ -85,7 +84,7 @@ def test_night_window_puts_replicas_on_cpu_and_explains_it() -> None:
     # Next transition: 07:00 Shanghai = 23:00 UTC.
     assert result.next_transition == datetime(2026, 11, 28, 23, 0, tzinfo=UTC)
     assert result.next_window is None
-    assert result.next_policy is Policy.COST_OPTIMAL
+    assert result.next_policy == "costOptimal"
 
 
 def test_cost_per_million_tokens_and_savings_against_the_baseline() -> None:
@@ -105,17 +104,17 @@ def test_day_slo_excludes_slow_cpu_and_picks_the_cheapest_gpu_mix() -> None:
 
 
 def test_gpu_only_and_prefer_policies() -> None:
-    gpu_only = Schedule("UTC", (Window("all", "00:00", "23:59", policy=Policy.GPU_ONLY),))
+    gpu_only = Schedule("UTC", (Window("all", "00:00", "23:59", policy="gpuOnly"),))
     result = plan(spec(schedule=gpu_only, slo=Slo()), pools(), [], 5.0, DAY)
     assert result.replicas["cpu-xeon"] == 0
-    prefer_gpu = Schedule("UTC", default_policy=Policy.PREFER_GPU)
+    prefer_gpu = Schedule("UTC", default_policy="preferGPU")
     result = plan(spec(schedule=prefer_gpu, slo=Slo()), pools(), [], 5.0, DAY)
     assert result.replicas == {"a100": 0, "rtx4090": 1, "cpu-xeon": 0}
     # 72 tok/s needed: one 4090 (8/h) is cheaper than eight CPU replicas (12.8/h) …
     result = plan(spec(schedule=Schedule("UTC"), slo=Slo()), pools(), [], 60.0, DAY)
     assert result.replicas == {"a100": 0, "rtx4090": 1, "cpu-xeon": 0}
     # … but preferCPU fills the CPU pool first while it has room.
-    prefer_cpu = Schedule("UTC", default_policy=Policy.PREFER_CPU)
+    prefer_cpu = Schedule("UTC", default_policy="preferCPU")
     result = plan(spec(schedule=prefer_cpu, slo=Slo()), pools(), [], 60.0, DAY)
     assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 8}
 
@@ -391,7 +390,7 @@ def test_a_tiny_demand_above_the_tolerance_still_gets_a_replica(demand: float) -
 
 
 def test_a_move_made_for_a_preference_reports_the_real_cost_change() -> None:
-    prefer_gpu = spec(schedule=Schedule("UTC", default_policy=Policy.PREFER_GPU), slo=Slo())
+    prefer_gpu = spec(schedule=Schedule("UTC", default_policy="preferGPU"), slo=Slo())
     # 2 × cpu (3.2/h) → 1 × 4090 (8/h): the bias makes the move, but it costs more, not less.
     result = plan(prefer_gpu, pools(), [PoolReplicas("cpu-xeon", 2, 2)], 14.0, DAY)
     assert result.replicas == {"a100": 0, "rtx4090": 1, "cpu-xeon": 0}

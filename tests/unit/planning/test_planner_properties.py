@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
+from deepseek_operator.api.vocabulary import POLICIES, Policy
 from deepseek_operator.core.planning.planner import (
     PREFERENCE_FACTOR,
     Change,
@@ -23,8 +24,6 @@ from deepseek_operator.core.planning.planner import (
     Migration,
     Plan,
     PlanSpec,
-    Policy,
-    PoolKind,
     PoolOption,
     PoolReplicas,
     ReplicaBounds,
@@ -51,7 +50,7 @@ def pool_lists(
     count = draw(st.integers(min_pools, max_pools))
     result = []
     for i in range(count):
-        kind = draw(st.sampled_from([PoolKind.GPU, PoolKind.CPU]))
+        kind = draw(st.sampled_from(["gpu", "cpu"]))
         result.append(
             PoolOption(
                 name=f"{kind}-{i}",
@@ -78,7 +77,7 @@ def specs(draw: st.DrawFn) -> PlanSpec:
             min_tokens_per_second_per_request=draw(st.none() | st.integers(1, 40).map(float)),
             headroom_fraction=draw(st.sampled_from([0.0, 0.1, 0.2, 0.5])),
         ),
-        schedule=Schedule("UTC", default_policy=draw(st.sampled_from(list(Policy)))),
+        schedule=Schedule("UTC", default_policy=draw(st.sampled_from(POLICIES))),
         load=Load(draw(st.sampled_from([0, 60])), draw(st.sampled_from([0, 300, 600]))),
         migration=Migration(
             cooldown_seconds=draw(st.sampled_from([0, 600])),
@@ -139,19 +138,17 @@ class Oracle:
         def usable(p: PoolOption) -> bool:
             if not p.fits or p.capacity_replicas <= 0 or p.tokens_per_second_per_replica <= 0:
                 return False
-            if policy is Policy.CPU_ONLY and p.kind is PoolKind.GPU:
+            if policy == "cpuOnly" and p.kind == "gpu":
                 return False
-            if policy is Policy.GPU_ONLY and p.kind is PoolKind.CPU:
+            if policy == "gpuOnly" and p.kind == "cpu":
                 return False
             return floor is None or p.tokens_per_second_per_request >= floor
 
         return Oracle([p for p in pools if usable(p)], spec.replicas, policy)
 
     def weight(self, p: PoolOption) -> float:
-        preferred = {Policy.PREFER_GPU: PoolKind.GPU, Policy.PREFER_CPU: PoolKind.CPU}.get(
-            self.policy
-        )
-        biased = preferred is not None and p.kind is not preferred
+        preferred = {"preferGPU": "gpu", "preferCPU": "cpu"}.get(self.policy)
+        biased = preferred is not None and p.kind != preferred
         return p.replica_cost_per_hour * (PREFERENCE_FACTOR if biased else 1)
 
     def placements(self) -> list[tuple[int, ...]]:

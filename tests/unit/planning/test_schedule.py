@@ -7,7 +7,6 @@ from datetime import UTC, datetime
 import pytest
 
 from deepseek_operator.core.planning.schedule import (
-    Policy,
     Schedule,
     Window,
     active_window,
@@ -24,8 +23,8 @@ def utc(text: str) -> datetime:
 SHANGHAI = Schedule(
     "Asia/Shanghai",
     (
-        Window("night", "22:00", "07:00", policy=Policy.CPU_ONLY),
-        Window("office", "09:00", "18:00", days=WEEKDAYS, policy=Policy.GPU_ONLY),
+        Window("night", "22:00", "07:00", policy="cpuOnly"),
+        Window("office", "09:00", "18:00", days=WEEKDAYS, policy="gpuOnly"),
     ),
     exception_dates=("2026-12-25",),
 )
@@ -168,7 +167,7 @@ def test_first_listed_window_wins_an_overlap() -> None:
     overlap = Schedule(
         "UTC",
         (
-            Window("narrow", "10:00", "11:00", policy=Policy.CPU_ONLY),
+            Window("narrow", "10:00", "11:00", policy="cpuOnly"),
             Window("wide", "09:00", "12:00"),
         ),
     )
@@ -188,6 +187,8 @@ def test_first_listed_window_wins_an_overlap() -> None:
         (lambda: Window("w", "01:00", "02:00", days=("Funday",)), r"windows\[w\]\.days"),
         (lambda: Schedule("UTC", exception_dates=("2026-13-01",)), r"exceptionDates\[0\]"),
         (lambda: Schedule("UTC", (Window("a", "01:00", "02:00"),) * 2), "unique"),
+        (lambda: Window("w", "01:00", "02:00", policy="cheapest"), r"windows\[w\]\.policy"),  # type: ignore[arg-type]
+        (lambda: Schedule("UTC", default_policy="gpuFirst"), "schedule.defaultPolicy"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_schedules_name_the_field(build: object, message: str) -> None:

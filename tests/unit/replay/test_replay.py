@@ -21,7 +21,6 @@ from deepseek_operator.core.planning.planner import (
     Load,
     Migration,
     PlanSpec,
-    PoolKind,
     PoolOption,
     ReplicaBounds,
     Slo,
@@ -302,7 +301,7 @@ def planner_inputs(pools: tuple[SimPool, ...]) -> ReplayInputs:
     options = tuple(
         PoolOption(
             name=p.name,
-            kind=PoolKind(p.kind),
+            kind=p.kind,
             variant="hand",
             capacity_replicas=p.max_replicas,
             replica_cost_per_hour=p.cost_per_replica_hour,
@@ -363,12 +362,11 @@ def test_cheapest_mix_never_claims_to_cover_a_demand_it_falls_short_of(
     rate: float, relative_excess: float
 ) -> None:
     """Two replicas plus a sliver needs three: the solver's tolerance must not round it away."""
-    from deepseek_operator.core.planning.planner import PoolKind
     from deepseek_operator.core.replay.engine import SimPool
     from deepseek_operator.core.replay.policies import cheapest_mix
 
     demand = 2 * rate * (1 + relative_excess)
-    sizing = cheapest_mix(demand, [SimPool("gpu", PoolKind.GPU, 3.0, rate, 0.0, 8)])
+    sizing = cheapest_mix(demand, [SimPool("gpu", "gpu", 3.0, rate, 0.0, 8)])
     assert sizing.covers_demand
     assert sizing.capacity_tokens_per_second >= demand
     assert sizing.placement == {"gpu": 3}

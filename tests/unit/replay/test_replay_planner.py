@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from deepseek_operator.core.planning.planner import (
     PlanSpec,
-    PoolKind,
     PoolOption,
     ReplicaBounds,
     Slo,
@@ -27,7 +26,7 @@ START = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
 def option(name: str, kind: str, cost: float, rate: float, limit: int) -> PoolOption:
     return PoolOption(
         name=name,
-        kind=PoolKind(kind),
+        kind=kind,
         variant="test",
         capacity_replicas=limit,
         replica_cost_per_hour=cost,
@@ -43,7 +42,7 @@ def inputs_for(options: list[PoolOption], headroom: float, low: int, high: int) 
     pools = tuple(
         SimPool(
             o.name,
-            o.kind.value,
+            o.kind,
             o.replica_cost_per_hour,
             o.tokens_per_second_per_replica,
             o.startup_seconds,

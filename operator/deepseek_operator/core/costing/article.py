@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from deepseek_operator.core.costing.catalog import HARDWARE, MODELS, Precision
+from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 from deepseek_operator.core.costing.cost import (
     HOURS_PER_YEAR,
     TOKENS_PER_MILLION,
@@ -277,7 +277,7 @@ def article_report(inputs: ArticleInputs | None = None) -> ArticleReport:
     # 6. Per-card claims the totals rest on.
     model_7b = MODELS["r1-distill-qwen-7b"]
     rtx = HARDWARE["rtx-4090"]
-    rtx_estimate = roofline_single_stream_tokens_per_s(model_7b, Precision.FP16, rtx, 1, 1024)
+    rtx_estimate = roofline_single_stream_tokens_per_s(model_7b, "fp16", rtx, 1, 1024)
     add(
         "RTX 4090, 7B fp16 speed",
         f"{a.rtx_tokens_per_s_7b:g} tokens/s per card",
@@ -287,7 +287,7 @@ def article_report(inputs: ArticleInputs | None = None) -> ArticleReport:
         "About 3x too low for one stream, and batching serves ~1,000+ tokens/s per card, "
         "so '5 cards for 100 tokens/s' overstates the cards needed.",
     )
-    a100_estimate = roofline_single_stream_tokens_per_s(model_7b, Precision.FP16, a100, 1, 1024)
+    a100_estimate = roofline_single_stream_tokens_per_s(model_7b, "fp16", a100, 1, 1024)
     add(
         "A100, 7B speed; 4 x A100 = 480 tokens/s",
         f"{a.a100_tokens_per_s_7b:g} tokens/s per card; {a.a100_cluster_tokens_per_s:g} for 4",
@@ -298,7 +298,7 @@ def article_report(inputs: ArticleInputs | None = None) -> ArticleReport:
         "multiplies single-stream speed by card count.",
     )
     xeon = HARDWARE["xeon-8380"]
-    xeon_estimate = roofline_single_stream_tokens_per_s(model_7b, Precision.BF16, xeon, 1, 1024)
+    xeon_estimate = roofline_single_stream_tokens_per_s(model_7b, "bf16", xeon, 1, 1024)
     add(
         "Xeon 8380, 7B speed",
         f"{a.xeon_tokens_per_s_7b:g} tokens/s",
@@ -313,9 +313,9 @@ def article_report(inputs: ArticleInputs | None = None) -> ArticleReport:
         False,
         "Wrong column of the spec sheet. Decode speed follows memory bandwidth, not TFLOPS.",
     )
-    w16 = weights_bytes(a.params_7b, Precision.FP16) / 1e9
-    w8 = weights_bytes(a.params_7b, Precision.INT8) / 1e9
-    qwen16 = weights_bytes(model_7b.parameters, Precision.FP16) / 1e9
+    w16 = weights_bytes(a.params_7b, "fp16") / 1e9
+    w8 = weights_bytes(a.params_7b, "int8") / 1e9
+    qwen16 = weights_bytes(model_7b.parameters, "fp16") / 1e9
     add(
         "7B weights, fp16 and 8-bit",
         f"{a.stated_7b_fp16_gb:g} GB and {a.stated_7b_int8_gb:g} GB",
@@ -324,7 +324,7 @@ def article_report(inputs: ArticleInputs | None = None) -> ArticleReport:
         w16 == a.stated_7b_fp16_gb and w8 == a.stated_7b_int8_gb,
         "Weights only; the KV cache and runtime come on top (a 4090 still fits it).",
     )
-    w65 = weights_bytes(a.params_65b, Precision.FP16) / 1e9
+    w65 = weights_bytes(a.params_65b, "fp16") / 1e9
     add(
         "65B weights, fp16",
         f"{a.stated_65b_fp16_gb:g} GB",
@@ -332,7 +332,7 @@ def article_report(inputs: ArticleInputs | None = None) -> ArticleReport:
         w65 == a.stated_65b_fp16_gb,
         "Weights only.",
     )
-    fit_70b = fit_replica(FitRequest(MODELS["r1-distill-llama-70b"], Precision.BF16), a100)
+    fit_70b = fit_replica(FitRequest(MODELS["r1-distill-llama-70b"], "bf16"), a100)
     add(
         "65B+ needs 8 x A100",
         "tensor parallel over 8 cards",

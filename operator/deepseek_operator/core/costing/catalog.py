@@ -10,47 +10,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Literal
 
-Currency = Literal["CNY", "USD"]
-DeviceKind = Literal["gpu", "cpu"]
+from deepseek_operator.api.vocabulary import Currency, HardwareKind, Precision
 
 ANCHORS = "reference/performance-anchors.md"
 ARTICLE = "source article (seed/SUMMARY.md)"
 
 
-class Precision(StrEnum):
-    """Numeric format of the weights; the value is the name users write."""
-
-    FP32 = "fp32"
-    BF16 = "bf16"
-    FP16 = "fp16"
-    FP8 = "fp8"
-    INT8 = "int8"
-    INT4 = "int4"
-
-
 BYTES_PER_PARAMETER: Mapping[Precision, float] = {
-    Precision.FP32: 4.0,
-    Precision.BF16: 2.0,
-    Precision.FP16: 2.0,
-    Precision.FP8: 1.0,
-    Precision.INT8: 1.0,
+    "fp32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
     # Plain 4 bits; group scales (llama.cpp Q4_0 is ~4.5 bit/param) are left to the runtime
     # overhead term in core.fit.
-    Precision.INT4: 0.5,
+    "int4": 0.5,
 }
 
 # Precisions ordered from most to fewest bytes per weight, for "smaller variant" fallbacks.
-PRECISIONS_BY_SIZE: tuple[Precision, ...] = (
-    Precision.FP32,
-    Precision.BF16,
-    Precision.FP16,
-    Precision.FP8,
-    Precision.INT8,
-    Precision.INT4,
-)
+PRECISIONS_BY_SIZE: tuple[Precision, ...] = ("fp32", "bf16", "fp16", "fp8", "int8", "int4")
 
 
 @dataclass(frozen=True)
@@ -63,7 +42,7 @@ class HardwareSpec:
     """
 
     name: str
-    kind: DeviceKind
+    kind: HardwareKind
     memory_gib: float
     memory_bandwidth_gb_per_s: float
     board_power_watts: float
@@ -114,7 +93,7 @@ class ModelSpec:
             return self.layers * self.mla_latent_dim
         return 2 * self.layers * self.kv_heads * self.head_dim
 
-    def kv_bytes_per_token(self, kv_precision: Precision = Precision.BF16) -> float:
+    def kv_bytes_per_token(self, kv_precision: Precision = "bf16") -> float:
         """KV-cache bytes for one token of context (K and V, every layer)."""
         return self.kv_elements_per_token * BYTES_PER_PARAMETER[kv_precision]
 

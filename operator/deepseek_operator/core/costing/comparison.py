@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepseek_operator.core.costing.catalog import Currency, hardware_named, model_named
+from deepseek_operator.api.vocabulary import Currency
+from deepseek_operator.core.costing.catalog import hardware_named, model_named
 from deepseek_operator.core.costing.cost import (
     DAYS_PER_YEAR,
     HOURS_PER_YEAR,
@@ -152,7 +153,7 @@ def evaluate_pool(
     rate = ExchangeRate(scenario.cny_per_usd)
     inputs = device_cost_inputs(pool, scenario.currency, rate)
     device_hourly = device_cost_per_hour(inputs)
-    request = FitRequest(model, pool.precision_enum, pool.context_tokens)
+    request = FitRequest(model, pool.precision, pool.context_tokens)
     fit = fit_replica(request, hardware)
     tco = pool_tco(inputs, pool.devices, scenario.period_years, pool.model_updates)
     versus_cloud = CloudComparison(tco, cloud_per_year)
@@ -169,7 +170,7 @@ def evaluate_pool(
         calibration = Calibration(
             pool.hardware,
             pool.model,
-            pool.precision_enum,
+            pool.precision,
             pool.calibration.capacity_tokens_per_s,
             pool.calibration.single_stream_tokens_per_s,
             pool.calibration.source,

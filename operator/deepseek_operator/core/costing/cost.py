@@ -35,7 +35,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from deepseek_operator.core.costing.catalog import Currency, HardwareSpec, ModelSpec, Precision
+from deepseek_operator.api.vocabulary import Currency, Precision
+from deepseek_operator.core.costing.catalog import HardwareSpec, ModelSpec
 from deepseek_operator.core.costing.fit import FitRequest, fit_replica
 from deepseek_operator.core.costing.throughput import Calibration, Figure, replica_throughput
 

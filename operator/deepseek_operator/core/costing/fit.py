@@ -14,12 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from deepseek_operator.core.costing.catalog import (
-    BYTES_PER_PARAMETER,
-    HardwareSpec,
-    ModelSpec,
-    Precision,
-)
+from deepseek_operator.api.vocabulary import Precision
+from deepseek_operator.core.costing.catalog import BYTES_PER_PARAMETER, HardwareSpec, ModelSpec
 
 # vLLM's default gpu_memory_utilization is 0.90; 0.95 is a common production setting for
 # memory-tight models. 0.95 is used so that 70B at bf16 fits two 80 GB GPUs at short context,
@@ -41,7 +37,7 @@ def kv_cache_bytes(
     model: ModelSpec,
     context_tokens: int,
     concurrent_sequences: int = 1,
-    kv_precision: Precision = Precision.BF16,
+    kv_precision: Precision = "bf16",
 ) -> float:
     """KV-cache bytes for that many sequences of that context length (linear in both)."""
     return model.kv_bytes_per_token(kv_precision) * context_tokens * concurrent_sequences
@@ -55,7 +51,7 @@ class FitRequest:
     precision: Precision
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     concurrent_sequences: int = DEFAULT_CONCURRENT_SEQUENCES
-    kv_precision: Precision = Precision.BF16
+    kv_precision: Precision = "bf16"
     memory_utilisation: float = DEFAULT_MEMORY_UTILISATION
     runtime_overhead_gb_per_device: float = DEFAULT_RUNTIME_OVERHEAD_GB
 
@@ -130,7 +126,7 @@ def fit_replica(request: FitRequest, hardware: HardwareSpec) -> ReplicaFit:
         overhead_bytes=overhead,
         usable_bytes=usable,
         reason=(
-            f"does not fit: {request.model.name} at {request.precision.value} needs "
+            f"does not fit: {request.model.name} at {request.precision} needs "
             f"{_gb(weights)} weights + {_gb(kv)} KV cache ({request.context_tokens} tokens x "
             f"{request.concurrent_sequences} sequences) + {_gb(overhead)} overhead = "
             f"{_gb(weights + kv + overhead)}, but one node of {devices} {unit}s x "

@@ -11,9 +11,10 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from deepseek_operator.core.costing.catalog import HARDWARE, MODELS, Currency, Precision
+from deepseek_operator.api.vocabulary import Precision
+from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 
-PrecisionName = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"]
+ReportCurrency = Literal["CNY", "USD"]
 NonNegative = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
 
@@ -38,7 +39,7 @@ class CloudApi(_Strict):
     """The token-priced API the local pools are compared against."""
 
     name: str = "deepseek-reasoner"
-    currency: Currency = "USD"
+    currency: ReportCurrency = "USD"
     input_price_per_million: NonNegative
     output_price_per_million: NonNegative
 
@@ -62,7 +63,7 @@ class Pool(_Strict):
     name: str = Field(min_length=1)
     hardware: str
     model: str
-    precision: PrecisionName
+    precision: Precision
     devices: Annotated[int, Field(gt=0)]
     purchase_price: NonNegative | None = None
     cloud_price_per_hour: NonNegative | None = None
@@ -100,10 +101,6 @@ class Pool(_Strict):
         return self
 
     @property
-    def precision_enum(self) -> Precision:
-        return Precision(self.precision)
-
-    @property
     def rented(self) -> bool:
         return self.cloud_price_per_hour is not None
 
@@ -111,7 +108,7 @@ class Pool(_Strict):
 class Scenario(_Strict):
     """Pools to compare, the demand they must carry, and the cloud API they replace."""
 
-    currency: Currency
+    currency: ReportCurrency
     cny_per_usd: Positive
     period_years: Positive
     demand: Demand

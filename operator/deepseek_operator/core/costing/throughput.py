@@ -17,27 +17,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from deepseek_operator.core.costing.catalog import (
-    BYTES_PER_PARAMETER,
-    DeviceKind,
-    HardwareSpec,
-    ModelSpec,
-    Precision,
-)
+from deepseek_operator.api.vocabulary import HardwareKind, Precision
+from deepseek_operator.core.costing.catalog import BYTES_PER_PARAMETER, HardwareSpec, ModelSpec
 from deepseek_operator.core.costing.fit import FitRequest, ReplicaFit, max_concurrent_sequences
 
 Provenance = Literal["measured", "estimated"]
 
 # Fraction of the bandwidth ceiling reached at batch 1: vLLM on A100 ~77 %, llama.cpp on a 4090
 # 86 %, llama.cpp on A100 SXM 42 % -> 0.75 for GPUs; CPUs 0.5-0.6 (performance-anchors.md 2.6).
-SINGLE_STREAM_EFFICIENCY: Mapping[DeviceKind, float] = {"gpu": 0.75, "cpu": 0.55}
+SINGLE_STREAM_EFFICIENCY: Mapping[HardwareKind, float] = {"gpu": 0.75, "cpu": 0.55}
 # Each extra sequence in a batch adds 0.8 of a single stream: A100-40GB, 8B, concurrency 1 -> 8
 # gave 6.6x = 1 + 0.8 x 7 (performance-anchors.md 2.1, 2.5).
 BATCH_SLOT_EFFICIENCY = 0.8
 # Where batching stops paying: H100 8B 1 -> 16 gave 11x, saturated at 64; A100 8B FP8 saturates
 # near 15x its batch-1 speed (2.1, 2.2). CPUs turn compute-bound early: no measurement was
 # found, 2x is an estimate to replace with calibration.
-BATCH_GAIN_CAP: Mapping[DeviceKind, float] = {"gpu": 12.0, "cpu": 2.0}
+BATCH_GAIN_CAP: Mapping[HardwareKind, float] = {"gpu": 12.0, "cpu": 2.0}
 # Tensor parallelism loses to all-reduce; the article reports 30-40 % overhead over 8 GPUs,
 # 0.9 per doubling gives 27 % at 8 (an estimate).
 TENSOR_PARALLEL_EFFICIENCY_PER_DOUBLING = 0.9
@@ -93,7 +88,7 @@ def roofline_single_stream_tokens_per_s(
     hardware: HardwareSpec,
     devices: int,
     context_tokens: int,
-    kv_precision: Precision = Precision.BF16,
+    kv_precision: Precision = "bf16",
 ) -> float:
     """Estimated batch-1 decode speed: efficiency x bandwidth ceiling."""
     bandwidth = hardware.memory_bandwidth_bytes_per_s * devices
@@ -102,7 +97,7 @@ def roofline_single_stream_tokens_per_s(
     return ceiling * SINGLE_STREAM_EFFICIENCY[hardware.kind] * tensor_parallel_efficiency(devices)
 
 
-def batching_gain(kind: DeviceKind, sequences: int) -> float:
+def batching_gain(kind: HardwareKind, sequences: int) -> float:
     """Capacity multiple over one stream with that many sequences in flight."""
     if sequences <= 1:
         return 1.0

@@ -22,12 +22,8 @@ from deepseek_operator.api import deployment as api
 from deepseek_operator.api.deployment import DeepSeekDeployment, Variant
 from deepseek_operator.api.deployment import ModelSpec as ApiModelSpec
 from deepseek_operator.api.pool import PoolProfile
-from deepseek_operator.core.costing.catalog import (
-    HardwareSpec,
-    ModelSpec,
-    Precision,
-    hardware_named,
-)
+from deepseek_operator.api.vocabulary import Precision
+from deepseek_operator.core.costing.catalog import HardwareSpec, ModelSpec, hardware_named
 from deepseek_operator.core.costing.catalog import model_named as catalog_model
 from deepseek_operator.core.costing.cost import ExchangeRate, OwnedDeviceCost, device_cost_per_hour
 from deepseek_operator.core.costing.fit import FitRequest, fit_replica
@@ -36,7 +32,6 @@ from deepseek_operator.core.planning.planner import (
     Load,
     Migration,
     PlanSpec,
-    PoolKind,
     PoolOption,
     ReplicaBounds,
     Schedule,
@@ -90,7 +85,7 @@ def plan_spec(spec: PlanningRules) -> PlanSpec:
             start=w.start,
             end=w.end,
             days=tuple(w.days),
-            policy=w.policy,  # type: ignore[arg-type]
+            policy=w.policy,
             replicas=ReplicaBounds(w.replicas.min, w.replicas.max) if w.replicas else None,
             slo=SloOverride(
                 w.slo.min_tokens_per_second_per_request,
@@ -114,7 +109,7 @@ def plan_spec(spec: PlanningRules) -> PlanSpec:
             time_zone=schedule.time_zone,
             windows=windows,
             exception_dates=tuple(schedule.exception_dates),
-            default_policy=schedule.default_policy,  # type: ignore[arg-type]
+            default_policy=schedule.default_policy,
         ),
         load=Load(load.scale_up_stabilization_seconds, load.scale_down_stabilization_seconds)
         if load
@@ -183,7 +178,7 @@ def _calibration(
 ) -> tuple[Calibration | None, float | None]:
     names = {model.name, model.catalog_key}
     for entry in profile.spec.throughput:
-        if entry.model in names and entry.precision == precision.value:
+        if entry.model in names and entry.precision == precision:
             calibration = Calibration(
                 hardware=hardware.name,
                 model=model.catalog_key or model.name,
@@ -208,26 +203,26 @@ def pool_option(
     where = f"spec.variants[{index}]"
     api_model = variant.model or deployment.spec.model
     model = _catalog_model(api_model, f"{where}.model" if variant.model else "spec.model")
-    precision = Precision(variant.precision)
+    precision = variant.precision
     hardware = _hardware(profile, f"PoolProfile {variant.pool}")
-    kind = PoolKind(profile.spec.hardware.kind)
+    kind = profile.spec.hardware.kind
     request = FitRequest(model, precision, api_model.context_length)
     fit = fit_replica(request, hardware)
     calibration, ttft = _calibration(profile, hardware, api_model, precision)
-    devices_in_pool = setup.nodes * (hardware.devices_per_node if kind is PoolKind.GPU else 1)
+    devices_in_pool = setup.nodes * (hardware.devices_per_node if kind == "gpu" else 1)
     device_hour = rate.convert(
         _device_cost_per_hour(profile, devices_in_pool),
-        profile.spec.cost.currency,  # type: ignore[arg-type]
-        currency,  # type: ignore[arg-type]
+        profile.spec.cost.currency,
+        currency,
     )
     startup = setup.startup_seconds
     if startup is None:
-        startup = DEFAULT_STARTUP_SECONDS[kind.value]
+        startup = DEFAULT_STARTUP_SECONDS[kind]
     if not fit.fits:
         return PoolOption(
             name=variant.pool,
             kind=kind,
-            variant=f"{model.name} {precision.value}",
+            variant=f"{model.name} {precision}",
             capacity_replicas=0,
             replica_cost_per_hour=0.0,
             tokens_per_second_per_replica=0.0,
@@ -238,7 +233,7 @@ def pool_option(
             currency=currency,
         )
     devices = fit.devices
-    if kind is PoolKind.GPU:
+    if kind == "gpu":
         devices = max(devices, variant.tensor_parallel)
         if devices > hardware.devices_per_node:
             raise SimulationInputError(
@@ -249,18 +244,18 @@ def pool_option(
     throughput = replica_throughput(request, fit, calibration)
     per_node = hardware.devices_per_node // devices
     # In a cpu pool the node is the priced device; a replica holds `devices` of its sockets.
-    share = 1.0 if kind is PoolKind.GPU else 1.0 / hardware.devices_per_node
+    share = 1.0 if kind == "gpu" else 1.0 / hardware.devices_per_node
     replica_hour = device_hour * devices * share
     return PoolOption(
         name=variant.pool,
         kind=kind,
-        variant=f"{model.name} {precision.value} ({variant.engine})",
+        variant=f"{model.name} {precision} ({variant.engine})",
         capacity_replicas=setup.nodes * per_node,
         replica_cost_per_hour=replica_hour,
         tokens_per_second_per_replica=throughput.capacity_tokens_per_s.value,
         tokens_per_second_per_request=throughput.single_stream_tokens_per_s.value,
         startup_seconds=startup,
         time_to_first_token_seconds=ttft,
-        gpus_per_replica=devices if kind is PoolKind.GPU else 0,
+        gpus_per_replica=devices if kind == "gpu" else 0,
         currency=currency,
     )

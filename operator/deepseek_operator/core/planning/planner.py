@@ -37,10 +37,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from deepseek_operator.api.vocabulary import HARDWARE_KINDS, HardwareKind, Policy
 from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning import solver
 from deepseek_operator.core.planning.schedule import (
-    Policy,
     ReplicaBounds,
     Schedule,
     SloOverride,
@@ -67,8 +67,6 @@ __all__ = [
     "Plan",
     "PlanSpec",
     "PlannedPool",
-    "Policy",
-    "PoolKind",
     "PoolOption",
     "PoolReplicas",
     "ReplicaBounds",
@@ -85,10 +83,7 @@ PREFERENCE_FACTOR = 100.0
 order): at real prices that kind is used only where the preferred one lacks capacity, replica
 room or SLO. Reported costs are always the real ones."""
 
-
-class PoolKind(StrEnum):
-    GPU = "gpu"
-    CPU = "cpu"
+_PREFERRED_KIND: Mapping[Policy, HardwareKind] = {"preferGPU": "gpu", "preferCPU": "cpu"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +91,7 @@ class PoolOption:
     """One pool as the planner sees it for this deployment: plain numbers, already computed."""
 
     name: str
-    kind: PoolKind
+    kind: HardwareKind
     variant: str
     capacity_replicas: int
     """Replicas of this deployment the pool can hold now, counting the ones it already runs there."""
@@ -116,12 +111,8 @@ class PoolOption:
     def __post_init__(self) -> None:
         if not self.name:
             raise ValueError("pools[].name must not be empty")
-        try:
-            object.__setattr__(self, "kind", PoolKind(self.kind))
-        except ValueError as exc:
-            raise ValueError(
-                f"pools[{self.name}].kind must be gpu or cpu, got {self.kind!r}"
-            ) from exc
+        if self.kind not in HARDWARE_KINDS:
+            raise ValueError(f"pools[{self.name}].kind must be gpu or cpu, got {self.kind!r}")
         where = f"pools[{self.name}]"
         checks = {
             "capacityReplicas": self.capacity_replicas,
@@ -211,7 +202,7 @@ class Change(StrEnum):
 @dataclass(frozen=True)
 class PlannedPool:
     pool: str
-    kind: PoolKind
+    kind: HardwareKind
     variant: str
     replicas: int
     cost_per_hour: float
@@ -456,9 +447,7 @@ class _Context:
         return "; ".join(f"{n} ({self.exclusions.get(n, 'not offered')})" for n in names)
 
     def biased_cost(self, pool: PoolOption) -> float:
-        preferred = {Policy.PREFER_GPU: PoolKind.GPU, Policy.PREFER_CPU: PoolKind.CPU}.get(
-            self.policy
-        )
+        preferred = _PREFERRED_KIND.get(self.policy)
         factor = PREFERENCE_FACTOR if preferred is not None and pool.kind != preferred else 1.0
         return pool.replica_cost_per_hour * factor
 
@@ -571,9 +560,9 @@ def _exclusion(pool: PoolOption, policy: Policy, slo: Slo) -> str:
     """Why a pool cannot take replicas now ("" when it can)."""
     if not pool.fits:
         return f"model does not fit: {pool.fit_reason}" if pool.fit_reason else "model does not fit"
-    if policy is Policy.CPU_ONLY and pool.kind is PoolKind.GPU:
+    if policy == "cpuOnly" and pool.kind == "gpu":
         return "cpuOnly window excludes gpu pools"
-    if policy is Policy.GPU_ONLY and pool.kind is PoolKind.CPU:
+    if policy == "gpuOnly" and pool.kind == "cpu":
         return "gpuOnly window excludes cpu pools"
     floor = slo.min_tokens_per_second_per_request
     if floor is not None and pool.tokens_per_second_per_request < floor:
@@ -675,7 +664,7 @@ def _assemble(
 
 def _baseline(ctx: _Context, required: float) -> tuple[str | None, float | None]:
     """All-GPU baseline: the named pool, else the priciest GPU pool per replica, sized for demand."""
-    gpus = [p for p in ctx.pools if p.kind is PoolKind.GPU and p.fits]
+    gpus = [p for p in ctx.pools if p.kind == "gpu" and p.fits]
     chosen = next((p for p in ctx.pools if p.name == ctx.spec.baseline_pool), None)
     if chosen is None and gpus:
         chosen = max(gpus, key=lambda p: (p.replica_cost_per_hour, p.name))

@@ -21,10 +21,10 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from deepseek_operator.api.resolution import UnknownTimeZone, lookup_time_zone
+from deepseek_operator.api.vocabulary import POLICIES, Policy
 
 WEEKDAYS: tuple[str, ...] = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 """Day names as the API writes them, indexed like ``date.weekday()``."""
@@ -33,16 +33,6 @@ _CLOCK = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?$")
 _SEARCH_DAYS = 400
 """How far ahead ``next_transition`` looks: a year of exception dates plus a week."""
 _CHUNK_DAYS = 8
-
-
-class Policy(StrEnum):
-    """How a window chooses between GPU and CPU pools (the API's words)."""
-
-    COST_OPTIMAL = "costOptimal"
-    PREFER_GPU = "preferGPU"
-    PREFER_CPU = "preferCPU"
-    CPU_ONLY = "cpuOnly"
-    GPU_ONLY = "gpuOnly"
 
 
 @dataclass(frozen=True)
@@ -85,6 +75,11 @@ def parse_weekday(name: str, field_name: str = "days") -> int:
     return WEEKDAYS.index(key)
 
 
+def _check_policy(policy: str, field_name: str) -> None:
+    if policy not in POLICIES:
+        raise ValueError(f"{field_name} must be one of {', '.join(POLICIES)}, got {policy!r}")
+
+
 @dataclass(frozen=True)
 class Window:
     """One recurring window; ``start``/``end`` are "HH:MM" wall-clock strings as in the CRD."""
@@ -93,7 +88,7 @@ class Window:
     start: str
     end: str
     days: tuple[str, ...] = WEEKDAYS
-    policy: Policy = Policy.COST_OPTIMAL
+    policy: Policy = "costOptimal"
     replicas: ReplicaBounds | None = None
     slo: SloOverride | None = None
     start_time: time = field(init=False, repr=False, compare=False)
@@ -108,7 +103,7 @@ class Window:
             raise ValueError(f"{where}.end must differ from start (both {self.start})")
         if not self.days:
             raise ValueError(f"{where}.days must name at least one day")
-        object.__setattr__(self, "policy", Policy(self.policy))
+        _check_policy(self.policy, f"{where}.policy")
         object.__setattr__(self, "start_time", start)
         object.__setattr__(self, "end_time", end)
         weekdays = frozenset(parse_weekday(d, f"{where}.days") for d in self.days)
@@ -130,7 +125,7 @@ class Schedule:
     time_zone: str = "UTC"
     windows: tuple[Window, ...] = ()
     exception_dates: tuple[str, ...] = ()
-    default_policy: Policy = Policy.COST_OPTIMAL
+    default_policy: Policy = "costOptimal"
     zone: ZoneInfo = field(init=False, repr=False, compare=False)
     exceptions: frozenset[date] = field(init=False, repr=False, compare=False)
 
@@ -140,7 +135,7 @@ class Schedule:
         except UnknownTimeZone as exc:
             raise ValueError(f"schedule.timeZone {self.time_zone!r} is not an IANA zone") from exc
         object.__setattr__(self, "zone", zone)
-        object.__setattr__(self, "default_policy", Policy(self.default_policy))
+        _check_policy(self.default_policy, "schedule.defaultPolicy")
         object.__setattr__(self, "windows", tuple(self.windows))
         names = [w.name for w in self.windows]
         duplicates = sorted({n for n in names if names.count(n) > 1})

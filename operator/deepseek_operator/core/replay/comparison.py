@@ -14,8 +14,9 @@ from datetime import datetime
 
 import numpy as np
 
-from deepseek_operator.core.planning.planner import Policy as WindowPolicy
-from deepseek_operator.core.planning.planner import PoolKind, Schedule, Window, plan
+from deepseek_operator.api.vocabulary import HardwareKind
+from deepseek_operator.api.vocabulary import Policy as WindowPolicy
+from deepseek_operator.core.planning.planner import Schedule, Window, plan
 from deepseek_operator.core.planning.schedule import active_window
 from deepseek_operator.core.replay.engine import (
     DemandTimeline,
@@ -98,15 +99,15 @@ class Comparison:
         return next((r for r in self.runs if r.name == name), None)
 
 
-def _kind_pools(pools: Sequence[SimPool], kind: str) -> list[SimPool]:
+def _kind_pools(pools: Sequence[SimPool], kind: HardwareKind) -> list[SimPool]:
     return [p for p in pools if p.kind == kind]
 
 
 def _pools_for(policy: WindowPolicy, pools: Sequence[SimPool]) -> tuple[str, ...]:
-    if policy in (WindowPolicy.GPU_ONLY, WindowPolicy.PREFER_GPU):
-        chosen = _kind_pools(pools, PoolKind.GPU.value)
-    elif policy in (WindowPolicy.CPU_ONLY, WindowPolicy.PREFER_CPU):
-        chosen = _kind_pools(pools, PoolKind.CPU.value)
+    if policy in ("gpuOnly", "preferGPU"):
+        chosen = _kind_pools(pools, "gpu")
+    elif policy in ("cpuOnly", "preferCPU"):
+        chosen = _kind_pools(pools, "cpu")
     else:
         chosen = list(pools)
     return tuple(p.name for p in (chosen or pools))
@@ -165,7 +166,8 @@ def build_policies(
     policies: list[Policy] = []
     notes: list[str] = []
     wanted = set(settings.policies)
-    for name, kind in (("static-gpu", "gpu"), ("static-cpu", "cpu")):
+    statics: tuple[tuple[str, HardwareKind], ...] = (("static-gpu", "gpu"), ("static-cpu", "cpu"))
+    for name, kind in statics:
         if name not in wanted:
             continue
         chosen = _kind_pools(pools, kind)

@@ -20,16 +20,16 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
+from deepseek_operator.api.vocabulary import HardwareKind
 from deepseek_operator.core.replay.traces import TokenSeries
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
-PoolKind = Literal["gpu", "cpu"]
 
 SECONDS_PER_HOUR = 3600.0
 # Below a thousandth of a token a step counts as fully served (float noise from integration).
@@ -41,7 +41,7 @@ class SimPool:
     """What the replay needs to know about one pool for one deployment's variant on it."""
 
     name: str
-    kind: PoolKind
+    kind: HardwareKind
     cost_per_replica_hour: float
     tokens_per_second_per_replica: float
     startup_seconds: float

@@ -59,7 +59,7 @@ def replay_inputs(
     pools = tuple(
         SimPool(
             name=o.name,
-            kind=o.kind.value,
+            kind=o.kind,
             cost_per_replica_hour=o.replica_cost_per_hour,
             tokens_per_second_per_replica=o.tokens_per_second_per_replica,
             startup_seconds=o.startup_seconds,
