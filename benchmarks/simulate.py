@@ -1,4 +1,4 @@
-"""Replay benchmark: seconds to simulate one day at a 15 s step, and the oracle's solve time.
+"""Replay benchmark: seconds to replay one day at a 15 s step, and the oracle's solve time.
 
 Run: ``.venv/bin/python benchmarks/simulate.py [--peak 3000] [--seed 0] [--week-oracle-steps 20160]``
 
@@ -36,7 +36,7 @@ from deepseek_operator.core.replay.comparison import (  # noqa: E402
     build_policies,
     deployment_rules,
 )
-from deepseek_operator.core.replay.engine import Observation, demand_timeline, simulate  # noqa: E402
+from deepseek_operator.core.replay.engine import Observation, demand_timeline, replay  # noqa: E402
 from deepseek_operator.core.replay.inputs import replay_inputs  # noqa: E402
 from deepseek_operator.core.replay.oracle import DEFAULT_MAX_STEPS, solve_oracle  # noqa: E402
 from deepseek_operator.core.replay.traces import DiurnalShape, synthetic_diurnal  # noqa: E402
@@ -68,7 +68,7 @@ def main() -> None:
     seconds: dict[str, float] = {}
     for policy in policies:
         started = time.perf_counter()
-        simulate(policy, demand, inputs.pools, inputs.rules)
+        replay(policy, demand, inputs.pools, inputs.rules)
         seconds[policy.name] = time.perf_counter() - started
 
     table = Table(title=f"One day at a {STEP_SECONDS:g} s step ({demand.steps:,} steps)")

@@ -46,7 +46,7 @@ from deepseek_operator.cli.resource_files import (
     pool_setups,
 )
 from deepseek_operator.core.costing.money import format_money
-from deepseek_operator.core.planning.inputs import SimulationInputError, plan_spec
+from deepseek_operator.core.planning.inputs import PlanningInputError, plan_spec
 from deepseek_operator.core.planning.planner import (
     Plan,
     PlanSpec,
@@ -134,7 +134,7 @@ def load_deployment_inputs(
         inputs = replay_inputs(
             load_deployment(deployment), load_pools(pools), pool_setups(nodes, cluster, startup)
         )
-    except SimulationInputError as exc:
+    except PlanningInputError as exc:
         raise InputError(f"{deployment}: {exc}") from exc
     options = list(inputs.options)
     now_running = _running(pool_counts(running, "--running", "replicas"), options, "--running")

@@ -1,7 +1,7 @@
 """`deepseek-operator simulate`: replay a load trace through every policy and compare them.
 
 Inputs are read and validated completely (trace, deployment, pools) before anything is
-simulated, so a bad line or field stops the command with one clear error and no partial table.
+replayed, so a bad line or field stops the command with one clear error and no partial table.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from deepseek_operator.cli.resource_files import (
     pool_setups,
 )
 from deepseek_operator.core.costing.money import format_money
-from deepseek_operator.core.planning.inputs import SimulationInputError
+from deepseek_operator.core.planning.inputs import PlanningInputError
 from deepseek_operator.core.replay.comparison import (
     POLICY_NAMES,
     Comparison,
@@ -358,7 +358,7 @@ def simulate(
             oracle_max_steps=oracle_max_steps,
             oracle_time_limit_seconds=oracle_time_limit,
         )
-    except (InputError, SimulationInputError, TraceError, ValueError) as exc:
+    except (InputError, PlanningInputError, TraceError, ValueError) as exc:
         stop(exc)
 
     steps = math.ceil(series.duration_seconds / settings.step_seconds)

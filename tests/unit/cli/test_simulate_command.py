@@ -13,8 +13,8 @@ from deepseek_operator.cli import _register_commands, app
 from deepseek_operator.cli.resource_files import load_deployment, load_pools
 from deepseek_operator.core.planning.inputs import (
     DEFAULT_STARTUP_SECONDS,
+    PlanningInputError,
     PoolSetup,
-    SimulationInputError,
 )
 from deepseek_operator.core.replay.comparison import POLICY_NAMES
 from deepseek_operator.core.replay.inputs import replay_inputs
@@ -62,7 +62,7 @@ def test_example_inputs_become_pools_with_node_capacity_and_startup() -> None:
 
 def test_unknown_pool_in_a_variant_is_named() -> None:
     deployment = load_deployment(DEPLOYMENT)
-    with pytest.raises(SimulationInputError, match=r"spec.variants\[0\].pool: no PoolProfile"):
+    with pytest.raises(PlanningInputError, match=r"spec.variants\[0\].pool: no PoolProfile"):
         replay_inputs(
             deployment, [p for p in load_pools(POOLS) if p.metadata["name"] != "a100"], {}
         )

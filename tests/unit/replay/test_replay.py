@@ -27,10 +27,10 @@ from deepseek_operator.core.planning.planner import (
 )
 from deepseek_operator.core.replay.engine import (
     Observation,
+    ReplayPool,
     RolloutRules,
-    SimPool,
     demand_timeline,
-    simulate,
+    replay,
 )
 from deepseek_operator.core.replay.inputs import ReplayInputs
 from deepseek_operator.core.replay.oracle import OraclePolicy, OracleRules, solve_oracle
@@ -45,8 +45,8 @@ from deepseek_operator.core.replay.policies import (
 )
 from deepseek_operator.core.replay.traces import TokenSeries
 
-GPU = SimPool("gpu", "gpu", 36.0, 100.0, 60.0, 4, gpus_per_replica=1)
-CPU = SimPool("cpu", "cpu", 3.6, 10.0, 0.0, 10)
+GPU = ReplayPool("gpu", "gpu", 36.0, 100.0, 60.0, 4, gpus_per_replica=1)
+CPU = ReplayPool("cpu", "cpu", 3.6, 10.0, 0.0, 10)
 POOLS = (GPU, CPU)
 START = datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
 RATES = [50.0, 50.0, 250.0, 250.0, 50.0, 50.0]
@@ -103,7 +103,7 @@ def test_static_gpu_sized_for_the_peak_meets_everything() -> None:
     demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
     policy, sizing = static_sizing("static-gpu", demand, [GPU], headroom=0.0, min_replicas=1)
     assert sizing.placement == {"gpu": 3}  # 250 tok/s needs ceil(250/100) = 3
-    run = simulate(policy, demand, POOLS, RULES)
+    run = replay(policy, demand, POOLS, RULES)
     assert run.total_cost == pytest.approx(3 * 0.01 * 360)  # 10.8
     assert run.unmet == 0.0
     assert run.unmet_minutes == 0.0
@@ -116,7 +116,7 @@ def test_static_cpu_is_capped_by_the_pool_and_misses_the_peak() -> None:
     demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
     policy, sizing = static_sizing("static-cpu", demand, [CPU], headroom=0.0, min_replicas=1)
     assert sizing.placement == {"cpu": 10} and not sizing.covers_demand
-    run = simulate(policy, demand, POOLS, RULES)
+    run = replay(policy, demand, POOLS, RULES)
     assert run.total_cost == pytest.approx(10 * 0.001 * 360)  # 3.6
     # Two peak minutes at 250 tok/s against 100 tok/s of CPU: 150 x 60 tokens each.
     assert run.unmet == pytest.approx(2 * 150 * 60)
@@ -128,7 +128,7 @@ def test_static_cpu_is_capped_by_the_pool_and_misses_the_peak() -> None:
 def test_load_only_reacts_a_scrape_late_and_holds_through_stabilisation() -> None:
     demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
     policy = LoadOnlyPolicy(GPU, headroom=0.0, min_replicas=1, max_replicas=4, step_seconds=60)
-    run = simulate(policy, demand, POOLS, RULES)
+    run = replay(policy, demand, POOLS, RULES)
     # Steps 0-2 see 50 tok/s: 1 replica. Step 3 sees 250: scales to 3, ready at step 4.
     # Step 5 sees 50 again, but the 300 s stabilisation window still holds 3.
     assert run.billed[0].tolist() == [1, 1, 1, 3, 3, 3]
@@ -144,7 +144,7 @@ def test_time_only_switches_by_the_clock_with_make_before_break() -> None:
     demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
     rush = ClockRule("rush", lambda at: at.minute in (2, 3), ("gpu",))
     policy = time_only_policy(demand, POOLS, [rush], ("cpu",), headroom=0.0, min_replicas=1)
-    run = simulate(policy, demand, POOLS, RULES)
+    run = replay(policy, demand, POOLS, RULES)
     # rush: peak 250 -> 3 GPUs; otherwise peak 50 -> 5 CPUs.
     # Step 2: 3 GPUs start (ready at 3), CPUs stay until then; step 3: CPUs stop;
     # step 4: CPUs start at once and the GPUs stop.
@@ -166,7 +166,7 @@ def test_oracle_starts_gpus_ahead_of_the_peak_and_pays_the_least() -> None:
     # instead of CPUs in minutes 0-1, started with the second GPU, ties at 5.4.)
     assert solution.ready[0, 2:].tolist() == [2, 2, 0, 0]
     assert solution.ready[1, 2:].tolist() == [5, 5, 5, 5]
-    run = simulate(OraclePolicy(solution, POOLS), demand, POOLS, RULES)
+    run = replay(OraclePolicy(solution, POOLS), demand, POOLS, RULES)
     assert run.total_cost == pytest.approx(5.4)
     assert solution.objective_cost == pytest.approx(5.4)
     assert run.ready.tolist() == solution.ready.tolist()
@@ -178,7 +178,7 @@ def test_oracle_starts_in_time_for_a_peak_on_the_last_step() -> None:
     # (30 per replica-step). Demand: one replica's worth, nothing, then two replicas' worth at
     # the last step. By hand: keep 1 at step 0, stop it, start 2 at step 3 (billed there),
     # 2 ready at step 4: 1 + 2 + 2 = 5 replica-steps = 150. Holding replicas instead costs 7.
-    pool = SimPool("gpu", "gpu", 3600.0, 100.0, 30.0, 4, gpus_per_replica=1)
+    pool = ReplayPool("gpu", "gpu", 3600.0, 100.0, 30.0, 4, gpus_per_replica=1)
     rates = [100.0, 0.0, 0.0, 0.0, 200.0]
     demand = demand_timeline(
         TokenSeries(START, 30.0, np.array(rates) * 30.0, "hand-made"), 30.0, Observation(30, 60)
@@ -186,7 +186,7 @@ def test_oracle_starts_in_time_for_a_peak_on_the_last_step() -> None:
     solution = solve_oracle(demand, (pool,))
     assert solution.ready.tolist() == [[1, 0, 0, 0, 2]]
     assert solution.objective_cost == pytest.approx(150.0)
-    run = simulate(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules(0))
+    run = replay(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules(0))
     assert run.unmet == 0.0 and run.total_cost == pytest.approx(150.0)
 
 
@@ -206,8 +206,8 @@ def test_make_before_break_keeps_the_old_pool_until_the_new_one_is_ready() -> No
             index = view.index  # type: ignore[attr-defined]
             return {"cpu": 5} if index == 0 else {"gpu": 1}
 
-    slow_gpu = SimPool("gpu", "gpu", 36.0, 100.0, 150.0, 4, gpus_per_replica=1)
-    run = simulate(MoveToGpu(), demand, (slow_gpu, CPU), RULES)
+    slow_gpu = ReplayPool("gpu", "gpu", 36.0, 100.0, 150.0, 4, gpus_per_replica=1)
+    run = replay(MoveToGpu(), demand, (slow_gpu, CPU), RULES)
     # 150 s startup = 3 steps: the GPU starts at step 1 and is ready at step 4; CPUs stop then.
     assert run.ready.tolist() == [[0, 0, 0, 0, 1], [5, 5, 5, 5, 0]]
     assert run.billed.tolist() == [[0, 1, 1, 1, 1], [5, 5, 5, 5, 0]]
@@ -224,7 +224,7 @@ def test_surge_limit_starts_gpus_a_few_at_a_time() -> None:
         def decide(self, view: object) -> dict[str, int]:
             return {"gpu": 0, "cpu": 1} if view.index == 0 else policy.placement  # type: ignore[attr-defined]
 
-    run = simulate(Grow(), demand, POOLS, RolloutRules(min_available=1, max_surge_gpus=2))
+    run = replay(Grow(), demand, POOLS, RolloutRules(min_available=1, max_surge_gpus=2))
     # 2 GPUs start at step 1 (ready at 2), the next 2 at step 2 (ready at 3).
     assert run.billed[0].tolist() == [0, 2, 4, 4]
     assert run.ready[0].tolist() == [0, 0, 2, 4]
@@ -240,7 +240,7 @@ def test_min_available_floor_holds_during_a_scale_down() -> None:
         def decide(self, view: object) -> dict[str, int]:
             return {"cpu": 4} if view.index == 0 else {"cpu": 0}  # type: ignore[attr-defined]
 
-    run = simulate(Shrink(), demand, POOLS, RolloutRules(min_available=2))
+    run = replay(Shrink(), demand, POOLS, RolloutRules(min_available=2))
     assert run.ready[1].tolist() == [4, 2, 2]
 
 
@@ -250,7 +250,7 @@ def test_coarse_oracle_covers_every_fine_step_and_costs_at_least_the_fine_optimu
     fine = solve_oracle(demand, POOLS, min_ready=1)
     coarse = solve_oracle(demand, POOLS, min_ready=1, max_steps=3)
     assert coarse.factor == 3 and coarse.step_seconds == 180.0
-    run = simulate(OraclePolicy(coarse, POOLS), demand, POOLS, RULES)
+    run = replay(OraclePolicy(coarse, POOLS), demand, POOLS, RULES)
     assert run.unmet == 0.0  # sized for each coarse step's peak minute
     assert run.total_cost == pytest.approx(coarse.objective_cost)
     assert run.total_cost >= fine.objective_cost - 1e-9
@@ -264,17 +264,17 @@ def test_oracle_serves_a_sliver_of_demand_the_solver_tolerance_would_let_slip(
     # HiGHS accepts a replica count within 1e-6 of an integer; 1e-6 of a replica-step of this
     # pool (1,860 tokens) is 0.0019 tokens, so a replica count of 1e-6 "covered" a demand the
     # accounting counts as unmet once rounded to whole replicas.
-    pool = SimPool("gpu", "gpu", 1.0, 62.0, 0.0, 3, gpus_per_replica=1)
+    pool = ReplayPool("gpu", "gpu", 1.0, 62.0, 0.0, 3, gpus_per_replica=1)
     for whole_replicas in (0, 2):
         tokens = whole_replicas * 62.0 * 30.0 + extra_tokens
         demand = demand_timeline(
             TokenSeries(START, 30.0, np.array([0.0, tokens]), "sliver"), 30.0, Observation(30, 60)
         )
         # Without rules (unmet known in closed form) and with the deployment's per-step rules
-        # (the two-phase solve simulate always runs).
+        # (the two-phase solve replay always runs).
         for rules in (None, OracleRules(min_ready=np.zeros(2, dtype=np.int64))):
             solution = solve_oracle(demand, (pool,), min_ready=0, rules=rules)
-            run = simulate(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules(0))
+            run = replay(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules(0))
             assert run.unmet == 0.0, (whole_replicas, rules, solution.ready.tolist())
             assert solution.ready[0, 1] == whole_replicas + 1
             assert solution.unmet_tokens == 0.0
@@ -291,12 +291,12 @@ def test_oracle_obeys_the_pools_allowed_per_step_even_across_a_coarse_edge() -> 
     assert fine.objective_cost == pytest.approx(4 * 0.3 + 3 * 0.6)
     # At a 3-minute step the edge falls inside the second step, where either pool may serve.
     coarse = solve_oracle(demand, POOLS, rules=rules, max_steps=2)
-    run = simulate(OraclePolicy(coarse, POOLS), demand, POOLS, RULES)
+    run = replay(OraclePolicy(coarse, POOLS), demand, POOLS, RULES)
     assert run.unmet == 0.0
     assert run.ready[0, :3].tolist() == [0, 0, 0]
 
 
-def planner_inputs(pools: tuple[SimPool, ...]) -> ReplayInputs:
+def planner_inputs(pools: tuple[ReplayPool, ...]) -> ReplayInputs:
     """The planner with no stabilisation and no move gate: it follows the observed demand."""
     options = tuple(
         PoolOption(
@@ -326,7 +326,7 @@ def planner_inputs(pools: tuple[SimPool, ...]) -> ReplayInputs:
 def test_ours_on_one_pool_follows_the_observed_minute() -> None:
     inputs = planner_inputs((GPU,))
     demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
-    run = simulate(PlannerPolicy(inputs.spec, inputs.options), demand, inputs.pools, RULES)
+    run = replay(PlannerPolicy(inputs.spec, inputs.options), demand, inputs.pools, RULES)
     # Observed 50, 50, 50, 250, 250, 50 -> ceil(x / 100) = 1, 1, 1, 3, 3, 1 replicas; the two
     # added at step 3 are Ready at step 4, the extra two stop at step 5.
     assert run.billed[0].tolist() == [1, 1, 1, 3, 3, 1]
@@ -339,7 +339,7 @@ def test_ours_on_one_pool_follows_the_observed_minute() -> None:
 def test_ours_on_two_pools_adds_gpus_for_the_peak_and_returns_to_cpus() -> None:
     inputs = planner_inputs(POOLS)
     demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
-    run = simulate(PlannerPolicy(inputs.spec, inputs.options), demand, inputs.pools, RULES)
+    run = replay(PlannerPolicy(inputs.spec, inputs.options), demand, inputs.pools, RULES)
     # 50 tok/s: 5 CPUs (0.005/s) beat a GPU (0.01/s). Seeing 250 at step 3: 2 GPUs + 5 CPUs
     # (0.025/s), the GPUs Ready at step 4. Seeing 50 at step 5: back to 5 CPUs, the GPUs stop.
     assert run.billed.tolist() == [[0, 0, 0, 2, 2, 0], [5, 5, 5, 5, 5, 5]]
@@ -351,7 +351,7 @@ def test_ours_on_two_pools_adds_gpus_for_the_peak_and_returns_to_cpus() -> None:
 
 def test_cost_per_million_tokens_is_undefined_when_nothing_is_served() -> None:
     demand = demand_timeline(series([0.0, 0.0]), 60.0, OBSERVATION)
-    run = simulate(StaticPolicy("idle", {"cpu": 1}), demand, POOLS, RULES)
+    run = replay(StaticPolicy("idle", {"cpu": 1}), demand, POOLS, RULES)
     assert run.total_cost == pytest.approx(2 * 0.06)
     assert run.cost_per_million_tokens is None
 
@@ -362,11 +362,11 @@ def test_cheapest_mix_never_claims_to_cover_a_demand_it_falls_short_of(
     rate: float, relative_excess: float
 ) -> None:
     """Two replicas plus a sliver needs three: the solver's tolerance must not round it away."""
-    from deepseek_operator.core.replay.engine import SimPool
+    from deepseek_operator.core.replay.engine import ReplayPool
     from deepseek_operator.core.replay.policies import cheapest_mix
 
     demand = 2 * rate * (1 + relative_excess)
-    sizing = cheapest_mix(demand, [SimPool("gpu", "gpu", 3.0, rate, 0.0, 8)])
+    sizing = cheapest_mix(demand, [ReplayPool("gpu", "gpu", 3.0, rate, 0.0, 8)])
     assert sizing.covers_demand
     assert sizing.capacity_tokens_per_second >= demand
     assert sizing.placement == {"gpu": 3}

@@ -16,7 +16,7 @@ from deepseek_operator.core.planning.planner import (
     Slo,
 )
 from deepseek_operator.core.replay.comparison import ReplaySettings, compare
-from deepseek_operator.core.replay.engine import Observation, RolloutRules, SimPool
+from deepseek_operator.core.replay.engine import Observation, ReplayPool, RolloutRules
 from deepseek_operator.core.replay.inputs import ReplayInputs
 from deepseek_operator.core.replay.traces import TokenSeries
 
@@ -40,7 +40,7 @@ def option(name: str, kind: str, cost: float, rate: float, limit: int) -> PoolOp
 def inputs_for(options: list[PoolOption], headroom: float, low: int, high: int) -> ReplayInputs:
     spec = PlanSpec(replicas=ReplicaBounds(low, high), slo=Slo(headroom_fraction=headroom))
     pools = tuple(
-        SimPool(
+        ReplayPool(
             o.name,
             o.kind,
             o.replica_cost_per_hour,

@@ -12,10 +12,10 @@ from deepseek_operator.core.replay.engine import (
     UNMET_EPSILON_TOKENS,
     Observation,
     PolicyRun,
+    ReplayPool,
     RolloutRules,
-    SimPool,
     demand_timeline,
-    simulate,
+    replay,
 )
 from deepseek_operator.core.replay.oracle import OraclePolicy, solve_oracle
 from deepseek_operator.core.replay.policies import (
@@ -31,7 +31,7 @@ START = datetime(2024, 1, 1, tzinfo=UTC)
 MIP_GAP = 1e-6
 
 pool_strategy = st.builds(
-    lambda kind, cost, rate, startup, limit, index: SimPool(
+    lambda kind, cost, rate, startup, limit, index: ReplayPool(
         name=f"{kind}-{index}",
         kind=kind,
         cost_per_replica_hour=cost,
@@ -49,8 +49,8 @@ pool_strategy = st.builds(
 )
 
 
-def unique_pools(pools: list[SimPool]) -> tuple[SimPool, ...]:
-    seen: dict[str, SimPool] = {}
+def unique_pools(pools: list[ReplayPool]) -> tuple[ReplayPool, ...]:
+    seen: dict[str, ReplayPool] = {}
     for pool in pools:
         seen.setdefault(pool.name, pool)
     return tuple(seen.values())
@@ -64,7 +64,7 @@ def unique_pools(pools: list[SimPool]) -> tuple[SimPool, ...]:
     min_ready=st.integers(min_value=0, max_value=1),
 )
 def test_oracle_costs_no_more_than_any_policy_that_serves_as_much(
-    rates: list[float], raw_pools: list[SimPool], headroom: float, min_ready: int
+    rates: list[float], raw_pools: list[ReplayPool], headroom: float, min_ready: int
 ) -> None:
     pools = unique_pools(raw_pools)
     trace = TokenSeries(START, 30.0, np.array(rates) * 30.0, "generated")
@@ -80,10 +80,10 @@ def test_oracle_costs_no_more_than_any_policy_that_serves_as_much(
         LoadOnlyPolicy(pools[0], headroom, min_ready, pools[0].max_replicas, 30.0),
         StaticPolicy("everything", {p.name: p.max_replicas for p in pools}),
     ]
-    runs: list[PolicyRun] = [simulate(policy, demand, pools, rules) for policy in policies]
+    runs: list[PolicyRun] = [replay(policy, demand, pools, rules) for policy in policies]
     solution = solve_oracle(demand, pools, min_ready=min_ready, mip_rel_gap=MIP_GAP)
     assert solution.optimal
-    oracle = simulate(OraclePolicy(solution, pools), demand, pools, rules)
+    oracle = replay(OraclePolicy(solution, pools), demand, pools, rules)
     # The replay of the schedule is accounted exactly as the solver priced it.
     assert np.isclose(oracle.total_cost, solution.objective_cost, rtol=1e-9, atol=1e-9)
     assert np.isclose(oracle.unmet, solution.unmet_tokens, rtol=1e-9, atol=1e-6)
@@ -102,7 +102,7 @@ def test_oracle_costs_no_more_than_any_policy_that_serves_as_much(
     raw_pools=st.lists(pool_strategy, min_size=1, max_size=3),
 )
 def test_no_unmet_demand_when_ready_capacity_covers_every_step(
-    rates: list[float], bin_seconds: float, step_seconds: float, raw_pools: list[SimPool]
+    rates: list[float], bin_seconds: float, step_seconds: float, raw_pools: list[ReplayPool]
 ) -> None:
     pools = unique_pools(raw_pools)
     trace = TokenSeries(START, bin_seconds, np.array(rates) * bin_seconds, "generated")
@@ -112,13 +112,13 @@ def test_no_unmet_demand_when_ready_capacity_covers_every_step(
     scaled = demand_timeline(
         TokenSeries(START, bin_seconds, trace.tokens * scale, "scaled"), step_seconds
     )
-    run = simulate(StaticPolicy("all", {p.name: p.max_replicas for p in pools}), scaled, pools)
+    run = replay(StaticPolicy("all", {p.name: p.max_replicas for p in pools}), scaled, pools)
     capacity = run.capacity_tokens_per_second.sum(axis=0) * step_seconds
     assert (capacity >= scaled.arriving_tokens).all()
     assert run.unmet == 0.0 and run.unmet_minutes == 0.0
     # And wherever a policy falls short, unmet is exactly the shortfall.
     half = {p.name: p.max_replicas // 2 for p in pools}
-    short = simulate(StaticPolicy("half", half), scaled, pools)
+    short = replay(StaticPolicy("half", half), scaled, pools)
     gap = scaled.arriving_tokens - short.capacity_tokens_per_second.sum(axis=0) * step_seconds
     assert np.allclose(short.unmet_tokens, np.where(gap > UNMET_EPSILON_TOKENS, gap, 0.0))
     assert np.isclose(trace.total_tokens * scale, scaled.arriving_tokens.sum())

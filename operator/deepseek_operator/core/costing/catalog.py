@@ -62,7 +62,7 @@ class HardwareSpec:
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelArchitecture:
     """A model's shape: enough to size its weights and its KV cache per token.
 
     Grouped-query attention stores K and V per layer: 2 x kv_heads x head_dim elements per token.
@@ -295,10 +295,10 @@ def _dense_sources(config: str) -> dict[str, str]:
     }
 
 
-MODELS: Mapping[str, ModelSpec] = {
+MODELS: Mapping[str, ModelArchitecture] = {
     spec.name: spec
     for spec in (
-        ModelSpec(
+        ModelArchitecture(
             "r1-distill-qwen-1.5b",
             1.78,
             1.78,
@@ -307,7 +307,7 @@ MODELS: Mapping[str, ModelSpec] = {
             128,
             _dense_sources(_QWEN_CFG.format("DeepSeek-R1-Distill-Qwen-1.5B")),
         ),
-        ModelSpec(
+        ModelArchitecture(
             "r1-distill-qwen-7b",
             7.62,
             7.62,
@@ -316,8 +316,10 @@ MODELS: Mapping[str, ModelSpec] = {
             128,
             _dense_sources(_QWEN_CFG.format("DeepSeek-R1-Distill-Qwen-7B")),
         ),
-        ModelSpec("r1-distill-llama-8b", 8.03, 8.03, 32, 8, 128, _dense_sources(_LLAMA_CFG)),
-        ModelSpec(
+        ModelArchitecture(
+            "r1-distill-llama-8b", 8.03, 8.03, 32, 8, 128, _dense_sources(_LLAMA_CFG)
+        ),
+        ModelArchitecture(
             "r1-distill-qwen-14b",
             14.77,
             14.77,
@@ -326,7 +328,7 @@ MODELS: Mapping[str, ModelSpec] = {
             128,
             _dense_sources(_QWEN_CFG.format("DeepSeek-R1-Distill-Qwen-14B")),
         ),
-        ModelSpec(
+        ModelArchitecture(
             "r1-distill-qwen-32b",
             32.76,
             32.76,
@@ -335,8 +337,10 @@ MODELS: Mapping[str, ModelSpec] = {
             128,
             _dense_sources(_QWEN_CFG.format("DeepSeek-R1-Distill-Qwen-32B")),
         ),
-        ModelSpec("r1-distill-llama-70b", 70.55, 70.55, 80, 8, 128, _dense_sources(_LLAMA_CFG)),
-        ModelSpec(
+        ModelArchitecture(
+            "r1-distill-llama-70b", 70.55, 70.55, 80, 8, 128, _dense_sources(_LLAMA_CFG)
+        ),
+        ModelArchitecture(
             name="deepseek-r1",
             parameters_billion=671,
             active_parameters_billion=37,
@@ -367,7 +371,7 @@ def hardware_named(name: str) -> HardwareSpec:
         raise KeyError(f"unknown hardware {name!r}; allowed: {', '.join(HARDWARE)}") from None
 
 
-def model_named(name: str) -> ModelSpec:
+def model_named(name: str) -> ModelArchitecture:
     """Look up a model; the error lists every allowed name."""
     try:
         return MODELS[name]

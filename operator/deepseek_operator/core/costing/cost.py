@@ -36,7 +36,7 @@ import math
 from dataclasses import dataclass
 
 from deepseek_operator.api.vocabulary import Currency, Precision
-from deepseek_operator.core.costing.catalog import HardwareSpec, ModelSpec
+from deepseek_operator.core.costing.catalog import HardwareSpec, ModelArchitecture
 from deepseek_operator.core.costing.fit import FitRequest, fit_replica
 from deepseek_operator.core.costing.throughput import Calibration, Figure, replica_throughput
 
@@ -269,7 +269,7 @@ class DoesNotFit(ValueError):
 
 
 def replica_economics(
-    model: ModelSpec,
+    model: ModelArchitecture,
     precision: Precision,
     hardware: HardwareSpec,
     device_cost: DeviceCostInputs,

@@ -15,7 +15,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deepseek_operator.api.vocabulary import Precision
-from deepseek_operator.core.costing.catalog import BYTES_PER_PARAMETER, HardwareSpec, ModelSpec
+from deepseek_operator.core.costing.catalog import (
+    BYTES_PER_PARAMETER,
+    HardwareSpec,
+    ModelArchitecture,
+)
 
 # vLLM's default gpu_memory_utilization is 0.90; 0.95 is a common production setting for
 # memory-tight models. 0.95 is used so that 70B at bf16 fits two 80 GB GPUs at short context,
@@ -34,7 +38,7 @@ def weights_bytes(parameters: float, precision: Precision) -> float:
 
 
 def kv_cache_bytes(
-    model: ModelSpec,
+    model: ModelArchitecture,
     context_tokens: int,
     concurrent_sequences: int = 1,
     kv_precision: Precision = "bf16",
@@ -47,7 +51,7 @@ def kv_cache_bytes(
 class FitRequest:
     """What a replica must hold: a model at a precision, a context length and a concurrency."""
 
-    model: ModelSpec
+    model: ModelArchitecture
     precision: Precision
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     concurrent_sequences: int = DEFAULT_CONCURRENT_SEQUENCES

@@ -18,7 +18,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from deepseek_operator.api.vocabulary import HardwareKind, Precision
-from deepseek_operator.core.costing.catalog import BYTES_PER_PARAMETER, HardwareSpec, ModelSpec
+from deepseek_operator.core.costing.catalog import (
+    BYTES_PER_PARAMETER,
+    HardwareSpec,
+    ModelArchitecture,
+)
 from deepseek_operator.core.costing.fit import FitRequest, ReplicaFit, max_concurrent_sequences
 
 Provenance = Literal["measured", "estimated"]
@@ -70,7 +74,7 @@ class ReplicaThroughput:
 
 
 def bytes_read_per_output_token(
-    model: ModelSpec, precision: Precision, context_tokens: int, kv_precision: Precision
+    model: ModelArchitecture, precision: Precision, context_tokens: int, kv_precision: Precision
 ) -> float:
     """Active weights plus the sequence's KV cache, read once per decoded token."""
     weights = model.active_parameters * BYTES_PER_PARAMETER[precision]
@@ -83,7 +87,7 @@ def tensor_parallel_efficiency(devices: int) -> float:
 
 
 def roofline_single_stream_tokens_per_s(
-    model: ModelSpec,
+    model: ModelArchitecture,
     precision: Precision,
     hardware: HardwareSpec,
     devices: int,

@@ -19,11 +19,10 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from deepseek_operator.api import deployment as api
-from deepseek_operator.api.deployment import DeepSeekDeployment, Variant
-from deepseek_operator.api.deployment import ModelSpec as ApiModelSpec
+from deepseek_operator.api.deployment import DeepSeekDeployment, ModelSpec, Variant
 from deepseek_operator.api.pool import PoolProfile
 from deepseek_operator.api.vocabulary import Precision
-from deepseek_operator.core.costing.catalog import HardwareSpec, ModelSpec, hardware_named
+from deepseek_operator.core.costing.catalog import HardwareSpec, ModelArchitecture, hardware_named
 from deepseek_operator.core.costing.catalog import model_named as catalog_model
 from deepseek_operator.core.costing.cost import ExchangeRate, OwnedDeviceCost, device_cost_per_hour
 from deepseek_operator.core.costing.fit import FitRequest, fit_replica
@@ -48,8 +47,10 @@ disk (7B bf16 is ~15 GB: ~30 s at 500 MB/s), engine warm-up; an estimate to repl
 DEFAULT_EXCHANGE_RATE = ExchangeRate()
 
 
-class SimulationInputError(ValueError):
-    """The deployment and pools cannot be replayed as given; the message names the field."""
+class PlanningInputError(ValueError):
+    """The deployment and its pools cannot be turned into planner inputs as given (a pool or
+    catalog key that does not resolve, a tensor-parallel degree a node cannot hold); the
+    message names the field."""
 
 
 @dataclass(frozen=True)
@@ -125,15 +126,15 @@ def plan_spec(spec: PlanningRules) -> PlanSpec:
     )
 
 
-def _catalog_model(model: ApiModelSpec, where: str) -> ModelSpec:
+def _catalog_model(model: ModelSpec, where: str) -> ModelArchitecture:
     if model.catalog_key is None:
-        raise SimulationInputError(
-            f"{where}.catalogKey: simulate sizes replicas from the model catalog; set catalogKey"
+        raise PlanningInputError(
+            f"{where}.catalogKey: replicas are sized from the model catalog; set catalogKey"
         )
     try:
         return catalog_model(model.catalog_key)
     except KeyError as exc:
-        raise SimulationInputError(f"{where}.catalogKey: {exc.args[0]}") from exc
+        raise PlanningInputError(f"{where}.catalogKey: {exc.args[0]}") from exc
 
 
 def _hardware(profile: PoolProfile, where: str) -> HardwareSpec:
@@ -141,7 +142,7 @@ def _hardware(profile: PoolProfile, where: str) -> HardwareSpec:
     try:
         base = hardware_named(node.accelerator_model)
     except KeyError as exc:
-        raise SimulationInputError(f"{where}.hardware.acceleratorModel: {exc.args[0]}") from exc
+        raise PlanningInputError(f"{where}.hardware.acceleratorModel: {exc.args[0]}") from exc
     if node.kind == "gpu":
         return replace(
             base,
@@ -174,7 +175,7 @@ def _device_cost_per_hour(profile: PoolProfile, devices_in_pool: int) -> float:
 
 
 def _calibration(
-    profile: PoolProfile, hardware: HardwareSpec, model: ApiModelSpec, precision: Precision
+    profile: PoolProfile, hardware: HardwareSpec, model: ModelSpec, precision: Precision
 ) -> tuple[Calibration | None, float | None]:
     names = {model.name, model.catalog_key}
     for entry in profile.spec.throughput:
@@ -236,7 +237,7 @@ def pool_option(
     if kind == "gpu":
         devices = max(devices, variant.tensor_parallel)
         if devices > hardware.devices_per_node:
-            raise SimulationInputError(
+            raise PlanningInputError(
                 f"{where}.tensorParallel: {devices} GPUs per replica, but a node of pool "
                 f"{variant.pool} has {hardware.devices_per_node}"
             )

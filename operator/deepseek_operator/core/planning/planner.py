@@ -1,6 +1,6 @@
 """The placement planner: how many replicas of which variant on which pool, now.
 
-Stable entry point (the simulator, the CLI and the operator call exactly this)::
+Stable entry point (the replay, the CLI and the operator call exactly this)::
 
     plan(spec: PlanSpec, pools: Sequence[PoolOption], observed: Sequence[PoolReplicas],
          demand: float | None, now: datetime, history: History = History()) -> Plan

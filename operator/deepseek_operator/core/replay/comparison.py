@@ -14,18 +14,17 @@ from datetime import datetime
 
 import numpy as np
 
-from deepseek_operator.api.vocabulary import HardwareKind
-from deepseek_operator.api.vocabulary import Policy as WindowPolicy
+from deepseek_operator.api.vocabulary import HardwareKind, Policy
 from deepseek_operator.core.planning.planner import Schedule, Window, plan
 from deepseek_operator.core.planning.schedule import active_window
 from deepseek_operator.core.replay.engine import (
     DemandTimeline,
     Observation,
-    Policy,
     PolicyRun,
-    SimPool,
+    ReplayPolicy,
+    ReplayPool,
     demand_timeline,
-    simulate,
+    replay,
 )
 from deepseek_operator.core.replay.inputs import ReplayInputs
 from deepseek_operator.core.replay.oracle import (
@@ -99,11 +98,11 @@ class Comparison:
         return next((r for r in self.runs if r.name == name), None)
 
 
-def _kind_pools(pools: Sequence[SimPool], kind: HardwareKind) -> list[SimPool]:
+def _kind_pools(pools: Sequence[ReplayPool], kind: HardwareKind) -> list[ReplayPool]:
     return [p for p in pools if p.kind == kind]
 
 
-def _pools_for(policy: WindowPolicy, pools: Sequence[SimPool]) -> tuple[str, ...]:
+def _pools_for(policy: Policy, pools: Sequence[ReplayPool]) -> tuple[str, ...]:
     if policy in ("gpuOnly", "preferGPU"):
         chosen = _kind_pools(pools, "gpu")
     elif policy in ("cpuOnly", "preferCPU"):
@@ -113,7 +112,7 @@ def _pools_for(policy: WindowPolicy, pools: Sequence[SimPool]) -> tuple[str, ...
     return tuple(p.name for p in (chosen or pools))
 
 
-def clock_rules(schedule: Schedule, pools: Sequence[SimPool]) -> list[ClockRule]:
+def clock_rules(schedule: Schedule, pools: Sequence[ReplayPool]) -> list[ClockRule]:
     """One rule per schedule window: the window's policy decides which pools it runs on."""
 
     def is_active(window: Window) -> Callable[[datetime], bool]:
@@ -151,7 +150,7 @@ def deployment_rules(inputs: ReplayInputs, demand: DemandTimeline) -> OracleRule
     return OracleRules(allowed=allowed, max_ready=high, min_ready=low)
 
 
-def cheapest_per_token(pools: Sequence[SimPool]) -> SimPool:
+def cheapest_per_token(pools: Sequence[ReplayPool]) -> ReplayPool:
     return min(
         pools, key=lambda p: (p.cost_per_replica_hour / p.tokens_per_second_per_replica, p.name)
     )
@@ -159,11 +158,11 @@ def cheapest_per_token(pools: Sequence[SimPool]) -> SimPool:
 
 def build_policies(
     inputs: ReplayInputs, demand: DemandTimeline, settings: ReplaySettings
-) -> tuple[list[Policy], list[str]]:
+) -> tuple[list[ReplayPolicy], list[str]]:
     pools = inputs.pools
     headroom = inputs.spec.slo.headroom_fraction
     low = inputs.spec.replicas.min
-    policies: list[Policy] = []
+    policies: list[ReplayPolicy] = []
     notes: list[str] = []
     wanted = set(settings.policies)
     statics: tuple[tuple[str, HardwareKind], ...] = (("static-gpu", "gpu"), ("static-cpu", "cpu"))
@@ -258,7 +257,7 @@ def compare(
             def report(step: int, name: str = name) -> None:
                 progress(name, step + 1, demand.steps)
 
-        runs.append(simulate(policy, demand, inputs.pools, inputs.rules, report))
+        runs.append(replay(policy, demand, inputs.pools, inputs.rules, report))
     solution = None
     if "oracle" in settings.policies:
         if progress is not None:
@@ -275,7 +274,7 @@ def compare(
             notes.append(str(exc))
         else:
             notes.append(solution.describe())
-            oracle_run = simulate(OraclePolicy(solution, inputs.pools), demand, inputs.pools)
+            oracle_run = replay(OraclePolicy(solution, inputs.pools), demand, inputs.pools)
             runs.append(oracle_run)
         if progress is not None:
             progress("oracle", demand.steps, demand.steps)

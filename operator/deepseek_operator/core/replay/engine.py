@@ -37,7 +37,7 @@ UNMET_EPSILON_TOKENS = 1e-3
 
 
 @dataclass(frozen=True)
-class SimPool:
+class ReplayPool:
     """What the replay needs to know about one pool for one deployment's variant on it."""
 
     name: str
@@ -159,7 +159,7 @@ class StepView:
 Decision = Placement | Actions | None  # None: hold the current placement
 
 
-class Policy(Protocol):
+class ReplayPolicy(Protocol):
     name: str
 
     def decide(self, view: StepView) -> Decision: ...
@@ -170,7 +170,7 @@ class PolicyRun:
     """One policy's replay: per-step series and the totals the report shows."""
 
     name: str
-    pools: tuple[SimPool, ...]
+    pools: tuple[ReplayPool, ...]
     step_seconds: float
     billed: IntArray  # [pool, step] replicas billed
     ready: IntArray  # [pool, step] replicas serving
@@ -229,14 +229,14 @@ class PolicyRun:
         return float((self.billed * gpus[:, None]).sum()) * self.step_seconds / SECONDS_PER_HOUR
 
 
-def startup_steps(pool: SimPool, step_seconds: float) -> int:
+def startup_steps(pool: ReplayPool, step_seconds: float) -> int:
     return math.ceil(pool.startup_seconds / step_seconds - 1e-9)
 
 
 class _Fleet:
     """Replicas per pool: ready ones, and starting ones with the step they become ready."""
 
-    def __init__(self, pools: Sequence[SimPool]) -> None:
+    def __init__(self, pools: Sequence[ReplayPool]) -> None:
         self.pools = tuple(pools)
         self.ready = [0] * len(pools)
         self.starting: list[list[int]] = [[] for _ in pools]  # ready-at step per replica
@@ -322,10 +322,10 @@ def _apply_actions(fleet: _Fleet, actions: Actions, step: int, step_seconds: flo
     return changed
 
 
-def simulate(
-    policy: Policy,
+def replay(
+    policy: ReplayPolicy,
     demand: DemandTimeline,
-    pools: Sequence[SimPool],
+    pools: Sequence[ReplayPool],
     rules: RolloutRules = RolloutRules(),
     progress: Callable[[int], None] | None = None,
 ) -> PolicyRun:

@@ -10,20 +10,20 @@ from deepseek_operator.api.pool import PoolProfile
 from deepseek_operator.core.costing.cost import ExchangeRate
 from deepseek_operator.core.planning.inputs import (
     DEFAULT_EXCHANGE_RATE,
+    PlanningInputError,
     PoolSetup,
-    SimulationInputError,
     plan_spec,
     pool_option,
 )
 from deepseek_operator.core.planning.planner import PlanSpec, PoolOption
-from deepseek_operator.core.replay.engine import RolloutRules, SimPool
+from deepseek_operator.core.replay.engine import ReplayPool, RolloutRules
 
 
 @dataclass(frozen=True)
 class ReplayInputs:
     spec: PlanSpec
     options: tuple[PoolOption, ...]
-    pools: tuple[SimPool, ...]
+    pools: tuple[ReplayPool, ...]
     rules: RolloutRules
     reconcile_interval_seconds: float
     currency: str
@@ -39,7 +39,7 @@ def replay_inputs(
     by_name = {str(p.metadata.get("name", "")): p for p in profiles}
     unknown = sorted(set(setups) - set(by_name))
     if unknown:
-        raise SimulationInputError(f"nodes/startup given for unknown pools: {', '.join(unknown)}")
+        raise PlanningInputError(f"nodes/startup given for unknown pools: {', '.join(unknown)}")
     spec = deployment.spec
     currencies = {by_name[v.pool].spec.cost.currency for v in spec.variants if v.pool in by_name}
     currency = (spec.cost_model.currency if spec.cost_model else None) or (
@@ -50,14 +50,14 @@ def replay_inputs(
         profile = by_name.get(variant.pool)
         if profile is None:
             known = ", ".join(sorted(by_name)) or "none"
-            raise SimulationInputError(
+            raise PlanningInputError(
                 f"spec.variants[{index}].pool: no PoolProfile named {variant.pool!r} "
                 f"(pools file has: {known})"
             )
         setup = setups.get(variant.pool, PoolSetup())
         options.append(pool_option(deployment, variant, index, profile, setup, currency, rate))
     pools = tuple(
-        SimPool(
+        ReplayPool(
             name=o.name,
             kind=o.kind,
             cost_per_replica_hour=o.replica_cost_per_hour,
@@ -71,7 +71,7 @@ def replay_inputs(
     )
     if not pools:
         reasons = "; ".join(f"{o.name}: {o.fit_reason}" for o in options)
-        raise SimulationInputError(f"no variant fits its pool: {reasons}")
+        raise PlanningInputError(f"no variant fits its pool: {reasons}")
     return ReplayInputs(
         spec=plan_spec(spec),
         options=tuple(options),

@@ -39,7 +39,7 @@ from deepseek_operator.core.replay.engine import (
     DemandTimeline,
     FloatArray,
     IntArray,
-    SimPool,
+    ReplayPool,
     StepView,
     startup_steps,
 )
@@ -137,7 +137,7 @@ class OracleRules:
 
 def solve_oracle(
     demand: DemandTimeline,
-    pools: Sequence[SimPool],
+    pools: Sequence[ReplayPool],
     *,
     min_ready: int = 0,
     rules: OracleRules | None = None,
@@ -339,7 +339,7 @@ class OraclePolicy:
 
     name = "oracle"
 
-    def __init__(self, solution: OracleSolution, pools: Sequence[SimPool]) -> None:
+    def __init__(self, solution: OracleSolution, pools: Sequence[ReplayPool]) -> None:
         self.solution = solution
         self.pools = tuple(pools)
 

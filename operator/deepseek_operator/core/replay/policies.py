@@ -32,7 +32,7 @@ from deepseek_operator.core.planning.planner import (
 from deepseek_operator.core.replay.engine import (
     DemandTimeline,
     Placement,
-    SimPool,
+    ReplayPool,
     StepView,
 )
 
@@ -48,7 +48,7 @@ class Sizing:
 
 def cheapest_mix(
     tokens_per_second: float,
-    pools: Sequence[SimPool],
+    pools: Sequence[ReplayPool],
     *,
     min_replicas: int = 0,
     max_replicas: int | None = None,
@@ -111,7 +111,7 @@ class StaticPolicy:
 def static_sizing(
     name: str,
     demand: DemandTimeline,
-    pools: Sequence[SimPool],
+    pools: Sequence[ReplayPool],
     headroom: float,
     min_replicas: int,
 ) -> tuple[StaticPolicy, Sizing]:
@@ -149,7 +149,7 @@ class TimeOnlyPolicy:
 
 def time_only_policy(
     demand: DemandTimeline,
-    pools: Sequence[SimPool],
+    pools: Sequence[ReplayPool],
     rules: Sequence[ClockRule],
     fallback_pools: tuple[str, ...],
     headroom: float,
@@ -189,7 +189,7 @@ class LoadOnlyPolicy:
 
     def __init__(
         self,
-        pool: SimPool,
+        pool: ReplayPool,
         headroom: float,
         min_replicas: int,
         max_replicas: int,
