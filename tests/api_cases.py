@@ -359,6 +359,24 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
         "spec.load.prometheusAddress",
     ),
     InvalidCase("currency-lowercase", POOL, _set("cost.currency", "usd"), "spec.cost.currency"),
+    InvalidCase(
+        "exchange-rate-zero",
+        DSD,
+        _set("costModel", {"exchangeRates": [{"currency": "EUR", "unitsPerUSD": 0}]}),
+        "spec.costModel.exchangeRates[0].unitsPerUSD",
+    ),
+    InvalidCase(
+        "exchange-rate-currency-lowercase",
+        DSD,
+        _set("costModel", {"exchangeRates": [{"currency": "eur", "unitsPerUSD": 0.9}]}),
+        "spec.costModel.exchangeRates[0].currency",
+    ),
+    InvalidCase(
+        "usd-rate-not-one",
+        DSD,
+        _set("costModel", {"exchangeRates": [{"currency": "USD", "unitsPerUSD": 7.0}]}),
+        "spec.costModel.exchangeRates[0].unitsPerUSD",
+    ),
     InvalidCase("model-name-too-long", DSD, _set("model.name", "m" * 254), "spec.model.name"),
     # duplicates
     InvalidCase(
@@ -375,6 +393,20 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
         DSD,
         _set("schedule.windows[0].days", ["Mon", "Mon"]),
         "spec.schedule.windows[0].days[1]",
+    ),
+    InvalidCase(
+        "duplicate-exchange-rate",
+        DSD,
+        _set(
+            "costModel",
+            {
+                "exchangeRates": [
+                    {"currency": "EUR", "unitsPerUSD": 0.9},
+                    {"currency": "EUR", "unitsPerUSD": 0.8},
+                ]
+            },
+        ),
+        "spec.costModel.exchangeRates[1]",
     ),
     InvalidCase(
         "duplicate-throughput-entry",
@@ -564,6 +596,17 @@ def valid_specs(draw: st.DrawFn) -> Resource:
             _optional(
                 {
                     "currency": st.sampled_from(["USD", "CNY", "EUR"]),
+                    "exchangeRates": st.lists(
+                        st.fixed_dictionaries(
+                            {
+                                "currency": st.sampled_from(["EUR", "GBP", "JPY", "CNY"]),
+                                "unitsPerUSD": _fraction(0.001, 1000),
+                            },
+                            optional={"source": _TEXT},
+                        ),
+                        max_size=3,
+                        unique_by=lambda rate: rate["currency"],
+                    ),
                     "pue": _fraction(1, 3),
                     "cloudAPIPricePerMillionTokens": _fraction(0, 1000),
                     "baselinePool": st.sampled_from(pools),

@@ -40,6 +40,7 @@ SHORT_NAMES = ("dsd",)
 MAX_VARIANTS = 8
 MAX_WINDOWS = 16
 MAX_EXCEPTION_DATES = 64
+MAX_EXCHANGE_RATES = 16
 
 
 def _default_in_schema(model: type[ApiModel]) -> dict[str, Any]:
@@ -357,11 +358,51 @@ class Migration(ApiModel):
     )
 
 
+class ExchangeRate(ApiModel):
+    """How many units of one currency a US dollar buys, for converting pool prices."""
+
+    cross_field_rules = (
+        CrossFieldRule(
+            cel="self.currency != 'USD' || self.unitsPerUSD == 1.0",
+            message="USD is the reference currency: its unitsPerUSD is 1",
+            holds=lambda r: r.currency != "USD" or r.units_per_usd == 1.0,
+            field_path=".unitsPerUSD",
+        ),
+    )
+
+    currency: Currency = Field(description="ISO 4217 code of the currency, e.g. EUR.")
+    units_per_usd: float = Field(
+        gt=0,
+        le=1e9,
+        alias="unitsPerUSD",
+        description="Units of the currency that one US dollar buys, e.g. 0.92 for EUR.",
+    )
+    source: ShortText | None = Field(
+        default=None,
+        description='Where the rate comes from and its date, e.g. "ECB reference rate '
+        '2026-11-27"; kept with the rate for whoever reads the figures.',
+    )
+
+
 class CostModelOverrides(ApiModel):
     """Values that replace the PoolProfiles' cost inputs for this deployment's reports."""
 
     currency: Currency | None = Field(
-        default=None, description="Currency of the reports; absent: the pools' currency."
+        default=None,
+        description="Currency of the reports; absent: the pools' currency when they share one, "
+        "else USD.",
+    )
+    exchange_rates: list[ExchangeRate] = Field(
+        default=[],
+        max_length=MAX_EXCHANGE_RATES,
+        description="Rates for converting pool prices into the reports' currency, by unique "
+        "currency. They extend or replace the operator's own table, which holds only USD (1) "
+        "and CNY (7.0 per USD, the source article's conversion). A pool priced in a currency "
+        "with no rate is reported as UnknownCurrencyRate, never converted as another currency.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["currency"],
+        },
     )
     electricity_price_per_kwh: Money | None = Field(
         default=None,

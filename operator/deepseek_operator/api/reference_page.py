@@ -202,8 +202,11 @@ operator can read, and a resource it refuses is refused with the same message at
 by `kubectl apply` and by the operator's models.
 
 Units are in the field names (`...Seconds`, `...GiB`, `...PerHour`, `...PerKWh`). Money is in
-the PoolProfile's `cost.currency`. Lists and strings are bounded so that the API server can
-price the validation rules.
+the PoolProfile's `cost.currency`; a deployment's figures are in `spec.costModel.currency`
+(absent: its pools' shared currency, else USD), converted at the rates in
+`spec.costModel.exchangeRates` and the operator's own table (USD, and CNY at the source
+article's 7.0 per USD). Lists and strings are bounded so that the API server can price the
+validation rules.
 """
 
 _SCHEMA_MISTAKES: tuple[tuple[str, str], ...] = (
@@ -224,6 +227,12 @@ _SCHEMA_MISTAKES: tuple[tuple[str, str], ...] = (
         "the model, at the variant's precision and context length, fits no listed pool (too "
         "large for its GPUs or memory even at the largest `tensorParallel`)",
         conditions.REASON_MODEL_FITS_NO_POOL,
+    ),
+    (
+        "a pool's `cost.currency` is not the currency the deployment reports in and one of the "
+        "two has no exchange rate (the operator's table holds USD and CNY; state others in "
+        "`spec.costModel.exchangeRates`)",
+        conditions.REASON_UNKNOWN_CURRENCY_RATE,
     ),
 )
 """Mistakes only the operator can see, with the Ready=False reason it reports for each."""
