@@ -17,11 +17,15 @@ from rich.table import Table
 from rich.text import Text
 
 from deepseek_operator.api.vocabulary import PRECISIONS
-from deepseek_operator.cli.inputs import InputError, read_yaml, stop
+from deepseek_operator.cli.inputs import InputError, missing_rate_message, read_yaml, stop
 from deepseek_operator.core.costing.article import ArticleReport, article_report
 from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 from deepseek_operator.core.costing.comparison import PoolResult, ScenarioReport, compare_pools
-from deepseek_operator.core.costing.cost import HOURS_PER_YEAR, TotalCostOfOwnership
+from deepseek_operator.core.costing.cost import (
+    HOURS_PER_YEAR,
+    TotalCostOfOwnership,
+    UnknownCurrencyRate,
+)
 from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.costing.scenario import ScenarioError, parse_scenario
 
@@ -135,6 +139,8 @@ def cost(
             renderable = render_scenario(scenario_report)
             if plot is not None:
                 _plot_scenario(plot, scenario_report)
+    except UnknownCurrencyRate as error:
+        stop(missing_rate_message(error, scenario=True))
     except (ScenarioError, InputError) as error:
         stop(error)
     if as_json:
@@ -247,6 +253,13 @@ def _checked_plot(path: Path, draw: Any) -> None:
 # ----------------------------------------------------------------------------- rendering
 
 
+def _rates(report: ScenarioReport) -> str:
+    """The exchange rates the scenario states, as "7 CNY/USD, 0.92 EUR/USD"."""
+    scenario = report.scenario
+    rates = {"CNY": scenario.cny_per_usd, **scenario.exchange_rates}
+    return ", ".join(f"{units:g} {currency}/USD" for currency, units in rates.items())
+
+
 def _years(value: float | None) -> str:
     if value is None:
         return "never"
@@ -286,7 +299,7 @@ def render_scenario(report: ScenarioReport) -> RenderableType:
         ("Cloud:  ", "bold"),
         f"{scenario.cloud_api.name} costs {per_year} {c} per year, "
         f"{over_period} {c} over {scenario.period_years:g} years "
-        f"(at {scenario.cny_per_usd:g} CNY/USD).",
+        f"(at {_rates(report)}).",
     )
     fit = _table(
         "Fit and throughput",
@@ -553,9 +566,15 @@ def scenario_json(report: ScenarioReport) -> dict[str, Any]:
             "cost_ratio": result.versus_cloud.cost_ratio,
         }
 
+    rates = (
+        {"exchange_rates": dict(report.scenario.exchange_rates)}
+        if report.scenario.exchange_rates
+        else {}
+    )
     return {
         "currency": report.currency,
         "cny_per_usd": report.scenario.cny_per_usd,
+        **rates,
         "period_years": report.scenario.period_years,
         "demand_output_tokens_per_s": report.demand_output_tokens_per_s,
         "cloud_per_year": report.cloud_per_year,

@@ -18,6 +18,8 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
+from deepseek_operator.core.costing.cost import UnknownCurrencyRate
+
 INPUT_ERROR_EXIT_CODE = 2
 
 
@@ -30,6 +32,22 @@ def stop(error: BaseException | str) -> NoReturn:
     message = Text.assemble(("error: ", "bold red"), str(error))
     Console(stderr=True).print(message, soft_wrap=True, highlight=False)
     raise typer.Exit(INPUT_ERROR_EXIT_CODE) from None
+
+
+def missing_rate_message(error: UnknownCurrencyRate, *, scenario: bool = False) -> str:
+    """The error, and where to state the missing rate: a deployment's costModel or a scenario."""
+    currency = error.currency
+    if scenario:
+        how = (
+            f"add it to a scenario file's exchange_rates (cost --scenario FILE), e.g. "
+            f"exchange_rates: {{{currency}: <{currency} per USD>}}"
+        )
+    else:
+        how = (
+            f"add it to the deployment's spec.costModel.exchangeRates, e.g. "
+            f"{{currency: {currency}, unitsPerUSD: <{currency} per USD>, source: <where, when>}}"
+        )
+    return f"{error}; state how many {currency} one US dollar buys: {how}"
 
 
 def require_extra(extra: str, *modules: str) -> None:

@@ -35,7 +35,13 @@ from deepseek_operator.api.deployment import (
     Schedule,
 )
 from deepseek_operator.api.vocabulary import HardwareKind
-from deepseek_operator.cli.inputs import InputError, read_yaml, stop, validation_message
+from deepseek_operator.cli.inputs import (
+    InputError,
+    missing_rate_message,
+    read_yaml,
+    stop,
+    validation_message,
+)
 from deepseek_operator.cli.resource_files import (
     ClusterOption,
     NodesOption,
@@ -45,8 +51,9 @@ from deepseek_operator.cli.resource_files import (
     pool_counts,
     pool_setups,
 )
+from deepseek_operator.core.costing.cost import UnknownCurrencyRate
 from deepseek_operator.core.costing.money import format_money
-from deepseek_operator.core.planning.inputs import PlanningInputError, plan_spec
+from deepseek_operator.core.planning.inputs import plan_spec
 from deepseek_operator.core.planning.planner import (
     Plan,
     PlanSpec,
@@ -134,7 +141,9 @@ def load_deployment_inputs(
         inputs = replay_inputs(
             load_deployment(deployment), load_pools(pools), pool_setups(nodes, cluster, startup)
         )
-    except PlanningInputError as exc:
+    except UnknownCurrencyRate as exc:
+        raise InputError(f"{deployment}: {missing_rate_message(exc)}") from exc
+    except ValueError as exc:  # PlanningInputError, or a schedule the planner refuses
         raise InputError(f"{deployment}: {exc}") from exc
     options = list(inputs.options)
     now_running = _running(pool_counts(running, "--running", "replicas"), options, "--running")

@@ -22,7 +22,7 @@ from rich.table import Table
 
 from deepseek_operator.api.deployment import DeepSeekDeployment
 from deepseek_operator.api.resolution import UnknownTimeZone, lookup_time_zone
-from deepseek_operator.cli.inputs import InputError, read_text, stop
+from deepseek_operator.cli.inputs import InputError, missing_rate_message, read_text, stop
 from deepseek_operator.cli.resource_files import (
     ClusterOption,
     NodesOption,
@@ -31,6 +31,7 @@ from deepseek_operator.cli.resource_files import (
     load_pools,
     pool_setups,
 )
+from deepseek_operator.core.costing.cost import UnknownCurrencyRate
 from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning.inputs import PlanningInputError
 from deepseek_operator.core.replay.comparison import (
@@ -358,6 +359,8 @@ def simulate(
             oracle_max_steps=oracle_max_steps,
             oracle_time_limit_seconds=oracle_time_limit,
         )
+    except UnknownCurrencyRate as exc:
+        stop(f"{deployment}: {missing_rate_message(exc)}")
     except (InputError, PlanningInputError, TraceError, ValueError) as exc:
         stop(exc)
 

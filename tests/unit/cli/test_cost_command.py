@@ -117,6 +117,36 @@ def test_input_errors_are_clear(app: typer.Typer, args: tuple[str, ...], message
     assert message in err
 
 
+def test_a_currency_without_a_rate_says_how_to_state_one(app: typer.Typer, tmp_path: Path) -> None:
+    code, out, err = _run(app, "--hardware", "h100-sxm", "--currency", "EUR")
+    assert code == 2
+    assert out == ""
+    assert "no exchange rate for EUR (rates known: CNY, USD)" in err
+    assert "exchange_rates" in err and "Traceback" not in err
+
+    scenario = tmp_path / "eur.yaml"
+    scenario.write_text(
+        EXAMPLE.read_text().replace(
+            "currency: CNY\n", "currency: EUR\nexchange_rates: {EUR: 0.8}\n"
+        )
+    )
+    code, out, err = _run(app, "--scenario", str(scenario))
+    assert code == 0, err
+    assert "(at 7 CNY/USD, 0.8 EUR/USD)" in " ".join(out.split())
+    code, out, err = _run(app, "--scenario", str(scenario), "--json")
+    assert code == 0, err
+    assert json.loads(out)["exchange_rates"] == {"EUR": 0.8}
+
+
+def test_usd_reports_keep_working(app: typer.Typer) -> None:
+    code, out, err = _run(app, "--hardware", "h100-sxm", "--currency", "USD", "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["currency"] == "USD"
+    # deepseek-reasoner at USD 0.55 in / 2.19 out, 100,000 requests of 1,000 + 500 tokens a day.
+    assert report["cloud_per_year"] == pytest.approx(100_000 * 365 * (0.55e-3 + 2.19 * 0.5e-3))
+
+
 def test_catalog_lists_every_default_with_its_source(app: typer.Typer) -> None:
     code, out, _ = _run(app, "--catalog", "--json")
     assert code == 0

@@ -231,6 +231,31 @@ def test_bad_inputs_are_named(args: tuple[str, ...], message: str) -> None:
     assert message in output
 
 
+def test_a_pool_currency_without_a_rate_is_named_with_how_to_state_one(tmp_path: Path) -> None:
+    documents = list(yaml.safe_load_all(POOLS.read_text()))
+    documents[0]["spec"]["cost"]["currency"] = "EUR"
+    pools = tmp_path / "pools.yaml"
+    pools.write_text(yaml.safe_dump_all(documents))
+    code, output = _plan("--deployment", str(DEPLOYMENT), "--pools", str(pools), "--demand", "5")
+    assert code == 2, output
+    assert "no exchange rate for EUR" in output and "(rates known: CNY, USD)" in output
+    assert "spec.costModel.exchangeRates" in output
+    assert "Traceback" not in output
+
+
+def test_a_deployment_whose_time_zone_does_not_exist_is_named_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    document = yaml.safe_load(DEPLOYMENT.read_text())
+    document["spec"]["schedule"]["timeZone"] = "Mars/Olympus"
+    deployment = tmp_path / "dsd.yaml"
+    deployment.write_text(yaml.safe_dump(document))
+    code, output = _plan("--deployment", str(deployment), "--pools", str(POOLS), "--demand", "5")
+    assert code == 2, output
+    assert "schedule.timeZone 'Mars/Olympus' is not an IANA zone" in output
+    assert "Traceback" not in output
+
+
 def test_repeated_pool_names_and_mixed_currencies_are_named_not_a_traceback(
     tmp_path: Path,
 ) -> None:

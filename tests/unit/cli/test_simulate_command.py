@@ -130,6 +130,42 @@ def test_bad_options_are_named(extra: list[str], message: str) -> None:
     assert message in output
 
 
+def _pools_with_a_eur_pool(tmp_path: Path) -> Path:
+    documents = list(yaml.safe_load_all(POOLS.read_text()))
+    for document in documents:
+        if document["metadata"]["name"] == "cpu-xeon":
+            document["spec"]["cost"]["currency"] = "EUR"
+    path = tmp_path / "pools.yaml"
+    path.write_text(yaml.safe_dump_all(documents))
+    return path
+
+
+def test_a_pool_currency_without_a_rate_stops_with_how_to_state_one(tmp_path: Path) -> None:
+    pools = _pools_with_a_eur_pool(tmp_path)
+    code, output = invoke("-d", str(DEPLOYMENT), "-p", str(pools), "--synthetic", "diurnal")
+    assert code == 2, output
+    assert "no exchange rate for EUR, the currency of PoolProfile cpu-xeon's prices" in output
+    assert "spec.costModel.exchangeRates" in output and "unitsPerUSD" in output
+    assert "Traceback" not in output and "static-gpu" not in output
+
+    document = yaml.safe_load(DEPLOYMENT.read_text())
+    document["spec"]["costModel"] = {
+        "currency": "CNY",
+        "exchangeRates": [{"currency": "EUR", "unitsPerUSD": 0.5}],
+    }
+    stated = tmp_path / "dsd.yaml"
+    stated.write_text(yaml.safe_dump(document))
+    code, output = invoke(
+        "-d", str(stated), "-p", str(pools), "--synthetic", "diurnal", "--days", "0.1", "--json"
+    )
+    assert code == 0, output
+    costs = {p["name"]: p["costPerReplicaHour"] for p in json.loads(output)["pools"]}
+    cny = replay_inputs(load_deployment(DEPLOYMENT), load_pools(POOLS), {})
+    cpu_cny = next(p.cost_per_replica_hour for p in cny.pools if p.name == "cpu-xeon")
+    # The same figure, now read as EUR: to USD at 0.5 EUR per USD, to CNY at 7.0.
+    assert costs["cpu-xeon"] == pytest.approx(cpu_cny / 0.5 * 7.0)
+
+
 def test_a_deployment_with_a_bad_field_names_it(tmp_path: Path) -> None:
     document = yaml.safe_load(DEPLOYMENT.read_text())
     document["spec"]["slo"]["headroomFraction"] = 3

@@ -8,13 +8,17 @@ from hypothesis import strategies as st
 
 from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 from deepseek_operator.core.costing.cost import (
+    DEFAULT_EXCHANGE_RATES,
+    USD_RATE,
     CloudApiPrice,
     CloudComparison,
+    CurrencyRate,
     DoesNotFit,
-    ExchangeRate,
+    ExchangeRates,
     OwnedDeviceCost,
     RentedDeviceCost,
     TotalCostOfOwnership,
+    UnknownCurrencyRate,
     break_even_requests_per_day,
     cloud_api_cost,
     cost_per_million_output_tokens,
@@ -100,12 +104,51 @@ def test_free_local_pool_has_no_cost_ratio_instead_of_dividing_by_zero() -> None
 
 
 def test_currency_conversion_is_explicit() -> None:
-    rate = ExchangeRate(7.0)
+    rate = DEFAULT_EXCHANGE_RATES
     assert rate.convert(180_000, "USD", "CNY") == pytest.approx(1_260_000)
     assert rate.convert(1_260_000, "CNY", "USD") == pytest.approx(180_000)
     price = CloudApiPrice(0.55, 2.19, "USD")
     assert cloud_api_cost(1e6, 1e6, price, rate, "USD") == pytest.approx(2.74)
     assert cloud_api_cost(1e6, 1e6, price, rate, "CNY") == pytest.approx(19.18)
+
+
+def test_the_default_rates_are_only_the_sourced_ones() -> None:
+    assert DEFAULT_EXCHANGE_RATES.currencies == ("CNY", "USD")
+    cny = DEFAULT_EXCHANGE_RATES.rate("CNY")
+    assert cny.units_per_usd == 7.0
+    assert "USD 180 k ≈ CNY 1,260 k" in cny.source and "4.2" in cny.source
+    assert DEFAULT_EXCHANGE_RATES.rate("USD").units_per_usd == 1.0
+
+
+def test_a_currency_without_a_rate_is_an_error_never_another_currency() -> None:
+    with pytest.raises(UnknownCurrencyRate, match="no exchange rate for EUR") as raised:
+        DEFAULT_EXCHANGE_RATES.convert(100.0, "EUR", "USD")
+    assert raised.value.currency == "EUR"
+    assert raised.value.known == ("CNY", "USD")
+    assert isinstance(raised.value, ValueError)
+    with pytest.raises(UnknownCurrencyRate, match="EUR"):
+        DEFAULT_EXCHANGE_RATES.convert(100.0, "CNY", "EUR")
+    # An amount already in the target currency needs no rate.
+    assert DEFAULT_EXCHANGE_RATES.convert(100.0, "EUR", "EUR") == 100.0
+
+
+def test_stated_rates_extend_and_replace_the_table() -> None:
+    rates = DEFAULT_EXCHANGE_RATES.with_rates(
+        [CurrencyRate("EUR", 0.8, "test"), CurrencyRate("CNY", 8.0, "test")]
+    )
+    assert rates.convert(100.0, "EUR", "USD") == pytest.approx(125.0)
+    assert rates.convert(100.0, "EUR", "CNY") == pytest.approx(1000.0)
+    assert rates.rate("CNY").units_per_usd == 8.0
+    assert DEFAULT_EXCHANGE_RATES.rate("CNY").units_per_usd == 7.0  # the default is untouched
+    assert ExchangeRates.of(USD_RATE).currencies == ("USD",)
+
+
+@pytest.mark.parametrize(
+    ("currency", "units"), [("EUR", 0.0), ("EUR", -1.0), ("EUR", float("nan")), ("USD", 2.0)]
+)
+def test_a_rate_must_be_positive_and_usd_is_one(currency: str, units: float) -> None:
+    with pytest.raises(ValueError, match="per USD"):
+        CurrencyRate(currency, units, "test")
 
 
 def test_break_even_load_is_local_yearly_cost_over_cloud_cost_per_request() -> None:
@@ -219,7 +262,7 @@ def test_more_demand_never_lowers_cost(
         cost_to_serve_per_hour(demand, replica_tokens, replica_cost)
     )
     price = CloudApiPrice(0.55, 2.19)
-    rate = ExchangeRate(7.0)
+    rate = DEFAULT_EXCHANGE_RATES
     assert cloud_api_cost(demand + more, demand + more, price, rate, "CNY") >= cloud_api_cost(
         demand, demand, price, rate, "CNY"
     )

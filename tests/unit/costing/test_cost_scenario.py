@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from deepseek_operator.core.costing.comparison import compare_pools
-from deepseek_operator.core.costing.cost import HOURS_PER_YEAR
+from deepseek_operator.core.costing.cost import HOURS_PER_YEAR, UnknownCurrencyRate
 from deepseek_operator.core.costing.scenario import ScenarioError, parse_scenario
 from tests.paths import EXAMPLES
 
@@ -62,13 +62,49 @@ def test_unknown_hardware_and_model_list_the_allowed_names() -> None:
     assert "'llama-3'" in model and "r1-distill-qwen-7b" in model
 
 
-def test_unknown_precision_and_currency_list_the_allowed_values() -> None:
+def test_unknown_precision_and_malformed_currency_are_named() -> None:
     data = _example()
     data["pools"][0]["precision"] = "int3"
-    data["currency"] = "EUR"
+    data["currency"] = "eur"
     problems = _problems(data)
     assert any(p.startswith("pools[0].precision:") and "'int4'" in p for p in problems)
-    assert any(p.startswith("currency:") and "'CNY'" in p and "'USD'" in p for p in problems)
+    assert any(p.startswith("currency:") and "[A-Z]{3}" in p for p in problems)
+
+
+def test_a_report_currency_without_a_rate_is_an_error_naming_it() -> None:
+    data = _example()
+    data["currency"] = "EUR"
+    with pytest.raises(UnknownCurrencyRate, match="no exchange rate for EUR") as raised:
+        compare_pools(parse_scenario(data))
+    assert raised.value.known == ("CNY", "USD")
+
+
+def test_stated_exchange_rates_convert_into_the_report_currency() -> None:
+    data = _example()
+    cny = compare_pools(parse_scenario(data))
+    data["currency"] = "EUR"
+    data["exchange_rates"] = {"EUR": 0.8}
+    for pool in data["pools"]:  # the example's pool prices are CNY amounts: restate them
+        for key in ("electricity_price_per_kwh", "staff_cost_per_year", "cloud_price_per_hour"):
+            if key in pool:
+                pool[key] = pool[key] / 7.0 * 0.8
+    eur = compare_pools(parse_scenario(data))
+    assert eur.cloud_per_year == pytest.approx(cny.cloud_per_year / 7.0 * 0.8)
+    by_name = {r.pool.name: r for r in eur.pools}
+    # The catalog prices an A100 at 100,000 CNY: 100,000 / 7.0 USD, 0.8 EUR per USD.
+    assert by_name["a100"].tco.hardware == pytest.approx(8 * 100_000 / 7.0 * 0.8)
+    for before, after in zip(cny.pools, eur.pools, strict=True):
+        assert after.tco.total == pytest.approx(before.tco.total / 7.0 * 0.8)
+
+
+def test_exchange_rates_list_only_further_currencies() -> None:
+    data = _example()
+    data["exchange_rates"] = {"CNY": 7.2}
+    assert _problems(data) == [
+        "exchange_rates: CNY: USD is 1 per USD and CNY is cny_per_usd; list other currencies here"
+    ]
+    data["exchange_rates"] = {"EUR": 0.0}
+    assert _problems(data)[0].startswith("exchange_rates.EUR: Input should be greater than 0")
 
 
 def test_misspelt_key_is_rejected_not_ignored() -> None:

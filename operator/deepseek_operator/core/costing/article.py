@@ -15,8 +15,10 @@ from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 from deepseek_operator.core.costing.cost import (
     HOURS_PER_YEAR,
     TOKENS_PER_MILLION,
+    USD_RATE,
     CloudComparison,
-    ExchangeRate,
+    CurrencyRate,
+    ExchangeRates,
     TotalCostOfOwnership,
     break_even_requests_per_day,
     energy_kwh,
@@ -224,7 +226,9 @@ def article_report(inputs: ArticleInputs | None = None) -> ArticleReport:
         "between input and output tokens decides the bill.",
     )
     implied_rate = a.stated_cloud_cny_per_year / a.stated_cloud_usd_per_year
-    rate = ExchangeRate(implied_rate)
+    rate = ExchangeRates.of(
+        USD_RATE, CurrencyRate("CNY", implied_rate, "implied by the article's CNY and USD bills")
+    )
     add(
         "Cloud bill in CNY",
         f"{_k(a.stated_cloud_cny_per_year)} CNY/yr",

@@ -11,11 +11,13 @@ from deepseek_operator.api.vocabulary import Currency
 from deepseek_operator.core.costing.catalog import hardware_named, model_named
 from deepseek_operator.core.costing.cost import (
     DAYS_PER_YEAR,
+    DEFAULT_EXCHANGE_RATES,
     HOURS_PER_YEAR,
     CloudApiPrice,
     CloudComparison,
+    CurrencyRate,
     DeviceCostInputs,
-    ExchangeRate,
+    ExchangeRates,
     HourlyCost,
     OwnedDeviceCost,
     RentedDeviceCost,
@@ -93,7 +95,7 @@ def cloud_cost_per_year(scenario: Scenario) -> float:
         requests * demand.input_tokens_per_request,
         requests * demand.output_tokens_per_request,
         CloudApiPrice(api.input_price_per_million, api.output_price_per_million, api.currency),
-        ExchangeRate(scenario.cny_per_usd),
+        exchange_rates(scenario),
         scenario.currency,
     )
 
@@ -106,19 +108,29 @@ def cloud_cost_per_request(scenario: Scenario) -> float:
         demand.input_tokens_per_request,
         demand.output_tokens_per_request,
         CloudApiPrice(api.input_price_per_million, api.output_price_per_million, api.currency),
-        ExchangeRate(scenario.cny_per_usd),
+        exchange_rates(scenario),
         scenario.currency,
     )
 
 
-def device_cost_inputs(pool: Pool, currency: Currency, rate: ExchangeRate) -> DeviceCostInputs:
+def exchange_rates(scenario: Scenario) -> ExchangeRates:
+    """The default table with the scenario's ``cny_per_usd`` and ``exchange_rates``."""
+    stated = [CurrencyRate("CNY", scenario.cny_per_usd, "the scenario's cny_per_usd")]
+    stated += [
+        CurrencyRate(currency, units, "the scenario's exchange_rates")
+        for currency, units in scenario.exchange_rates.items()
+    ]
+    return DEFAULT_EXCHANGE_RATES.with_rates(stated)
+
+
+def device_cost_inputs(pool: Pool, currency: Currency, rates: ExchangeRates) -> DeviceCostInputs:
     """A pool's per-device inputs, catalog defaults filled in; staff is shared evenly."""
     if pool.cloud_price_per_hour is not None:
         return RentedDeviceCost(pool.cloud_price_per_hour)
     hardware = hardware_named(pool.hardware)
     price = pool.purchase_price
     if price is None:
-        price = rate.convert(hardware.purchase_price, hardware.purchase_currency, currency)
+        price = rates.convert(hardware.purchase_price, hardware.purchase_currency, currency)
     assert pool.electricity_price_per_kwh is not None  # guaranteed by Pool's validator
     return OwnedDeviceCost(
         purchase_price=price,
@@ -150,8 +162,7 @@ def evaluate_pool(
 ) -> PoolResult:
     hardware = hardware_named(pool.hardware)
     model = model_named(pool.model)
-    rate = ExchangeRate(scenario.cny_per_usd)
-    inputs = device_cost_inputs(pool, scenario.currency, rate)
+    inputs = device_cost_inputs(pool, scenario.currency, exchange_rates(scenario))
     device_hourly = device_cost_per_hour(inputs)
     request = FitRequest(model, pool.precision, pool.context_tokens)
     fit = fit_replica(request, hardware)

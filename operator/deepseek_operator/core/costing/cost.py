@@ -33,10 +33,11 @@ Formulas (units in names; one "hour" is wall-clock, a year is 8,760 h):
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from deepseek_operator.api.vocabulary import Currency, Precision
-from deepseek_operator.core.costing.catalog import HardwareSpec, ModelArchitecture
+from deepseek_operator.core.costing.catalog import ARTICLE, HardwareSpec, ModelArchitecture
 from deepseek_operator.core.costing.fit import FitRequest, fit_replica
 from deepseek_operator.core.costing.throughput import Calibration, Figure, replica_throughput
 
@@ -49,22 +50,88 @@ TOKENS_PER_MILLION = 1_000_000
 DEFAULT_PUE = 1.58  # Uptime Institute global average 2023 (performance-anchors.md 2.7)
 DEFAULT_ELECTRICITY_CNY_PER_KWH = 1.2  # the article's commercial tariff (not verified)
 DEFAULT_AMORTISATION_YEARS = 3.0  # the article's deployment period
-# The article's own conversion: USD 180 k ~ CNY 1,260 k (section 4.2). Always explicit.
-DEFAULT_CNY_PER_USD = 7.0
+DEFAULT_CNY_PER_USD = 7.0  # the article's own conversion; see ARTICLE_CNY_RATE
 
 
 @dataclass(frozen=True)
-class ExchangeRate:
-    """CNY per USD; every conversion goes through one explicit rate."""
+class CurrencyRate:
+    """How many units of ``currency`` one US dollar buys, and where that figure comes from."""
 
-    cny_per_usd: float = DEFAULT_CNY_PER_USD
+    currency: Currency
+    units_per_usd: float
+    source: str
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.units_per_usd) and self.units_per_usd > 0):
+            raise ValueError(
+                f"{self.currency} per USD must be a finite number > 0, got {self.units_per_usd}"
+            )
+        if self.currency == "USD" and self.units_per_usd != 1.0:
+            raise ValueError(f"USD is the reference currency: 1 per USD, got {self.units_per_usd}")
+
+
+USD_RATE = CurrencyRate("USD", 1.0, "the reference currency of every rate")
+ARTICLE_CNY_RATE = CurrencyRate(
+    "CNY",
+    DEFAULT_CNY_PER_USD,
+    ARTICLE + " 4.2: USD 180 k ≈ CNY 1,260 k; the article's own conversion, as of its date "
+    "(2025-09)",
+)
+
+
+class UnknownCurrencyRate(ValueError):
+    """An amount in a currency the rate table has no rate for: never converted as another one."""
+
+    def __init__(self, currency: str, known: Iterable[str], used_by: str = "") -> None:
+        self.currency = currency
+        self.known = tuple(sorted(known))
+        self.used_by = used_by
+        where = f", the currency of {used_by}" if used_by else ""
+        super().__init__(
+            f"no exchange rate for {currency}{where} (rates known: {', '.join(self.known)})"
+        )
+
+
+@dataclass(frozen=True)
+class ExchangeRates:
+    """Units of each currency per USD, each with its source; every conversion goes through here.
+
+    A currency missing from the table raises ``UnknownCurrencyRate``; an amount already in the
+    target currency needs no rate.
+    """
+
+    rates: Mapping[str, CurrencyRate]
+
+    @staticmethod
+    def of(*rates: CurrencyRate) -> ExchangeRates:
+        """A table of these rates; a later rate for the same currency replaces an earlier one."""
+        return ExchangeRates({rate.currency: rate for rate in rates})
+
+    def with_rates(self, rates: Iterable[CurrencyRate]) -> ExchangeRates:
+        """This table extended by ``rates``, which replace this table's rate for their currency."""
+        return ExchangeRates.of(*self.rates.values(), *rates)
+
+    @property
+    def currencies(self) -> tuple[str, ...]:
+        return tuple(sorted(self.rates))
+
+    def rate(self, currency: str) -> CurrencyRate:
+        try:
+            return self.rates[currency]
+        except KeyError:
+            raise UnknownCurrencyRate(currency, self.rates) from None
 
     def convert(self, amount: float, source: Currency, target: Currency) -> float:
+        """``amount`` in ``source`` expressed in ``target``, through USD."""
         if source == target:
             return amount
-        if source == "USD":
-            return amount * self.cny_per_usd
-        return amount / self.cny_per_usd
+        return amount / self.rate(source).units_per_usd * self.rate(target).units_per_usd
+
+
+DEFAULT_EXCHANGE_RATES = ExchangeRates.of(USD_RATE, ARTICLE_CNY_RATE)
+"""Only the rates the project can source: USD itself and the article's CNY conversion. State
+any other currency's rate (a deployment's spec.costModel.exchangeRates, a scenario's
+exchange_rates)."""
 
 
 @dataclass(frozen=True)
@@ -177,14 +244,14 @@ def cloud_api_cost(
     input_tokens: float,
     output_tokens: float,
     price: CloudApiPrice,
-    rate: ExchangeRate,
+    rates: ExchangeRates,
     currency: Currency,
 ) -> float:
     """What the API charges for these tokens, converted into ``currency``."""
     raw = (
         input_tokens * price.input_per_million + output_tokens * price.output_per_million
     ) / TOKENS_PER_MILLION
-    return rate.convert(raw, price.currency, currency)
+    return rates.convert(raw, price.currency, currency)
 
 
 @dataclass(frozen=True)

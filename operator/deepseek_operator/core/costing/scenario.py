@@ -7,14 +7,13 @@ that name the field (``pools[1].hardware``) and, where there is a closed set, th
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from deepseek_operator.api.vocabulary import Precision
+from deepseek_operator.api.vocabulary import Currency, Precision
 from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 
-ReportCurrency = Literal["CNY", "USD"]
 NonNegative = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
 
@@ -39,7 +38,7 @@ class CloudApi(_Strict):
     """The token-priced API the local pools are compared against."""
 
     name: str = "deepseek-reasoner"
-    currency: ReportCurrency = "USD"
+    currency: Currency = "USD"
     input_price_per_million: NonNegative
     output_price_per_million: NonNegative
 
@@ -108,12 +107,25 @@ class Pool(_Strict):
 class Scenario(_Strict):
     """Pools to compare, the demand they must carry, and the cloud API they replace."""
 
-    currency: ReportCurrency
+    currency: Currency
     cny_per_usd: Positive
+    exchange_rates: dict[Currency, Positive] = {}
+    """Units of each further currency per USD (USD is 1; CNY is ``cny_per_usd``)."""
     period_years: Positive
     demand: Demand
     cloud_api: CloudApi
     pools: Annotated[list[Pool], Field(min_length=1)]
+
+    @field_validator("exchange_rates")
+    @classmethod
+    def _only_further_currencies(cls, rates: dict[str, float]) -> dict[str, float]:
+        fixed = sorted({"USD", "CNY"} & set(rates))
+        if fixed:
+            raise ValueError(
+                f"{', '.join(fixed)}: USD is 1 per USD and CNY is cny_per_usd; list other "
+                "currencies here"
+            )
+        return rates
 
     @model_validator(mode="after")
     def _unique_pool_names(self) -> Self:

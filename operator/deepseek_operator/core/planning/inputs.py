@@ -14,17 +14,29 @@ of its sockets the replica holds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
 from deepseek_operator.api import deployment as api
-from deepseek_operator.api.deployment import DeepSeekDeployment, ModelSpec, Variant
+from deepseek_operator.api.deployment import (
+    DeepSeekDeployment,
+    DeepSeekDeploymentSpec,
+    ModelSpec,
+    Variant,
+)
 from deepseek_operator.api.pool import PoolProfile
 from deepseek_operator.api.vocabulary import Precision
 from deepseek_operator.core.costing.catalog import HardwareSpec, ModelArchitecture, hardware_named
 from deepseek_operator.core.costing.catalog import model_named as catalog_model
-from deepseek_operator.core.costing.cost import ExchangeRate, OwnedDeviceCost, device_cost_per_hour
+from deepseek_operator.core.costing.cost import (
+    DEFAULT_EXCHANGE_RATES,
+    CurrencyRate,
+    ExchangeRates,
+    OwnedDeviceCost,
+    UnknownCurrencyRate,
+    device_cost_per_hour,
+)
 from deepseek_operator.core.costing.fit import FitRequest, fit_replica
 from deepseek_operator.core.costing.throughput import Calibration, replica_throughput
 from deepseek_operator.core.planning.planner import (
@@ -42,9 +54,6 @@ from deepseek_operator.core.planning.planner import (
 DEFAULT_STARTUP_SECONDS: Mapping[str, float] = {"gpu": 120.0, "cpu": 60.0}
 """Pod start to Ready when nothing else is known: image already on the node, weights on local
 disk (7B bf16 is ~15 GB: ~30 s at 500 MB/s), engine warm-up; an estimate to replace with yours."""
-
-
-DEFAULT_EXCHANGE_RATE = ExchangeRate()
 
 
 class PlanningInputError(ValueError):
@@ -126,6 +135,31 @@ def plan_spec(spec: PlanningRules) -> PlanSpec:
     )
 
 
+def report_currency(spec: DeepSeekDeploymentSpec, profiles: Iterable[PoolProfile]) -> str:
+    """The currency of the deployment's figures: ``costModel.currency``, else the currency its
+    variants' pools share, else USD (pools in several currencies are converted to it)."""
+    if spec.cost_model is not None and spec.cost_model.currency is not None:
+        return spec.cost_model.currency
+    used = {variant.pool for variant in spec.variants}
+    currencies = {p.spec.cost.currency for p in profiles if p.metadata.get("name") in used}
+    return currencies.pop() if len(currencies) == 1 else "USD"
+
+
+def exchange_rates(
+    spec: DeepSeekDeploymentSpec, base: ExchangeRates = DEFAULT_EXCHANGE_RATES
+) -> ExchangeRates:
+    """``base`` (the default table) extended, or overridden, by ``costModel.exchangeRates``."""
+    stated = spec.cost_model.exchange_rates if spec.cost_model is not None else []
+    return base.with_rates(
+        CurrencyRate(
+            rate.currency,
+            rate.units_per_usd,
+            rate.source or f"spec.costModel.exchangeRates[currency={rate.currency}]",
+        )
+        for rate in stated
+    )
+
+
 def _catalog_model(model: ModelSpec, where: str) -> ModelArchitecture:
     if model.catalog_key is None:
         raise PlanningInputError(
@@ -199,8 +233,14 @@ def pool_option(
     profile: PoolProfile,
     setup: PoolSetup,
     currency: str,
-    rate: ExchangeRate,
+    rates: ExchangeRates,
 ) -> PoolOption:
+    """The pool as the planner sees this variant on it, priced in ``currency``.
+
+    Raises ``PlanningInputError`` naming the field that does not resolve, and
+    ``UnknownCurrencyRate`` when the pool's currency differs from ``currency`` and ``rates``
+    (see ``exchange_rates``) has no rate for one of them.
+    """
     where = f"spec.variants[{index}]"
     api_model = variant.model or deployment.spec.model
     model = _catalog_model(api_model, f"{where}.model" if variant.model else "spec.model")
@@ -211,11 +251,18 @@ def pool_option(
     fit = fit_replica(request, hardware)
     calibration, ttft = _calibration(profile, hardware, api_model, precision)
     devices_in_pool = setup.nodes * (hardware.devices_per_node if kind == "gpu" else 1)
-    device_hour = rate.convert(
-        _device_cost_per_hour(profile, devices_in_pool),
-        profile.spec.cost.currency,
-        currency,
-    )
+    pool_currency = profile.spec.cost.currency
+    try:
+        device_hour = rates.convert(
+            _device_cost_per_hour(profile, devices_in_pool), pool_currency, currency
+        )
+    except UnknownCurrencyRate as error:
+        used_by = (
+            f"PoolProfile {variant.pool}'s prices"
+            if error.currency == pool_currency
+            else "the deployment's reports"
+        )
+        raise UnknownCurrencyRate(error.currency, error.known, used_by) from None
     startup = setup.startup_seconds
     if startup is None:
         startup = DEFAULT_STARTUP_SECONDS[kind]

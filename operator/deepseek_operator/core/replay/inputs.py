@@ -7,13 +7,14 @@ from dataclasses import dataclass
 
 from deepseek_operator.api.deployment import DeepSeekDeployment
 from deepseek_operator.api.pool import PoolProfile
-from deepseek_operator.core.costing.cost import ExchangeRate
+from deepseek_operator.core.costing.cost import DEFAULT_EXCHANGE_RATES, ExchangeRates
 from deepseek_operator.core.planning.inputs import (
-    DEFAULT_EXCHANGE_RATE,
     PlanningInputError,
     PoolSetup,
+    exchange_rates,
     plan_spec,
     pool_option,
+    report_currency,
 )
 from deepseek_operator.core.planning.planner import PlanSpec, PoolOption
 from deepseek_operator.core.replay.engine import ReplayPool, RolloutRules
@@ -33,18 +34,20 @@ def replay_inputs(
     deployment: DeepSeekDeployment,
     profiles: Sequence[PoolProfile],
     setups: Mapping[str, PoolSetup],
-    rate: ExchangeRate = DEFAULT_EXCHANGE_RATE,
+    rates: ExchangeRates = DEFAULT_EXCHANGE_RATES,
 ) -> ReplayInputs:
-    """Everything a replay needs, or an error naming the missing pool or field."""
+    """Everything a replay needs, or an error naming the missing pool or field.
+
+    Prices are converted to the deployment's currency with ``rates`` extended by its
+    ``costModel.exchangeRates``; a currency without a rate raises ``UnknownCurrencyRate``.
+    """
     by_name = {str(p.metadata.get("name", "")): p for p in profiles}
     unknown = sorted(set(setups) - set(by_name))
     if unknown:
         raise PlanningInputError(f"nodes/startup given for unknown pools: {', '.join(unknown)}")
     spec = deployment.spec
-    currencies = {by_name[v.pool].spec.cost.currency for v in spec.variants if v.pool in by_name}
-    currency = (spec.cost_model.currency if spec.cost_model else None) or (
-        currencies.pop() if len(currencies) == 1 else "USD"
-    )
+    currency = report_currency(spec, profiles)
+    rates = exchange_rates(spec, rates)
     options: list[PoolOption] = []
     for index, variant in enumerate(spec.variants):
         profile = by_name.get(variant.pool)
@@ -55,7 +58,7 @@ def replay_inputs(
                 f"(pools file has: {known})"
             )
         setup = setups.get(variant.pool, PoolSetup())
-        options.append(pool_option(deployment, variant, index, profile, setup, currency, rate))
+        options.append(pool_option(deployment, variant, index, profile, setup, currency, rates))
     pools = tuple(
         ReplayPool(
             name=o.name,
