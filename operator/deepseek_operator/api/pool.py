@@ -237,6 +237,15 @@ class PoolProfileSpec(ApiModel):
     )
     hardware: Hardware = Field(description="What one node has.")
     cost: PoolCost = Field(description="What the pool costs.")
+    startup_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=7200,
+        description="Seconds from a replica's pod being created to it being Ready on this pool "
+        "(image start, weights load, warm-up). The operator starts replicas this long before a "
+        "window boundary that needs them, and the planner charges it to a move. Absent: 120 on "
+        "gpu pools, 60 on cpu pools.",
+    )
     throughput: list[ThroughputMeasurement] = Field(
         default=[],
         max_length=MAX_THROUGHPUT_ENTRIES,

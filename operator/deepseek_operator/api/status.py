@@ -58,6 +58,8 @@ datetimes, and naive datetimes are refused."""
 
 MAX_CONDITIONS = 16
 MAX_PLACEMENTS = 16
+MAX_DEMAND_SAMPLES = 128
+MAX_MOVES = 8
 Percent = Annotated[float, Field(ge=-1_000_000, le=100)]
 
 
@@ -129,6 +131,89 @@ class NextTransition(ApiModel):
     policy: Policy = Field(description="Policy that will apply then.")
 
 
+class DemandSample(ApiModel):
+    """Demand seen at one reconcile (or the span of several, once merged to fit)."""
+
+    at: Timestamp = Field(
+        description="When it was seen (the newest instant of a merged span).",
+        json_schema_extra={"format": "date-time"},
+    )
+    tokens_per_second: float = Field(
+        ge=0, description="Demand, or the highest demand of a merged span, in tokens/s."
+    )
+    low_tokens_per_second: float | None = Field(
+        default=None, ge=0, description="Lowest demand of a merged span; absent: one sample."
+    )
+
+
+class PoolReplicas(ApiModel):
+    """A replica count on one pool."""
+
+    pool: ResourceName = Field(description="PoolProfile name.")
+    replicas: int = Field(ge=0, le=1000, description="Replicas.")
+
+
+class PoolEntered(ApiModel):
+    """When the deployment last got its first replica on a pool (for minDwellSeconds)."""
+
+    pool: ResourceName = Field(description="PoolProfile name.")
+    at: Timestamp = Field(description="When.", json_schema_extra={"format": "date-time"})
+
+
+class MoveRecord(ApiModel):
+    """A change of pools: replicas per pool before and after."""
+
+    at: Timestamp = Field(
+        description="When it was decided.", json_schema_extra={"format": "date-time"}
+    )
+    before: Annotated[str, StringConstraints(max_length=1024)] = Field(
+        description='Pools before, e.g. "a100=2".'
+    )
+    after: Annotated[str, StringConstraints(max_length=1024)] = Field(
+        description='Pools after, e.g. "cpu-xeon=3".'
+    )
+
+
+class DecisionHistory(ApiModel):
+    """What the operator remembers between decisions, kept here so a restart loses nothing:
+    demand seen within the stabilisation windows, recent moves (cooldownSeconds), when each pool
+    was entered (minDwellSeconds), the plan in force and the replicas last written."""
+
+    effective_demand_tokens_per_second: float | None = Field(
+        default=None, ge=0, description="Stabilised demand the last plan was made for."
+    )
+    demand_samples: list[DemandSample] = Field(
+        default=[],
+        max_length=MAX_DEMAND_SAMPLES,
+        description="Demand seen within the longer stabilisation window, oldest first.",
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
+    moves: list[MoveRecord] = Field(
+        default=[],
+        max_length=MAX_MOVES,
+        description="The latest moves, oldest first.",
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
+    pools_entered: list[PoolEntered] = Field(
+        default=[],
+        max_length=MAX_PLACEMENTS,
+        description="When each pool in use was entered.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pool"]},
+    )
+    target: list[PoolReplicas] = Field(
+        default=[],
+        max_length=MAX_PLACEMENTS,
+        description="The plan in force: replicas per pool once every move completes.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pool"]},
+    )
+    written: list[PoolReplicas] = Field(
+        default=[],
+        max_length=MAX_PLACEMENTS,
+        description="Replicas last written to each pool's Deployment (a step towards target).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pool"]},
+    )
+
+
 class DeepSeekDeploymentStatus(ApiModel):
     """What the operator observed, decided and did."""
 
@@ -188,6 +273,12 @@ class DeepSeekDeploymentStatus(ApiModel):
         default=None,
         description="When replicas last moved between pools (for cooldownSeconds).",
         json_schema_extra={"format": "date-time"},
+    )
+    last_move: Annotated[str, StringConstraints(max_length=1024)] = Field(
+        default="", description='The last move, e.g. "a100=2 -> cpu-xeon=3".'
+    )
+    history: DecisionHistory | None = Field(
+        default=None, description="The operator's memory between decisions (internal)."
     )
 
 

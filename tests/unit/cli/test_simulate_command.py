@@ -54,7 +54,7 @@ def test_example_inputs_become_pools_with_node_capacity_and_startup() -> None:
     assert by_name["cpu-xeon"].gpus_per_replica == 0
     assert inputs.currency == "CNY"
     assert inputs.reconcile_interval_seconds == 15
-    assert inputs.rules.min_available == 1 and inputs.rules.max_surge_gpus == 2
+    assert inputs.rules.max_surge_gpus == 2
     # Owned A100: 100,000 / (3 x 8760) capex + 0.4 kW x 1.3 x 1.2 power + 400,000 / 16 GPUs staff.
     expected = 100_000 / (3 * 8760) + 0.4 * 1.3 * 1.2 + 400_000 / 16 / 8760
     assert by_name["a100"].cost_per_replica_hour == pytest.approx(expected)

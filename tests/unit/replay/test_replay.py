@@ -37,13 +37,13 @@ from deepseek_operator.core.replay.oracle import OraclePolicy, OracleRules, solv
 from deepseek_operator.core.replay.policies import (
     ClockRule,
     LoadOnlyPolicy,
-    PlannerPolicy,
     StaticPolicy,
     cheapest_mix,
     static_sizing,
     time_only_policy,
 )
 from deepseek_operator.core.replay.traces import TokenSeries
+from tests.unit.replay.hand import hand_inputs, operator_policy
 
 GPU = ReplayPool("gpu", "gpu", 36.0, 100.0, 60.0, 4, gpus_per_replica=1)
 CPU = ReplayPool("cpu", "cpu", 3.6, 10.0, 0.0, 10)
@@ -51,7 +51,7 @@ POOLS = (GPU, CPU)
 START = datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
 RATES = [50.0, 50.0, 250.0, 250.0, 50.0, 50.0]
 OBSERVATION = Observation(scrape_interval_seconds=60, rate_window_seconds=120)
-RULES = RolloutRules(min_available=1)
+RULES = RolloutRules()
 
 
 def series(rates: list[float], bin_seconds: float = 60.0) -> TokenSeries:
@@ -186,7 +186,7 @@ def test_oracle_starts_in_time_for_a_peak_on_the_last_step() -> None:
     solution = solve_oracle(demand, (pool,))
     assert solution.ready.tolist() == [[1, 0, 0, 0, 2]]
     assert solution.objective_cost == pytest.approx(150.0)
-    run = replay(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules(0))
+    run = replay(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules())
     assert run.unmet == 0.0 and run.total_cost == pytest.approx(150.0)
 
 
@@ -224,24 +224,26 @@ def test_surge_limit_starts_gpus_a_few_at_a_time() -> None:
         def decide(self, view: object) -> dict[str, int]:
             return {"gpu": 0, "cpu": 1} if view.index == 0 else policy.placement  # type: ignore[attr-defined]
 
-    run = replay(Grow(), demand, POOLS, RolloutRules(min_available=1, max_surge_gpus=2))
+    run = replay(Grow(), demand, POOLS, RolloutRules(max_surge_gpus=2))
     # 2 GPUs start at step 1 (ready at 2), the next 2 at step 2 (ready at 3).
     assert run.billed[0].tolist() == [0, 2, 4, 4]
     assert run.ready[0].tolist() == [0, 0, 2, 4]
     assert run.billed[1].tolist() == [1, 1, 1, 0]  # the CPU stops once nothing is starting
 
 
-def test_min_available_floor_holds_during_a_scale_down() -> None:
+def test_a_plan_for_fewer_replicas_is_reached_at_once() -> None:
+    # Nothing is starting, so the replicas the plan drops stop in the step it drops them: a
+    # scale-down is not a move, and minAvailable guards moves (make-before-break) only.
     demand = demand_timeline(series([0.0] * 3), 60.0, OBSERVATION)
 
     class Shrink:
         name = "shrink"
 
         def decide(self, view: object) -> dict[str, int]:
-            return {"cpu": 4} if view.index == 0 else {"cpu": 0}  # type: ignore[attr-defined]
+            return {"cpu": 4} if view.index == 0 else {"cpu": 1}  # type: ignore[attr-defined]
 
-    run = replay(Shrink(), demand, POOLS, RolloutRules(min_available=2))
-    assert run.ready[1].tolist() == [4, 2, 2]
+    run = replay(Shrink(), demand, POOLS, RULES)
+    assert run.ready[1].tolist() == [4, 1, 1]
 
 
 def test_coarse_oracle_covers_every_fine_step_and_costs_at_least_the_fine_optimum() -> None:
@@ -274,7 +276,7 @@ def test_oracle_serves_a_sliver_of_demand_the_solver_tolerance_would_let_slip(
         # (the two-phase solve replay always runs).
         for rules in (None, OracleRules(min_ready=np.zeros(2, dtype=np.int64))):
             solution = solve_oracle(demand, (pool,), min_ready=0, rules=rules)
-            run = replay(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules(0))
+            run = replay(OraclePolicy(solution, (pool,)), demand, (pool,), RolloutRules())
             assert run.unmet == 0.0, (whole_replicas, rules, solution.ready.tolist())
             assert solution.ready[0, 1] == whole_replicas + 1
             assert solution.unmet_tokens == 0.0
@@ -320,13 +322,13 @@ def planner_inputs(pools: tuple[ReplayPool, ...]) -> ReplayInputs:
             min_available=1, cooldown_seconds=0, min_savings_percent=0, min_dwell_seconds=0
         ),
     )
-    return ReplayInputs(spec, options, pools, RULES, 60.0, "USD")
+    return hand_inputs(spec, options, RULES, 60.0)
 
 
 def test_ours_on_one_pool_follows_the_observed_minute() -> None:
     inputs = planner_inputs((GPU,))
     demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
-    run = replay(PlannerPolicy(inputs.spec, inputs.options), demand, inputs.pools, RULES)
+    run = replay(operator_policy(inputs), demand, inputs.pools, RULES)
     # Observed 50, 50, 50, 250, 250, 50 -> ceil(x / 100) = 1, 1, 1, 3, 3, 1 replicas; the two
     # added at step 3 are Ready at step 4, the extra two stop at step 5.
     assert run.billed[0].tolist() == [1, 1, 1, 3, 3, 1]
@@ -339,7 +341,7 @@ def test_ours_on_one_pool_follows_the_observed_minute() -> None:
 def test_ours_on_two_pools_adds_gpus_for_the_peak_and_returns_to_cpus() -> None:
     inputs = planner_inputs(POOLS)
     demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
-    run = replay(PlannerPolicy(inputs.spec, inputs.options), demand, inputs.pools, RULES)
+    run = replay(operator_policy(inputs), demand, inputs.pools, RULES)
     # 50 tok/s: 5 CPUs (0.005/s) beat a GPU (0.01/s). Seeing 250 at step 3: 2 GPUs + 5 CPUs
     # (0.025/s), the GPUs Ready at step 4. Seeing 50 at step 5: back to 5 CPUs, the GPUs stop.
     assert run.billed.tolist() == [[0, 0, 0, 2, 2, 0], [5, 5, 5, 5, 5, 5]]

@@ -16,9 +16,10 @@ from deepseek_operator.core.planning.planner import (
     Slo,
 )
 from deepseek_operator.core.replay.comparison import ReplaySettings, compare
-from deepseek_operator.core.replay.engine import Observation, ReplayPool, RolloutRules
+from deepseek_operator.core.replay.engine import Observation, RolloutRules
 from deepseek_operator.core.replay.inputs import ReplayInputs
 from deepseek_operator.core.replay.traces import TokenSeries
+from tests.unit.replay.hand import hand_inputs
 
 START = datetime(2024, 3, 4, 9, 0, tzinfo=UTC)
 
@@ -39,19 +40,7 @@ def option(name: str, kind: str, cost: float, rate: float, limit: int) -> PoolOp
 
 def inputs_for(options: list[PoolOption], headroom: float, low: int, high: int) -> ReplayInputs:
     spec = PlanSpec(replicas=ReplicaBounds(low, high), slo=Slo(headroom_fraction=headroom))
-    pools = tuple(
-        ReplayPool(
-            o.name,
-            o.kind,
-            o.replica_cost_per_hour,
-            o.tokens_per_second_per_replica,
-            o.startup_seconds,
-            o.capacity_replicas,
-            o.gpus_per_replica,
-        )
-        for o in options
-    )
-    return ReplayInputs(spec, tuple(options), pools, RolloutRules(1, 8), 15.0, "USD")
+    return hand_inputs(spec, options, RolloutRules(8), 15.0)
 
 
 def best_static_cost_per_hour(

@@ -69,7 +69,7 @@ def test_oracle_costs_no_more_than_any_policy_that_serves_as_much(
     pools = unique_pools(raw_pools)
     trace = TokenSeries(START, 30.0, np.array(rates) * 30.0, "generated")
     demand = demand_timeline(trace, 30.0, Observation(30.0, 60.0))
-    rules = RolloutRules(min_available=min_ready)
+    rules = RolloutRules()
     gpus = [p for p in pools if p.kind == "gpu"] or list(pools)
     cpus = [p for p in pools if p.kind == "cpu"] or list(pools)
     half = ClockRule("first-half", lambda at: (at - START).total_seconds() < 240, (pools[0].name,))

@@ -50,6 +50,7 @@ from deepseek_operator.core.planning.planner import (
     SloOverride,
     Window,
 )
+from deepseek_operator.core.workloads.render import ReplicaResources
 
 DEFAULT_STARTUP_SECONDS: Mapping[str, float] = {"gpu": 120.0, "cpu": 60.0}
 """Pod start to Ready when nothing else is known: image already on the node, weights on local
@@ -263,9 +264,7 @@ def pool_option(
             else "the deployment's reports"
         )
         raise UnknownCurrencyRate(error.currency, error.known, used_by) from None
-    startup = setup.startup_seconds
-    if startup is None:
-        startup = DEFAULT_STARTUP_SECONDS[kind]
+    startup = startup_seconds(profile, setup)
     if not fit.fits:
         return PoolOption(
             name=variant.pool,
@@ -280,15 +279,8 @@ def pool_option(
             fit_reason=fit.reason,
             currency=currency,
         )
-    devices = fit.devices
-    if kind == "gpu":
-        devices = max(devices, variant.tensor_parallel)
-        if devices > hardware.devices_per_node:
-            raise PlanningInputError(
-                f"{where}.tensorParallel: {devices} GPUs per replica, but a node of pool "
-                f"{variant.pool} has {hardware.devices_per_node}"
-            )
-        fit = replace(fit, devices=devices)
+    devices = _devices(fit.devices, variant, hardware, kind, where)
+    fit = replace(fit, devices=devices)
     throughput = replica_throughput(request, fit, calibration)
     per_node = hardware.devices_per_node // devices
     # In a cpu pool the node is the priced device; a replica holds `devices` of its sockets.
@@ -307,3 +299,60 @@ def pool_option(
         gpus_per_replica=devices if kind == "gpu" else 0,
         currency=currency,
     )
+
+
+def startup_seconds(profile: PoolProfile, setup: PoolSetup = PoolSetup()) -> float:
+    """A replica's start-up time on the pool: given from outside (the replay's `--startup`),
+    else the PoolProfile's `startupSeconds`, else the default for its kind."""
+    if setup.startup_seconds is not None:
+        return setup.startup_seconds
+    if profile.spec.startup_seconds is not None:
+        return profile.spec.startup_seconds
+    return DEFAULT_STARTUP_SECONDS[profile.spec.hardware.kind]
+
+
+def replica_resources(
+    deployment: DeepSeekDeployment, variant: Variant, profile: PoolProfile
+) -> ReplicaResources:
+    """What one replica of the variant requests on the pool: on a gpu pool its GPUs, with the
+    host cores and memory that come with them; on a cpu pool its share of a node's cores and
+    memory (the sockets it holds, as the cost model bills it). The variant must fit the pool."""
+    index = deployment.spec.variants.index(variant)
+    where = f"spec.variants[{index}]"
+    api_model = variant.model or deployment.spec.model
+    model = _catalog_model(api_model, f"{where}.model" if variant.model else "spec.model")
+    hardware = _hardware(profile, f"PoolProfile {variant.pool}")
+    node = profile.spec.hardware
+    fit = fit_replica(FitRequest(model, variant.precision, api_model.context_length), hardware)
+    if not fit.fits:
+        raise PlanningInputError(
+            f"{where}: the model does not fit pool {variant.pool}: {fit.reason}"
+        )
+    devices = _devices(fit.devices, variant, hardware, node.kind, where)
+    share = devices / hardware.devices_per_node
+    return ReplicaResources(
+        gpus=devices if node.kind == "gpu" else 0,
+        cpu_millicores=max(1, int(node.cpu_cores * 1000 * share)),
+        memory_bytes=max(1, int(node.memory_gib * 2**30 * share)),
+    )
+
+
+def node_cost_per_hour(profile: PoolProfile, nodes: int) -> float:
+    """What one node of the pool costs per hour, in the pool's own currency (staff cost spread
+    over the pool's `nodes`)."""
+    node = profile.spec.hardware
+    devices_per_node = (node.gpus_per_node or 1) if node.kind == "gpu" else 1
+    return _device_cost_per_hour(profile, max(1, nodes) * devices_per_node) * devices_per_node
+
+
+def _devices(fitted: int, variant: Variant, hardware: HardwareSpec, kind: str, where: str) -> int:
+    """Devices per replica: what the fit needs, at least the tensor-parallel degree on GPUs."""
+    if kind != "gpu":
+        return fitted
+    devices = max(fitted, variant.tensor_parallel)
+    if devices > hardware.devices_per_node:
+        raise PlanningInputError(
+            f"{where}.tensorParallel: {devices} GPUs per replica, but a node of pool "
+            f"{variant.pool} has {hardware.devices_per_node}"
+        )
+    return devices

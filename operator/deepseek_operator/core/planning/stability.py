@@ -61,10 +61,25 @@ class Migration:
             )
 
 
+MAX_DEMAND_SAMPLES = 128
+"""Samples kept between plans (the history lives in the resource's status, which is bounded)."""
+
+
 @dataclass(frozen=True)
 class DemandSample:
+    """Demand seen at `at`; after merging to fit, the highest and lowest of a span ending there."""
+
     at: datetime
     tokens_per_second: float
+    low_tokens_per_second: float | None = None
+
+    @property
+    def low(self) -> float:
+        return (
+            self.tokens_per_second
+            if self.low_tokens_per_second is None
+            else self.low_tokens_per_second
+        )
 
 
 @dataclass(frozen=True)
@@ -97,13 +112,14 @@ class History:
 def effective_demand(history: History, demand: float, now: datetime, load: Load) -> float:
     """HPA-style stabilised demand: rise to the up-window minimum, fall to the down-window maximum."""
 
-    def within(seconds: int) -> list[float]:
+    def within(seconds: int) -> list[DemandSample]:
         start = now - timedelta(seconds=seconds)
-        past = [s.tokens_per_second for s in history.demand_samples if start < s.at < now]
-        return [*past, demand]
+        return [s for s in history.demand_samples if start < s.at < now]
 
-    up_level = min(within(load.scale_up_stabilization_seconds))
-    down_level = max(within(load.scale_down_stabilization_seconds))
+    up_level = min([demand, *(s.low for s in within(load.scale_up_stabilization_seconds))])
+    down_level = max(
+        [demand, *(s.tokens_per_second for s in within(load.scale_down_stabilization_seconds))]
+    )
     previous = history.effective_demand
     if previous is None:
         return demand
@@ -207,6 +223,28 @@ def record(
         moves=moves,
         pool_since=tuple(sorted(since.items())),
     )
+
+
+def compact_samples(
+    samples: tuple[DemandSample, ...], limit: int = MAX_DEMAND_SAMPLES
+) -> tuple[DemandSample, ...]:
+    """At most `limit` samples: neighbours are merged in pairs, oldest first, each merge keeping
+    the highest and lowest demand of both at the later instant. A merged span counts as seen at
+    its end, so stabilisation may last a little longer than the windows say, never shorter."""
+    kept = list(samples)
+    while len(kept) > limit:
+        merged = [
+            DemandSample(
+                at=newer.at,
+                tokens_per_second=max(older.tokens_per_second, newer.tokens_per_second),
+                low_tokens_per_second=min(older.low, newer.low),
+            )
+            for older, newer in zip(kept[0::2], kept[1::2], strict=False)
+        ]
+        if len(kept) % 2:
+            merged.append(kept[-1])
+        kept = merged
+    return tuple(kept)
 
 
 def is_move(before: Mapping[str, int], after: Mapping[str, int]) -> bool:

@@ -38,7 +38,7 @@ from deepseek_operator.core.replay.oracle import (
 from deepseek_operator.core.replay.policies import (
     ClockRule,
     LoadOnlyPolicy,
-    PlannerPolicy,
+    OperatorPolicy,
     static_sizing,
     time_only_policy,
 )
@@ -206,7 +206,7 @@ def build_policies(
             )
         )
     if "ours" in wanted:
-        policies.append(PlannerPolicy(inputs.spec, inputs.options))
+        policies.append(OperatorPolicy(inputs.deployment, inputs.resolution))
     return policies, notes
 
 

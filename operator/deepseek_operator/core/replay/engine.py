@@ -2,11 +2,12 @@
 
 The engine steps at the reconcile interval. At each step a policy sees demand as the operator
 would (Prometheus scrapes every `scrape_interval_seconds`, `rate()` over `rate_window_seconds`),
-decides a placement, and the engine applies it the way the operator acts: make-before-break (new
-replicas start first; replicas on other pools stop only once nothing is starting), at most
-`max_surge_gpus` GPUs starting at once, never fewer than `min_available` ready replicas. A
-replica is billed from the step it starts until the step it stops, and serves only once ready,
-`startup_seconds` (rounded up to whole steps) after it started.
+decides a placement, and the engine rolls it out with the operator's own make-before-break step
+(`planning.rollout.next_step`: new replicas start first, within `max_surge_gpus`; replicas the
+target drops stop only once nothing is starting). The engine itself is only physics: a replica
+is billed from the step it starts until the step it stops, and serves only once ready,
+`startup_seconds` (rounded up to whole steps) after it started. `ours` is the operator's whole
+decision (`planning.reconcile.decide`), which computes its step itself (`Rollout`).
 
 Accounting per step: cost = billed replicas x cost per replica-second x step; unmet tokens =
 max(0, tokens arriving in the step - ready capacity x step). A policy may also hand the engine
@@ -26,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deepseek_operator.api.vocabulary import HardwareKind
+from deepseek_operator.core.planning.rollout import PoolCounts, next_step
 from deepseek_operator.core.replay.traces import TokenSeries
 
 FloatArray = npt.NDArray[np.float64]
@@ -65,7 +67,8 @@ class Observation:
 
 @dataclass(frozen=True)
 class RolloutRules:
-    min_available: int = 1
+    """`migration.maxSurgeGPUs` (None: no limit); make-before-break itself keeps minAvailable."""
+
     max_surge_gpus: int | None = None
 
 
@@ -146,6 +149,16 @@ class Actions:
 
 
 @dataclass(frozen=True)
+class Rollout:
+    """A policy that steps itself, as the operator's `decide` does: the replicas each pool's
+    Deployment asks for now, and the target the engine keeps stepping towards (with the same
+    `next_step`) as replicas turn Ready within the step, as the operator does on Ready events."""
+
+    target: Placement
+    writes: Placement
+
+
+@dataclass(frozen=True)
 class StepView:
     """Everything a policy may look at when it decides: the operator's view at one step."""
 
@@ -155,8 +168,14 @@ class StepView:
     ready: Placement
     starting: Placement
 
+    @property
+    def desired(self) -> dict[str, int]:
+        """Replicas each pool asks for: Ready plus starting (every one of them is billed)."""
+        pools = set(self.ready) | set(self.starting)
+        return {p: self.ready.get(p, 0) + self.starting.get(p, 0) for p in pools}
 
-Decision = Placement | Actions | None  # None: hold the current placement
+
+Decision = Placement | Rollout | Actions | None  # None: hold the current placement
 
 
 class ReplayPolicy(Protocol):
@@ -251,59 +270,65 @@ class _Fleet:
     def billed(self, index: int) -> int:
         return self.ready[index] + len(self.starting[index])
 
-    def starting_gpus(self) -> int:
-        return sum(
-            len(queue) * pool.gpus_per_replica
-            for pool, queue in zip(self.pools, self.starting, strict=True)
-            if pool.kind == "gpu"
-        )
-
     def view(self) -> tuple[dict[str, int], dict[str, int]]:
         ready = {p.name: n for p, n in zip(self.pools, self.ready, strict=True)}
         starting = {p.name: len(q) for p, q in zip(self.pools, self.starting, strict=True)}
         return ready, starting
 
+    def counts(self) -> dict[str, PoolCounts]:
+        return {
+            pool.name: PoolCounts(desired=self.billed(index), ready=self.ready[index])
+            for index, pool in enumerate(self.pools)
+        }
 
-def _apply_target(
+    def ask(self, replicas: Placement, step: int, step_seconds: float) -> set[int]:
+        """Each pool's Deployment now asks for `replicas`: missing ones start; surplus ones go,
+        those still starting first (newest first), then Ready ones. Returns the pools changed."""
+        changed: set[int] = set()
+        for index, pool in enumerate(self.pools):
+            if pool.name not in replicas:
+                continue
+            wanted = min(max(0, int(replicas[pool.name])), pool.max_replicas)
+            billed = self.billed(index)
+            if wanted > billed:
+                ready_at = step + startup_steps(pool, step_seconds)
+                self.starting[index].extend([ready_at] * (wanted - billed))
+            elif wanted < billed:
+                cancel = min(billed - wanted, len(self.starting[index]))
+                if cancel:
+                    self.starting[index] = self.starting[index][:-cancel]
+                self.ready[index] -= billed - wanted - cancel
+            if wanted != billed:
+                changed.add(index)
+        return changed
+
+
+def _roll_out(
     fleet: _Fleet,
     target: Placement,
+    first: Placement | None,
     step: int,
     step_seconds: float,
     rules: RolloutRules,
 ) -> int:
-    """Make-before-break towards `target`; returns the number of pools whose count changed."""
+    """Ask each pool for `first` (or the next make-before-break step towards `target`), start and
+    stop replicas as a ReplicaSet would, and step again while replicas turn Ready at once (no
+    start-up time), as the operator does on Ready events. Returns the pools whose count changed.
+    """
+    names = [p.name for p in fleet.pools]
+    wanted = {p.name: min(max(0, int(target.get(p.name, 0))), p.max_replicas) for p in fleet.pools}
+    gpus = {p.name: p.gpus_per_replica if p.kind == "gpu" else 0 for p in fleet.pools}
     changed: set[int] = set()
-    wanted = [min(max(0, int(target.get(p.name, 0))), p.max_replicas) for p in fleet.pools]
-    # 1. Start what is missing, within surge.
-    for index, pool in enumerate(fleet.pools):
-        missing = wanted[index] - fleet.billed(index)
-        if missing <= 0:
-            continue
-        if pool.kind == "gpu" and rules.max_surge_gpus is not None and pool.gpus_per_replica > 0:
-            room = (rules.max_surge_gpus - fleet.starting_gpus()) // pool.gpus_per_replica
-            missing = min(missing, max(0, room))
-        if missing > 0:
-            ready_at = step + startup_steps(pool, step_seconds)
-            fleet.starting[index].extend([ready_at] * missing)
-            changed.add(index)
-    fleet.promote(step)  # replicas with no startup time serve in the step they start
-    # 2. Cancel surplus starts, newest first: they serve nothing yet.
-    for index in range(len(fleet.pools)):
-        surplus = fleet.billed(index) - wanted[index]
-        cancel = min(max(0, surplus), len(fleet.starting[index]))
-        if cancel > 0:
-            fleet.starting[index] = fleet.starting[index][:-cancel]
-            changed.add(index)
-    # 3. Stop surplus ready replicas only when nothing is starting (make-before-break), and
-    #    never below min_available ready replicas in total.
-    if not any(fleet.starting):
-        for index in range(len(fleet.pools)):
-            surplus = fleet.ready[index] - wanted[index]
-            floor = max(0, rules.min_available - (sum(fleet.ready) - fleet.ready[index]))
-            stop = min(max(0, surplus), max(0, fleet.ready[index] - floor))
-            if stop > 0:
-                fleet.ready[index] -= stop
-                changed.add(index)
+    writes = first
+    for _ in range(len(fleet.pools) + 2):
+        if writes is None:
+            writes = next_step(names, wanted, fleet.counts(), gpus, rules.max_surge_gpus)
+        moved = fleet.ask(writes, step, step_seconds)
+        fleet.promote(step)
+        if not moved:
+            break
+        changed |= moved
+        writes = None
     return len(changed)
 
 
@@ -350,8 +375,9 @@ def replay(
         decision = policy.decide(view)
         if step == 0 and decision is not None and not isinstance(decision, Actions):
             # Warm start: the trace begins with the policy's placement already serving.
+            placed = decision.target if isinstance(decision, Rollout) else decision
             for index, pool in enumerate(pools):
-                fleet.ready[index] = min(max(0, int(decision.get(pool.name, 0))), pool.max_replicas)
+                fleet.ready[index] = min(max(0, int(placed.get(pool.name, 0))), pool.max_replicas)
         elif isinstance(decision, Actions):
             if step == 0:
                 for index, pool in enumerate(pools):
@@ -360,8 +386,12 @@ def replay(
                     )
             else:
                 moves += _apply_actions(fleet, decision, step, demand.step_seconds)
+        elif isinstance(decision, Rollout):
+            moves += _roll_out(
+                fleet, decision.target, decision.writes, step, demand.step_seconds, rules
+            )
         elif decision is not None:
-            moves += _apply_target(fleet, decision, step, demand.step_seconds, rules)
+            moves += _roll_out(fleet, decision, None, step, demand.step_seconds, rules)
         for index in range(len(pools)):
             billed[index, step] = fleet.billed(index)
             ready[index, step] = fleet.ready[index]

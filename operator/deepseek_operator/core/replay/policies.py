@@ -22,17 +22,21 @@ from datetime import datetime
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from deepseek_operator.core.planning.planner import (
-    History,
-    PlanSpec,
-    PoolOption,
-    PoolReplicas,
-    plan,
+from deepseek_operator.api.deployment import DeepSeekDeployment
+from deepseek_operator.core.planning.reconcile import (
+    DemandReading,
+    DemandUnavailable,
+    PoolState,
+    ReconcileHistory,
+    Resolution,
+    Snapshot,
+    decide,
 )
 from deepseek_operator.core.replay.engine import (
     DemandTimeline,
     Placement,
     ReplayPool,
+    Rollout,
     StepView,
 )
 
@@ -233,37 +237,43 @@ class LoadOnlyPolicy:
         return {self.pool.name: self.current}
 
 
-class PlannerPolicy:
-    """The operator's own planner, called at every reconcile with what the operator would see.
-
-    It keeps the planner's history between calls exactly as the operator does, and reports the
-    running placement as `desired` (the last target) with the ready count from the replay.
+class OperatorPolicy:
+    """`ours`: the operator's whole decision (`reconcile.decide`) at every step, given what the
+    operator would observe there: each pool's replicas asked for and Ready, and the demand
+    Prometheus shows (unavailable until the rate window holds samples). Its history is kept
+    between steps exactly as the operator keeps it in status; the deployment is replayed as if
+    `mode: apply` and not paused, since the replay asks what applying it would do.
     """
 
     name = "ours"
 
-    def __init__(self, spec: PlanSpec, options: Sequence[PoolOption]) -> None:
-        self.spec = spec
-        self.options = tuple(options)
-        self.history = History()
-        self.target: dict[str, int] = {}
+    def __init__(self, deployment: DeepSeekDeployment, resolution: Resolution) -> None:
+        spec = deployment.spec.model_copy(update={"mode": "apply", "paused": False})
+        self.deployment = deployment.model_copy(update={"spec": spec, "status": None})
+        self.resolution = resolution
+        self.history: ReconcileHistory | None = None
 
-    def decide(self, view: StepView) -> Placement:
-        observed = [
-            PoolReplicas(
-                pool=o.name, desired=self.target.get(o.name, 0), ready=view.ready.get(o.name, 0)
+    def decide(self, view: StepView) -> Rollout:
+        desired = view.desired
+        pools = {
+            o.name: PoolState(
+                o.name,
+                desired=desired.get(o.name, 0),
+                ready=view.ready.get(o.name, 0),
+                pods=desired.get(o.name, 0),
+                scheduled=desired.get(o.name, 0),
+                deployment_exists=desired.get(o.name, 0) > 0,
             )
-            for o in self.options
-            if self.target.get(o.name, 0) or view.ready.get(o.name, 0)
-        ]
-        decided = plan(
-            self.spec,
-            self.options,
-            observed,
-            view.observed_tokens_per_second,
-            view.at,
-            self.history,
+            for o in self.resolution.options
+        }
+        observed = view.observed_tokens_per_second
+        demand: DemandReading | DemandUnavailable = (
+            DemandUnavailable("NoData", "the rate window holds no samples yet")
+            if observed is None
+            else DemandReading(observed, view.at)
         )
-        self.history = decided.next_history(self.history, observed, view.at, self.spec.load)
-        self.target = decided.replicas
-        return self.target
+        snapshot = Snapshot(self.deployment, {}, pools, demand, resolution=self.resolution)
+        decision = decide(snapshot, view.at, self.history)
+        self.history = decision.history
+        writes = {w.pool: w.replicas for w in decision.writes or ()}
+        return Rollout(target=dict(decision.target), writes=writes)
