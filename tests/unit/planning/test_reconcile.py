@@ -356,3 +356,12 @@ def test_demand_history_fits_status_and_keeps_its_extremes(values):
         assert kept[-1].at == samples[-1].at
     if len(values) <= 128:
         assert kept == samples
+
+
+def test_without_a_load_source_an_idle_tick_changes_nothing_in_status():
+    history = ReconcileHistory(target={"a100": 1}, written={"a100": 1})
+    running = PoolState("a100", 1, 1, 1, 1, node_count=2, rooms=A100_ROOMS, deployment_exists=True)
+    first = run(states=pools(a100=running), history=history)
+    dsd = example().model_copy(update={"status": first.status})
+    later = run(dsd, pools(a100=running), MONDAY_10 + timedelta(seconds=15), first.history)
+    assert later.status == first.status  # nothing to write: no API call on an idle tick

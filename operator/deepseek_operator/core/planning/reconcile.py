@@ -288,12 +288,14 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
         target = {p: max(n, current.get(p, 0)) for p, n in {**current, **planned.replicas}.items()}
     else:
         target = dict(planned.replicas)
+    # Without a load source there is no measurement to remember (the plan used 0 tok/s).
+    measured = snapshot.demand is not None
     planner_history = record(
         memory.planner,
         {o.pool: o.desired for o in observed},
         target,
-        planned.demand_tokens_per_second,
-        planned.effective_demand_tokens_per_second,
+        planned.demand_tokens_per_second if measured else None,
+        planned.effective_demand_tokens_per_second if measured else None,
         now,
         resolved.spec.load,
     )
@@ -793,15 +795,15 @@ def _status(
         active_window=planned.window or "",
         policy=planned.policy,
         currency=resolved.currency,
-        cost_per_hour=planned.cost_per_hour,
-        cost_per_million_tokens=per_million,
-        baseline_cost_per_hour=planned.baseline_cost_per_hour,
+        cost_per_hour=_shown(planned.cost_per_hour),
+        cost_per_million_tokens=_shown(per_million),
+        baseline_cost_per_hour=_shown(planned.baseline_cost_per_hour),
         savings_percent=None
         if planned.savings_fraction is None
-        else max(-1_000_000.0, 100.0 * planned.savings_fraction),
-        savings_vs_cloud_api_percent=vs_cloud,
+        else _shown(max(-1_000_000.0, 100.0 * planned.savings_fraction)),
+        savings_vs_cloud_api_percent=_shown(vs_cloud),
         demand=demand_status,
-        capacity_tokens_per_second=planned.capacity_tokens_per_second,
+        capacity_tokens_per_second=_shown(planned.capacity_tokens_per_second),
         reason=planned.reason[:1024],
         next_transition=None
         if planned.next_transition is None or planned.next_policy is None
@@ -814,6 +816,11 @@ def _status(
         last_move=_move_text(last_move) if last_move else "",
         history=history_to_status(memory),
     )
+
+
+def _shown(value: float | None) -> float | None:
+    """Four significant digits: what `kubectl get` shows, without float noise."""
+    return None if value is None else float(f"{value:.4g}")
 
 
 def _waiting(states: Mapping[str, PoolState], target: Mapping[str, int]) -> str:
@@ -863,7 +870,7 @@ def _placement(
                 replicas=min(1000, replicas),
                 ready_replicas=min(1000, state.ready if state else 0),
                 gpus_per_replica=min(64, gpus.get(variant.pool, 0)),
-                cost_per_hour=cost.get(variant.pool),
+                cost_per_hour=_shown(cost.get(variant.pool)),
             )
         )
     return entries[:16]
