@@ -404,13 +404,31 @@ KWOK_OPTIONS = {
 }
 
 
+STARTUP_ANNOTATION = "serving.deepseek-operator.io/startup-seconds"
+"""The start-up time the operator expects of a model-server pod (rendered from its pool)."""
+STARTUP_DELAY = {
+    "durationMilliseconds": 0,
+    # kwok reads a Go duration: "120" seconds becomes "120s"; without the annotation, no delay.
+    "durationFrom": {
+        "expressionFrom": f'(.metadata.annotations["{STARTUP_ANNOTATION}"] // empty) + "s"'
+    },
+}
+
+
 def write_kwok_config(path: Path, stages: Path) -> None:
+    """kwok's configuration and stages. A simulated model-server pod turns Ready after the
+    start-up time the operator annotated on it, as a real one does once its weights are loaded,
+    so make-before-break and pre-warming take real time here; every other pod is Ready at once."""
     header = {
         "kind": "KwokConfiguration",
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "options": KWOK_OPTIONS,
     }
-    path.write_text(yaml.safe_dump(header) + "---\n" + stages.read_text())
+    documents = [doc for doc in yaml.safe_load_all(stages.read_text()) if doc]
+    for document in documents:
+        if document.get("kind") == "Stage" and document["metadata"]["name"] == "pod-ready":
+            document["spec"]["delay"] = STARTUP_DELAY
+    path.write_text(yaml.safe_dump_all([header, *documents], sort_keys=False))
 
 
 def _nodes_ready(binaries: Binaries, state: ClusterState) -> bool:
