@@ -262,6 +262,60 @@ def render_yaml(manifest: Mapping[str, Any]) -> str:
     return HEADER + body
 
 
+PEERING_GROUP = "kopf.dev"
+PEERING_FILE = "kopf.dev_peerings.yaml"
+
+
+def peering_definitions() -> list[dict[str, Any]]:
+    """kopf's peering kinds: operator processes meet in one of these objects, so that only the
+    highest-priority one acts (`ClusterKopfPeering` cluster-wide, `KopfPeering` per namespace).
+    kopf writes each peer under `status`, which is free-form."""
+    definitions = []
+    for kind, scope in (("ClusterKopfPeering", "Cluster"), ("KopfPeering", "Namespaced")):
+        plural = f"{kind.lower()}s"
+        definitions.append(
+            {
+                "apiVersion": "apiextensions.k8s.io/v1",
+                "kind": "CustomResourceDefinition",
+                "metadata": {
+                    "name": f"{plural}.{PEERING_GROUP}",
+                    "labels": {"app.kubernetes.io/name": "deepseek-operator"},
+                },
+                "spec": {
+                    "group": PEERING_GROUP,
+                    "names": {"kind": kind, "plural": plural, "singular": kind.lower()},
+                    "scope": scope,
+                    "versions": [
+                        {
+                            "name": "v1",
+                            "served": True,
+                            "storage": True,
+                            "schema": {
+                                "openAPIV3Schema": {
+                                    "type": "object",
+                                    "description": "Operators peering: who is alive, at what "
+                                    "priority (written by kopf).",
+                                    "properties": {
+                                        "status": {
+                                            "type": "object",
+                                            "x-kubernetes-preserve-unknown-fields": True,
+                                        }
+                                    },
+                                }
+                            },
+                        }
+                    ],
+                },
+            }
+        )
+    return definitions
+
+
 def rendered_crds() -> dict[str, str]:
     """File name → YAML text for every kind: the content `crds/` must hold."""
-    return {kind.file_name: render_yaml(custom_resource_definition(kind)) for kind in KINDS}
+    files = {kind.file_name: render_yaml(custom_resource_definition(kind)) for kind in KINDS}
+    peering = peering_definitions()
+    files[PEERING_FILE] = HEADER + "".join(
+        "---\n" + render_yaml(d).removeprefix(HEADER) for d in peering
+    )
+    return files

@@ -25,11 +25,12 @@ def _register_commands() -> None:
         cost,
         crds,
         plan,
+        run,
         serve,
         simulate,
     )
 
-    for command in (cluster, crds, cost, simulate, plan, serve, calibrate):
+    for command in (run, cluster, crds, cost, simulate, plan, serve, calibrate):
         command.register(app)
 
 

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.slow
 # build leaves build/lib behind, and a module renamed since would be packaged from there again.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "operator")
 EXTRAS_MODULES = {"cluster": ("cryptography",), "serving": ("torch", "transformers", "fastapi")}
-COMMANDS = ("cluster", "crds", "cost", "simulate", "plan", "serve", "calibrate")
+COMMANDS = ("run", "cluster", "crds", "cost", "simulate", "plan", "serve", "calibrate")
 # pip's own cache makes a second build fast; the commands compile only the modules they import.
 PIP_OPTIONS = ("--disable-pip-version-check", "-q", "--no-compile")
 INSTALL_TIMEOUT_S = 600

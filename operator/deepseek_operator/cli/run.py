@@ -1,0 +1,104 @@
+"""`deepseek-operator run`: the operator itself (kopf, with the handlers in `handlers.py`)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from deepseek_operator.cli.inputs import stop
+
+
+class _QuietHandlers(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not (message.startswith("Handler '") and message.endswith("' succeeded."))
+
+
+def register(app: typer.Typer) -> None:
+    app.command(
+        "run",
+        help="Run the operator: reconcile every DeepSeekDeployment in the cluster.",
+    )(run)
+
+
+def run(
+    kubeconfig: Annotated[
+        Path | None,
+        typer.Option(
+            "--kubeconfig",
+            help="Cluster to run against; default: $KUBECONFIG, ~/.kube/config, or the pod's "
+            "service account.",
+        ),
+    ] = None,
+    namespace: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--namespace",
+            "-n",
+            help="Watch only this namespace (repeatable; globs allowed); default: all.",
+        ),
+    ] = None,
+    priority: Annotated[
+        int | None,
+        typer.Option(
+            help="Peering priority: of several operators, the highest acts. Default: the "
+            "earliest started acts.",
+        ),
+    ] = None,
+    peering_lifetime: Annotated[
+        int,
+        typer.Option(
+            min=5,
+            max=3600,
+            help="Seconds a silent operator counts as alive; a standby takes over after this.",
+        ),
+    ] = 30,
+    standalone: Annotated[
+        bool, typer.Option(help="Act without peering (one operator only, e.g. for development).")
+    ] = False,
+    liveness: Annotated[
+        str | None,
+        typer.Option(help="Serve a liveness probe, e.g. http://0.0.0.0:8080/healthz."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
+) -> None:
+    """Run until interrupted; SIGTERM stops the daemons and leaves the peering cleanly."""
+    if kubeconfig is not None:
+        if not kubeconfig.is_file():
+            stop(f"--kubeconfig: {kubeconfig} is not a file")
+        os.environ["KUBECONFIG"] = str(kubeconfig.resolve())
+    if priority is not None:
+        os.environ["DEEPSEEK_OPERATOR_PRIORITY"] = str(priority)
+    os.environ["DEEPSEEK_OPERATOR_PEERING_LIFETIME"] = str(peering_lifetime)
+
+    import kopf
+    from kubernetes.config.config_exception import ConfigException
+
+    from deepseek_operator import handlers  # registers the handlers with kopf
+    from deepseek_operator.adapters.kube import KubeWriter
+
+    try:
+        KubeWriter.from_environment().close()
+    except (ConfigException, OSError, ValueError) as error:
+        stop(
+            f"no cluster to run against ({error}): pass --kubeconfig, set KUBECONFIG, "
+            "or run in a pod with a service account"
+        )
+
+    kopf.configure(verbose=verbose)
+    if not verbose:
+        # Every watch event runs a wake-up handler; their "succeeded" lines would drown the log.
+        logging.getLogger("kopf.objects").addFilter(_QuietHandlers())
+    namespaces = tuple(namespace or ())
+    kopf.run(
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=standalone,
+        priority=priority,
+        peering_name=handlers.PEERING_NAME,
+        liveness_endpoint=liveness,
+    )

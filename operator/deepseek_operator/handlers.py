@@ -1,0 +1,476 @@
+"""The operator's kopf wiring: observe → `decide()` → apply → status. No decision lives here.
+
+Run it with `deepseek-operator run`, or with kopf itself: `kopf run -m deepseek_operator.handlers`.
+
+* **Indexes** keep what a reconcile reads in memory: PoolProfiles, Node summaries, the requests
+  of every bound pod per node, and this operator's own pods and Deployments per
+  DeepSeekDeployment. A reconcile makes no LIST call.
+* **One daemon per DeepSeekDeployment** loops: observe, decide, write, then sleep until the next
+  `reconcileIntervalSeconds`, the decision's own wake-up (a pre-warm start, a window boundary),
+  or a relevant watch event, whichever comes first. Events wake it: a spec change, any change of
+  its pods or Deployments, a Node or PoolProfile change, and a pod of anyone else being bound or
+  finishing (capacity).
+* **Peering**: every operator process joins the `ClusterKopfPeering` named `deepseek-operator`;
+  the one with the highest priority acts and the others stand by (kopf pauses them and stops
+  their daemons). By default a process's priority falls with its start time, so the operator
+  that started first keeps acting and a restarted one stands by.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import kopf
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+from urllib3.exceptions import HTTPError
+
+from deepseek_operator.adapters import observe, prometheus
+from deepseek_operator.adapters.kube import Conflict, KubeWriter, PeeringNotInstalled
+from deepseek_operator.api.base import GROUP, VERSION
+from deepseek_operator.api.deployment import DeepSeekDeployment
+from deepseek_operator.api.status import DeepSeekDeploymentStatus, PoolProfileStatus
+from deepseek_operator.core.planning import inputs, reconcile
+from deepseek_operator.core.workloads import render
+
+DSD = (GROUP, VERSION, "deepseekdeployments")
+POOLS = (GROUP, VERSION, "poolprofiles")
+OWNED = {render.LABEL_MANAGED_BY: render.MANAGED_BY}
+FINALIZER = f"{GROUP}/finalizer"
+PEERING_NAME = "deepseek-operator"
+SPEC_HASH_ANNOTATION = f"{GROUP}/spec-hash"
+
+DEBOUNCE_SECONDS = 0.1
+"""After a wake-up, wait this long so a burst of pod events becomes one reconcile."""
+RETRY_SECONDS = (1.0, 30.0)
+"""Back-off after a failed reconcile: from the first to the last value, doubling."""
+
+log = logging.getLogger("deepseek_operator")
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Settings from the environment (`deepseek-operator run` sets them from its flags)."""
+
+    priority: int | None = None
+    peering_lifetime_seconds: int = 30
+
+    @classmethod
+    def from_environment(cls) -> OperatorConfig:
+        priority = os.environ.get("DEEPSEEK_OPERATOR_PRIORITY")
+        lifetime = os.environ.get("DEEPSEEK_OPERATOR_PEERING_LIFETIME")
+        return cls(
+            priority=int(priority) if priority else None,
+            peering_lifetime_seconds=int(lifetime) if lifetime else 30,
+        )
+
+
+def seniority_priority(started: float) -> int:
+    """A peering priority that favours the process started first (ties broken at random)."""
+    return (4_000_000_000 - int(started)) * 1000 + random.randrange(1000)
+
+
+@dataclass
+class _Runtime:
+    """What the handlers share for the life of the process."""
+
+    writer: KubeWriter | None = None
+    wakeups: dict[tuple[str, str], asyncio.Event] = field(default_factory=dict)
+    generations: dict[tuple[str, str], int] = field(default_factory=dict)
+    node_summaries: dict[str, observe.NodeSummary] = field(default_factory=dict)
+    pod_usages: dict[str, observe.PodUsage | None] = field(default_factory=dict)
+    services: set[tuple[str, str]] = field(default_factory=set)
+    pool_refresh: asyncio.Task[None] | None = None
+
+    def wake(self, key: tuple[str, str] | None) -> None:
+        if key is not None and key in self.wakeups:
+            self.wakeups[key].set()
+
+    def wake_all(self) -> None:
+        for event in self.wakeups.values():
+            event.set()
+
+
+RUNTIME = _Runtime()
+
+
+# ---------------------------------------------------------------------------------------------
+# Start-up
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
+    config = OperatorConfig.from_environment()
+    if settings.peering.name == "default":
+        settings.peering.name = PEERING_NAME
+    if config.priority is not None:
+        settings.peering.priority = config.priority
+    elif settings.peering.priority == 0:
+        settings.peering.priority = seniority_priority(time.time())
+    settings.peering.lifetime = config.peering_lifetime_seconds
+    settings.peering.clusterwide = True
+    settings.persistence.finalizer = FINALIZER
+    # Watches that notice a silent API server and reconnect (the server may be frozen).
+    settings.watching.server_timeout = 60
+    settings.watching.client_timeout = 75
+    settings.watching.connect_timeout = 5
+    settings.watching.reconnect_backoff = 1.0
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 5
+    settings.posting.level = logging.WARNING
+    RUNTIME.writer = KubeWriter.from_environment()
+    if not settings.peering.standalone:
+        try:
+            await RUNTIME.writer.ensure_peering(settings.peering.name)
+        except PeeringNotInstalled as error:
+            raise kopf.PermanentError(str(error)) from None
+    logger.info(
+        f"peering {settings.peering.name!r} with priority {settings.peering.priority}, "
+        f"lifetime {settings.peering.lifetime}s"
+    )
+
+
+@kopf.on.cleanup()
+async def close(**_: Any) -> None:
+    if RUNTIME.writer is not None:
+        RUNTIME.writer.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Indexes: what reconciles read instead of listing
+
+
+@kopf.index(*POOLS)
+def pool_profiles(name: str, body: kopf.Body, **_: Any) -> dict[str, Mapping[str, Any]]:
+    return {name: _raw(body)}
+
+
+@kopf.index("", "v1", "nodes")
+def nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, observe.NodeSummary]:
+    return {name: observe.node_summary(_raw(body))}
+
+
+@kopf.index("", "v1", "pods")
+def pods_by_node(body: kopf.Body, **_: Any) -> dict[str, observe.PodUsage] | None:
+    usage = observe.pod_usage(_raw(body))
+    return None if usage is None else {usage.node: usage}
+
+
+@kopf.index("", "v1", "pods", labels=OWNED)
+def own_pods(body: kopf.Body, **_: Any) -> dict[tuple[str, str], observe.OwnPod] | None:
+    raw = _raw(body)
+    key, pod = observe.instance_key(raw), observe.own_pod(raw)
+    return None if key is None or pod is None else {key: pod}
+
+
+@kopf.index("apps", "v1", "deployments", labels=OWNED)
+def own_deployments(
+    body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], tuple[observe.OwnDeployment, str]] | None:
+    raw = _raw(body)
+    key, deployment = observe.instance_key(raw), observe.own_deployment(raw)
+    if key is None or deployment is None:
+        return None
+    annotations = (raw.get("metadata") or {}).get("annotations") or {}
+    return {key: (deployment, str(annotations.get(SPEC_HASH_ANNOTATION, "")))}
+
+
+@kopf.index("", "v1", "services", labels=OWNED)
+def own_services(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str] | None:
+    raw = _raw(body)
+    key = observe.instance_key(raw)
+    annotations = (raw.get("metadata") or {}).get("annotations") or {}
+    return None if key is None else {key: str(annotations.get(SPEC_HASH_ANNOTATION, ""))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Wake-ups: watch events that call for a new decision (async: they run on the event loop, where
+# the daemons' asyncio.Events live)
+
+
+@kopf.on.event(*DSD)
+async def deployment_changed(
+    namespace: str | None, name: str, body: kopf.Body, type: str, **_: Any
+) -> None:
+    key = (namespace or "", name)
+    generation = int(body.get("metadata", {}).get("generation") or 0)
+    if type == "DELETED":
+        RUNTIME.generations.pop(key, None)
+        return
+    if RUNTIME.generations.get(key) != generation:
+        RUNTIME.generations[key] = generation
+        RUNTIME.wake(key)
+
+
+@kopf.on.event("", "v1", "pods", labels=OWNED)
+async def own_pod_changed(body: kopf.Body, **_: Any) -> None:
+    RUNTIME.wake(observe.instance_key(_raw(body)))
+
+
+@kopf.on.event("apps", "v1", "deployments", labels=OWNED)
+async def own_deployment_changed(body: kopf.Body, **_: Any) -> None:
+    RUNTIME.wake(observe.instance_key(_raw(body)))
+
+
+@kopf.on.event("", "v1", "pods")
+async def pod_capacity_changed(uid: str, body: kopf.Body, type: str, **_: Any) -> None:
+    usage = None if type == "DELETED" else observe.pod_usage(_raw(body))
+    if RUNTIME.pod_usages.get(uid) != usage:
+        if usage is None:
+            RUNTIME.pod_usages.pop(uid, None)
+        else:
+            RUNTIME.pod_usages[uid] = usage
+        RUNTIME.wake_all()
+
+
+@kopf.on.event("", "v1", "nodes")
+async def node_changed(name: str, body: kopf.Body, type: str, **kwargs: Any) -> None:
+    summary = None if type == "DELETED" else observe.node_summary(_raw(body))
+    if RUNTIME.node_summaries.get(name) != summary:
+        if summary is None:
+            RUNTIME.node_summaries.pop(name, None)
+        else:
+            RUNTIME.node_summaries[name] = summary
+        RUNTIME.wake_all()
+        _refresh_pool_statuses(_Indexes.of(kwargs))
+
+
+@kopf.on.event(*POOLS)
+async def pool_changed(**kwargs: Any) -> None:
+    RUNTIME.wake_all()
+    _refresh_pool_statuses(_Indexes.of(kwargs))
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop of one DeepSeekDeployment
+
+
+@kopf.daemon(*DSD, cancellation_timeout=2.0)
+async def run_deployment(
+    namespace: str | None,
+    name: str,
+    body: kopf.Body,
+    stopped: kopf.DaemonStopped,
+    logger: kopf.Logger,
+    **kwargs: Any,
+) -> None:
+    namespace = namespace or ""
+    key = (namespace, name)
+    indexes = _Indexes.of(kwargs)
+    wake = RUNTIME.wakeups.setdefault(key, asyncio.Event())
+    written = _WrittenStatus()
+    failures = 0
+    try:
+        while not stopped:
+            wake.clear()
+            try:
+                delay = await reconcile_once(namespace, name, body, indexes, logger, written)
+                failures = 0
+            except Conflict:
+                delay = 0.0
+            except (ApiException, HTTPError, OSError) as error:
+                failures += 1
+                delay = min(RETRY_SECONDS[1], RETRY_SECONDS[0] * 2 ** (failures - 1))
+                logger.warning(f"Reconcile failed ({_short(error)}); retrying in {delay:.0f}s")
+            except Exception:
+                # A defect, not the cluster: say so loudly, keep this deployment's loop alive.
+                failures += 1
+                delay = RETRY_SECONDS[1]
+                logger.exception(f"Reconcile failed unexpectedly; retrying in {delay:.0f}s")
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), timeout=delay)
+            await asyncio.sleep(DEBOUNCE_SECONDS)
+    finally:
+        if RUNTIME.wakeups.get(key) is wake:
+            del RUNTIME.wakeups[key]
+
+
+@dataclass
+class _WrittenStatus:
+    """The last status this loop wrote, and the one it replaced: until the watch delivers the
+    write, the live body still shows the old one, and deciding from it would record a move twice
+    and take the operator's own replica writes for someone else's."""
+
+    before: DeepSeekDeploymentStatus | None = None
+    after: DeepSeekDeploymentStatus | None = None
+
+    def freshest(self, dsd: DeepSeekDeployment) -> DeepSeekDeployment:
+        if self.after is not None and dsd.status == self.before:
+            return dsd.model_copy(update={"status": self.after})
+        return dsd
+
+
+@dataclass(frozen=True)
+class _Indexes:
+    """The indexes above, as kopf passes them to every handler (by their function names)."""
+
+    pool_profiles: kopf.Index[str, Mapping[str, Any]]
+    nodes: kopf.Index[str, observe.NodeSummary]
+    pods_by_node: kopf.Index[str, observe.PodUsage]
+    own_pods: kopf.Index[tuple[str, str], observe.OwnPod]
+    own_deployments: kopf.Index[tuple[str, str], tuple[observe.OwnDeployment, str]]
+    own_services: kopf.Index[tuple[str, str], str]
+
+    @classmethod
+    def of(cls, kwargs: Mapping[str, Any]) -> _Indexes:
+        return cls(**{name: kwargs[name] for name in cls.__dataclass_fields__})
+
+
+async def reconcile_once(
+    namespace: str,
+    name: str,
+    body: kopf.Body,
+    indexes: _Indexes,
+    logger: kopf.Logger,
+    written: _WrittenStatus,
+) -> float:
+    """One tick for one deployment; returns the seconds until the next one is due."""
+    writer = RUNTIME.writer
+    assert writer is not None, "the startup handler creates the writer"
+    now = datetime.now(UTC)
+    key = (namespace, name)
+    calls_before = writer.calls
+    try:
+        dsd = written.freshest(observe.parse_deployment(_raw(body)))
+    except ValidationError as error:
+        logger.error(f"Spec refused by the API models: {error}")
+        return 60.0
+    profiles, invalid = observe.parse_pool_profiles(_values(indexes.pool_profiles))
+    owned = [d for d, _ in _store(indexes.own_deployments, key)]
+    hashes = {d.pool: h for d, h in _store(indexes.own_deployments, key)}
+    states = observe.pool_states(
+        [v.pool for v in dsd.spec.variants],
+        profiles,
+        _values(indexes.nodes),
+        {node: list(store) for node, store in indexes.pods_by_node.items()},
+        _store(indexes.own_pods, key),
+        owned,
+    )
+    load = dsd.spec.load
+    demand = await prometheus.read_demand(load, now) if load is not None else None
+    snapshot = reconcile.Snapshot(dsd, profiles, states, demand, invalid)
+    decision = reconcile.decide(snapshot, now, reconcile.history_from_status(dsd.status))
+
+    # Intent first: the status (and the history in it) is written before any workload moves, so
+    # a crash between the two resumes the same move instead of starting another.
+    if decision.status != dsd.status:
+        await writer.apply_status(namespace, name, decision.status.to_json_dict())
+        written.before, written.after = dsd.status, decision.status
+    if decision.writes is not None:
+        service = render.render_service(dsd)
+        digest = render.spec_digest(service)
+        if digest not in _store(indexes.own_services, key):
+            service["metadata"]["annotations"] = {SPEC_HASH_ANNOTATION: digest}
+            await writer.apply(service)
+            logger.info(f"Applied Service {namespace}/{name}")
+        for write in decision.writes:
+            variant = dsd.spec.variants[write.variant_index]
+            profile = profiles[variant.pool]
+            manifest = render.render_deployment(
+                dsd,
+                variant,
+                profile,
+                inputs.replica_resources(dsd, variant, profile),
+                write.replicas,
+                write.option.startup_seconds,
+            )
+            digest = render.spec_digest(manifest)
+            state = states.get(write.pool)
+            current = state.desired if state is not None and state.deployment_exists else None
+            if current == write.replicas and hashes.get(write.pool) == digest:
+                continue
+            manifest["metadata"].setdefault("annotations", {})[SPEC_HASH_ANNOTATION] = digest
+            await writer.apply(manifest)
+            logger.info(
+                f"Applied Deployment {namespace}/{manifest['metadata']['name']} "
+                f"({write.replicas} replicas)"
+            )
+        for pool in decision.deletes:
+            await writer.delete_deployment(namespace, render.deployment_name(name, pool))
+            logger.info(f"Deleted Deployment {namespace}/{render.deployment_name(name, pool)}")
+    for note in decision.events:
+        kopf.event(body, type=note.type, reason=note.reason, message=note.message)
+        logger.info(f"{note.reason}: {note.message}")
+    logger.debug(
+        f"Reconciled with {writer.calls - calls_before} API writes and "
+        f"{len(decision.events)} Events, no reads"
+    )
+    interval = float(dsd.spec.reconcile_interval_seconds)
+    if decision.wake_at is not None:
+        interval = min(interval, max(0.0, (decision.wake_at - now).total_seconds()))
+    return interval
+
+
+# ---------------------------------------------------------------------------------------------
+# PoolProfile status: nodes, allocatable GPUs, cost per node-hour
+
+
+def _refresh_pool_statuses(indexes: _Indexes) -> None:
+    """Recompute every PoolProfile's status soon (one task for a burst of events)."""
+    if RUNTIME.pool_refresh is not None and not RUNTIME.pool_refresh.done():
+        return
+    RUNTIME.pool_refresh = asyncio.get_running_loop().create_task(_write_pool_statuses(indexes))
+
+
+async def _write_pool_statuses(indexes: _Indexes) -> None:
+    await asyncio.sleep(1.0)
+    writer = RUNTIME.writer
+    if writer is None:
+        return
+    bodies = list(_values(indexes.pool_profiles))
+    profiles, _ = observe.parse_pool_profiles(bodies)
+    known = list(_values(indexes.nodes))
+    for body in bodies:
+        name = str((body.get("metadata") or {}).get("name", ""))
+        profile = profiles.get(name)
+        if profile is None:
+            continue
+        count, gpus = observe.pool_totals(profile, known)
+        status = PoolProfileStatus(
+            observed_generation=int((body.get("metadata") or {}).get("generation") or 0),
+            nodes=count,
+            allocatable_gpus=gpus,
+            cost_per_hour=float(f"{inputs.node_cost_per_hour(profile, max(1, count)):.4g}"),
+        )
+        try:
+            previous = PoolProfileStatus.model_validate(body.get("status") or {})
+        except ValidationError:
+            previous = None
+        if previous == status:
+            continue
+        try:
+            await writer.apply_pool_status(name, status.to_json_dict())
+        except (ApiException, OSError) as error:
+            log.warning(f"PoolProfile {name} status not written: {_short(error)}")
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _raw(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    return body
+
+
+def _values(index: kopf.Index[Any, Any]) -> Iterable[Any]:
+    for store in index.values():
+        yield from store
+
+
+def _store(index: kopf.Index[Any, Any], key: Any) -> list[Any]:
+    return list(index.get(key, ()))
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, ApiException):
+        return f"HTTP {error.status} {error.reason}"
+    return f"{type(error).__name__}: {error}"
