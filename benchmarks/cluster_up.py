@@ -18,15 +18,9 @@ from pathlib import Path
 
 from deepseek_operator.controlplane import cluster
 from deepseek_operator.controlplane.build import ensure_binaries
+from resident import rss_mib
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cluster.yaml"
-
-
-def _rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def main() -> None:
@@ -57,7 +51,7 @@ def main() -> None:
                     phases.setdefault(message.split(":")[0], []).append(end - at)
                 if run == args.runs - 1:
                     time.sleep(args.settle)
-                    rss = {p.name: _rss_mib(p.pid) for p in state.processes}
+                    rss = {p.name: rss_mib(p.pid) for p in state.processes}
         print(f"run {run + 1}: ready in {totals[-1]:.2f} s")
 
     median = statistics.median(totals)
