@@ -119,12 +119,22 @@ def test_policy_change_moves_replicas_make_before_break(
     assert new_ready is not None and old_gone is not None
     assert new_ready <= old_gone, "a CPU pod stopped before the A100 pods were Ready"
     assert endpoints.samples > 10 and endpoints.fewest is not None and endpoints.fewest >= 2
-    assert pool_deployments(cluster, namespace, "r1") == {"r1-e2e-a100": 2}
+    wait_until(
+        lambda: pool_deployments(cluster, namespace, "r1") == {"r1-e2e-a100": 2},
+        30,
+        "the emptied CPU Deployment deleted",
+    )
+    wait_until(
+        lambda: (
+            condition(cluster, namespace, "r1", "Progressing").get("reason") == "PlacementReached"
+        ),
+        30,
+        "Progressing=False PlacementReached",
+    )
     assert "Moving" in event_reasons(cluster, namespace, "r1")
     got = status(cluster, namespace, "r1")
     assert got["pools"] == "e2e-a100=2" and got["readyReplicas"] == 2
     assert got["observedGeneration"] == 2
-    assert condition(cluster, namespace, "r1", "Progressing")["reason"] == "PlacementReached"
     assert {p["pool"]: p["model"] for p in got["placement"]} == {
         "e2e-a100": "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B"
     }
@@ -497,4 +507,8 @@ def test_kopf_run_with_the_handlers_module_works_too(
     apply_dsd(cluster, namespace, deployment("r1", ["e2e-cpu"], replicas=1, min_available=1))
     wait_until(lambda: placed(cluster, namespace, "r1", "e2e-cpu", 1), 90, "placed under kopf")
     assert f"Applied Deployment {namespace}/r1-e2e-cpu" in operator.log()
-    assert condition(cluster, namespace, "r1", "Ready")["status"] == "True"
+    wait_until(
+        lambda: condition(cluster, namespace, "r1", "Ready").get("status") == "True",
+        30,
+        "Ready=True in status",
+    )
