@@ -157,6 +157,11 @@ def test_replicas_start_startup_seconds_before_the_boundary():
     assert warm.history.target == {"a100": 1, "cpu-xeon": 0}  # the plan in force is unchanged
     assert condition(warm, "Progressing") == ("True", "Prewarming")
     assert any(e.reason == "Prewarming" and "20:00+08:00" in e.message for e in warm.events)
+    # the Event says it once, not at every tick of the pre-warm
+    dsd = example().model_copy(update={"status": warm.status})
+    again = run(dsd, pools(a100=running), NIGHT_STARTS - timedelta(seconds=35), warm.history)
+    assert writes(again) == {"a100": 1, "cpu-xeon": 1}
+    assert not any(e.reason == "Prewarming" for e in again.events)
 
 
 def test_a_pool_s_startup_seconds_sets_the_pre_warm_lead():

@@ -314,8 +314,9 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
     if acting:
         events += _external_changes(snapshot, memory)
     events += _plan_events(resolved, current, target, planned)
-    if warm.extra and acting:
-        events.append(warm.event)
+    was = find_condition(previous.conditions, PROGRESSING)
+    if warm.extra and acting and (was is None or was.reason != REASON_PREWARMING):
+        events.append(warm.event)  # once, when pre-warming begins
     next_memory = ReconcileHistory(
         planner=_compacted(planner_history),
         target=target,
