@@ -270,16 +270,13 @@ def pool_states(
     for name in names:
         on_pool = [p for p in own_pods if p.pool == name]
         profile = profiles.get(name)
-        rooms: tuple[NodeRoom, ...] | None = None
-        node_count: int | None = None
-        if profile is not None:
-            members = pool_nodes(profile, nodes)
-            node_count = len(members)
-            rooms = tuple(
-                _room(node, usage_by_node.get(node.name, ()))
-                for node in members
-                if usable(profile, node)
-            )
+        # A pool without a (valid) PoolProfile offers no room; decide() reports why.
+        members = pool_nodes(profile, nodes) if profile is not None else []
+        rooms = tuple(
+            _room(node, usage_by_node.get(node.name, ()))
+            for node in members
+            if profile is not None and usable(profile, node)
+        )
         states[name] = PoolState(
             pool=name,
             desired=replicas.get(name, 0),
@@ -288,8 +285,8 @@ def pool_states(
             scheduled=sum(1 for p in on_pool if p.scheduled and not p.terminating),
             unschedulable=sum(1 for p in on_pool if p.unschedulable),
             deployment_exists=name in replicas,
-            node_count=node_count if node_count is not None else None,
-            rooms=rooms if profile is not None else (),
+            node_count=len(members),
+            rooms=rooms,
         )
     return states
 

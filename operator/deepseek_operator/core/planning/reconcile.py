@@ -95,6 +95,8 @@ REASON_NO_LOAD_SOURCE = "NoLoadSource"
 REASON_CAPACITY_SUFFICIENT = "Sufficient"
 REASON_POOL_FULL = "PoolFull"
 REASON_UNSCHEDULABLE = "Unschedulable"
+REASON_POOL_INVALID = "PoolInvalid"
+"""A PoolProfile the variants name exists but does not parse (written for another version)."""
 
 EVENT_MOVING = "Moving"
 EVENT_SCALING_UP = "ScalingUp"
@@ -360,7 +362,7 @@ def _spec_problem(snapshot: Snapshot) -> tuple[str, str] | None:
         broken = snapshot.invalid_profiles.get(variant.pool)
         if broken is not None:
             return (
-                "PoolInvalid",
+                REASON_POOL_INVALID,
                 f"spec.variants[{index}].pool: PoolProfile {variant.pool!r} is invalid: {broken}",
             )
     if problems:
