@@ -15,6 +15,11 @@ from deepseek_operator.api.base import (
 from deepseek_operator.api.status import DeepSeekDeploymentStatus
 from deepseek_operator.api.vocabulary import (
     ENGINE_PRECISIONS,
+    MAX_CONTEXT_TOKENS,
+    MAX_PUE,
+    MAX_REPLICAS,
+    MAX_UNITS_PER_USD,
+    MIN_PUE,
     TENSOR_PARALLEL_ENGINES,
     CalendarDate,
     ClockTime,
@@ -101,7 +106,7 @@ class ModelSpec(ApiModel):
     context_length: int = Field(
         default=8192,
         ge=256,
-        le=1_048_576,
+        le=MAX_CONTEXT_TOKENS,
         description="Longest sequence (prompt plus output, in tokens) a replica must hold; "
         "sizes the KV cache.",
     )
@@ -175,10 +180,12 @@ class Replicas(ApiModel):
     min: int = Field(
         default=1,
         ge=0,
-        le=1000,
+        le=MAX_REPLICAS,
         description="Fewest replicas, summed over pools (0 allows scaling to zero).",
     )
-    max: int = Field(default=4, ge=1, le=1000, description="Most replicas, summed over pools.")
+    max: int = Field(
+        default=4, ge=1, le=MAX_REPLICAS, description="Most replicas, summed over pools."
+    )
 
 
 class SLO(ApiModel):
@@ -328,7 +335,7 @@ class Migration(ApiModel):
     min_available: int = Field(
         default=1,
         ge=0,
-        le=1000,
+        le=MAX_REPLICAS,
         description="Ready replicas never drop below this during a move (capped by the "
         "replicas that exist).",
     )
@@ -373,7 +380,7 @@ class ExchangeRate(ApiModel):
     currency: Currency = Field(description="ISO 4217 code of the currency, e.g. EUR.")
     units_per_usd: float = Field(
         gt=0,
-        le=1e9,
+        le=MAX_UNITS_PER_USD,
         alias="unitsPerUSD",
         description="Units of the currency that one US dollar buys, e.g. 0.92 for EUR.",
     )
@@ -411,8 +418,8 @@ class CostModelOverrides(ApiModel):
     )
     pue: float | None = Field(
         default=None,
-        ge=1,
-        le=3,
+        ge=MIN_PUE,
+        le=MAX_PUE,
         description="Power usage effectiveness of the data centre, replacing every pool's value.",
     )
     cloud_api_price_per_million_tokens: Money | None = Field(

@@ -15,6 +15,12 @@ from deepseek_operator.api.base import (
 )
 from deepseek_operator.api.status import PoolProfileStatus, Timestamp
 from deepseek_operator.api.vocabulary import (
+    MAX_AMORTISATION_YEARS,
+    MAX_PUE,
+    MAX_STARTUP_SECONDS,
+    MAX_TOKENS_PER_SECOND_PER_REPLICA,
+    MAX_WATTS_PER_DEVICE,
+    MIN_PUE,
     Currency,
     HardwareKind,
     Money,
@@ -152,7 +158,10 @@ class PoolCost(ApiModel):
         default=None, description="Purchase price of one device, spread over amortisationYears."
     )
     amortisation_years: float | None = Field(
-        default=None, gt=0, le=20, description="Years over which the purchase price is spread."
+        default=None,
+        gt=0,
+        le=MAX_AMORTISATION_YEARS,
+        description="Years over which the purchase price is spread.",
     )
     hourly_price: Money | None = Field(
         default=None,
@@ -160,12 +169,15 @@ class PoolCost(ApiModel):
         "to any amortised purchase price.",
     )
     watts_per_device: float = Field(
-        default=0, ge=0, le=100_000, description="Average power draw of one device, in watts."
+        default=0,
+        ge=0,
+        le=MAX_WATTS_PER_DEVICE,
+        description="Average power draw of one device, in watts.",
     )
     pue: float = Field(
         default=1.0,
-        ge=1,
-        le=3,
+        ge=MIN_PUE,
+        le=MAX_PUE,
         description="Power usage effectiveness: facility power divided by IT power.",
     )
     electricity_price_per_kwh: Money = Field(
@@ -191,11 +203,13 @@ class ThroughputMeasurement(ApiModel):
     model: ShortText = Field(description="Model name or catalog key measured.")
     precision: Precision = Field(description="Precision measured.")
     tokens_per_second_single_stream: float = Field(
-        gt=0, le=1_000_000, description="Output tokens per second of one request alone."
+        gt=0,
+        le=MAX_TOKENS_PER_SECOND_PER_REPLICA,
+        description="Output tokens per second of one request alone.",
     )
     tokens_per_second_saturated: float = Field(
         gt=0,
-        le=1_000_000,
+        le=MAX_TOKENS_PER_SECOND_PER_REPLICA,
         description="Output tokens per second of one replica at full batch, all requests summed.",
     )
     time_to_first_token_seconds: float = Field(
@@ -240,7 +254,7 @@ class PoolProfileSpec(ApiModel):
     startup_seconds: float | None = Field(
         default=None,
         gt=0,
-        le=7200,
+        le=MAX_STARTUP_SECONDS,
         description="Seconds from a replica's pod being created to it being Ready on this pool "
         "(image start, weights load, warm-up). The operator starts replicas this long before a "
         "window boundary that needs them, and the planner charges it to a move. Absent: 120 on "

@@ -7,7 +7,7 @@ the worst case, and unbounded inputs make that worst case unbounded.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
@@ -100,5 +100,71 @@ HttpAddress = Annotated[
     str, StringConstraints(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$")
 ]
 
-Money = Annotated[float, Field(ge=0, le=1e9)]
+# ---------------------------------------------------------------------------------------------
+# Bounds of each class of value. Every number a user gives (a CRD field, a cost scenario, a plan
+# what-if, a command-line option) is finite and lies in the bound of its class, decided here once
+# with its reason, so a typo or a unit error is refused by name before any work starts, and no
+# product of bounded values can overflow to infinity in a report.
+
+MAX_MONEY = 1e9
+"""One price or yearly cost, in any currency: a billion buys some 30 000 H100s. More is a unit
+error (cents for dollars) or a typo, and the bound keeps every product of prices, hours and
+counts far from float overflow."""
+
+Money = Annotated[float, Field(ge=0, le=MAX_MONEY)]
 """An amount of money in the pool's (or deployment's) currency."""
+
+MAX_CONTEXT_TOKENS = 1_048_576
+"""The longest sequence (prompt plus output): eight times DeepSeek-R1's 128 Ki context and more
+than any open model offers; it bounds the KV-cache arithmetic of fit and cost."""
+
+MAX_REPLICAS = 1000
+"""Replicas of one deployment (replicas.max): beyond a thousand the planner's MILP grows with
+no placement gained; a bigger service is several deployments."""
+
+MAX_TOKENS_PER_SECOND_PER_REPLICA = 1_000_000
+"""One replica's output tokens/s: a hundred times the fastest measured 8-GPU node at full
+batch."""
+
+MAX_DEMAND_TOKENS_PER_SECOND = 1e9
+"""Demand on one deployment, output tokens/s: a thousand replicas at the replica bound."""
+
+MAX_DEVICES = 100_000
+"""Devices (GPUs, or CPU nodes) in one pool: the largest clusters built hold about 100 000."""
+
+MAX_STARTUP_SECONDS = 7200
+"""Pod creation to Ready: two hours covers pulling and loading a terabyte of weights."""
+
+MAX_AMORTISATION_YEARS = 20
+"""Years a purchase is spread over: no accelerator stays in service for twenty."""
+
+MAX_WATTS_PER_DEVICE = 100_000
+"""Average draw of one device (a GPU, or a CPU node): a 100 kW rack is beyond any single one."""
+
+MIN_PUE, MAX_PUE = 1, 3
+"""Power usage effectiveness: 1 is the physical floor; 3 is worse than any data centre surveyed."""
+
+MAX_UNITS_PER_USD = 1e9
+"""An exchange rate: the weakest currencies trade at tens of thousands per US dollar."""
+
+MAX_SEED = 2**32 - 1
+"""A random seed: numpy's and torch's generators take 0 ... 2^32 - 1 on every platform."""
+
+EARLIEST_INSTANT = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST_INSTANT = datetime(2200, 1, 1, tzinfo=UTC)
+"""Instants the planner and the replay take (`plan --at`, `simulate --start`, trace
+timestamps): from the Unix epoch, where Kubernetes and Prometheus time begins, to 2200, far
+enough from Python's year 1 and 9999 that a week of look-ahead and any UTC offset stay in
+range."""
+
+
+def instant_in_range(value: datetime, what: str) -> datetime:
+    """`value` if it lies in [EARLIEST_INSTANT, LATEST_INSTANT); else ValueError naming `what`."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what}: {value.isoformat()} has no UTC offset")
+    if not EARLIEST_INSTANT <= value < LATEST_INSTANT:
+        raise ValueError(
+            f"{what}: {value.isoformat()} is outside {EARLIEST_INSTANT:%Y} to "
+            f"{LATEST_INSTANT.year - 1}"
+        )
+    return value
