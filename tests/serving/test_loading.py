@@ -53,7 +53,7 @@ def test_serve_command_refuses_a_missing_path_before_loading_torch(tmp_path: Pat
 def test_impossible_settings_name_the_setting(
     tmp_path: Path, device: str, precision: str, field: str
 ) -> None:
-    with pytest.raises(SettingsError, match=f"^{field}:"):
+    with pytest.raises(SettingsError, match=f"^--{field}:"):
         ServerSettings(weights=tmp_path, served_model_name="m", device=device, precision=precision)  # type: ignore[arg-type]
 
 
@@ -109,7 +109,7 @@ def test_int8_on_cpu_quantises_every_linear_layer_and_serves(random_weights: Pat
 def test_int8_on_cuda_without_bitsandbytes_says_what_is_missing() -> None:
     from deepseek_operator.serving.loading import _bitsandbytes_config
 
-    with pytest.raises(SettingsError, match="precision: int8 on cuda uses bitsandbytes"):
+    with pytest.raises(SettingsError, match="--precision: int8 on cuda uses bitsandbytes"):
         _bitsandbytes_config("int8")
 
 

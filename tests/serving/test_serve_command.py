@@ -30,4 +30,4 @@ def test_unknown_device_is_refused(tmp_path: Path) -> None:
     (tmp_path / "model.safetensors").write_bytes(b"")  # passes the file check; device is next
     result = _serve("--weights", str(tmp_path), "--device", "tpu")
     assert result.returncode == 2
-    assert "device: must be auto, cpu or cuda" in result.stderr
+    assert "--device: must be auto, cpu or cuda" in result.stderr

@@ -4,18 +4,57 @@ Each command lives in its own module here and registers itself on `app`. Registr
 only typer and the standard library at module level, so `--help` and the pure commands (plan,
 cost, simulate, crds) work on a base install; a command that needs an extra (`cluster`,
 `serving`) says which one to install when it runs.
+
+Every command runs inside `_Commands.invoke`, the one place an error leaving a command is turned
+into what the user sees (`inputs.report`): an input error is one red line naming the option,
+file or field, with exit 2; anything else is a one-line summary, exit 1, and a pointer to
+`--debug`, which shows the full traceback instead.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
+from typer.core import TyperGroup
+
+DEBUG = "deepseek_operator.debug"
+"""Key in the click context's `meta` (shared by every command) set by `--debug`."""
+
+
+class _Commands(TyperGroup):
+    """The root command group: every command's exceptions pass through `invoke`."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise  # an exit already decided, or a usage error that names the option (exit 2)
+        except Exception as error:
+            if ctx.meta.get(DEBUG):
+                raise
+            from deepseek_operator.cli.inputs import report
+
+            raise typer.Exit(report(error)) from None
+
 
 app = typer.Typer(
     name="deepseek-operator",
+    cls=_Commands,
     help="Run DeepSeek-R1 on your own GPU and CPU pools at the lowest cost that meets its SLO.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+
+@app.callback()
+def _options(
+    ctx: typer.Context,
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an unexpected error."
+    ),
+) -> None:
+    ctx.meta[DEBUG] = debug
 
 
 def _register_commands() -> None:

@@ -9,18 +9,30 @@ from typing import Annotated, Any
 
 import typer
 import yaml
+from pydantic import Field
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from deepseek_operator.api.vocabulary import PRECISIONS
+from deepseek_operator.api.vocabulary import (
+    MAX_CONTEXT_TOKENS,
+    PRECISIONS,
+    HttpAddress,
+    ShortText,
+)
 from deepseek_operator.calibration.summary import (
     LevelResult,
     merge_into_pool_profile,
     summarise,
     throughput_entry,
 )
-from deepseek_operator.cli.inputs import stop
+from deepseek_operator.cli.inputs import (
+    CommandOptions,
+    InputError,
+    read_yaml,
+    stop,
+    writable_file,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -56,12 +68,15 @@ def calibrate(
 ) -> None:
     console = Console(stderr=True)
     if precision not in PRECISIONS:
-        stop(f"precision: must be one of {', '.join(PRECISIONS)} (got {precision!r})")
+        stop(f"--precision: must be one of {', '.join(PRECISIONS)} (got {precision!r})")
     concurrencies = _parse_levels(levels)
-    if requests_per_level < 1:
-        stop(f"requests-per-level: must be at least 1 (got {requests_per_level})")
-    if max_tokens < 1:
-        stop(f"max-tokens: must be at least 1 (got {max_tokens})")
+    CalibrateOptions.check(
+        url=url,
+        model=model,
+        requests_per_level=requests_per_level,
+        max_tokens=max_tokens,
+        timeout_seconds=timeout_seconds,
+    )
     document: dict[str, Any] | None = None
     if pool_profile is not None:
         document = _read_pool_profile(pool_profile)
@@ -91,8 +106,11 @@ def calibrate(
     try:
         updated = merge_into_pool_profile(document, entry)
     except ValueError as error:
-        stop(f"{pool_profile}: the updated PoolProfile would be invalid: {error}")
-    pool_profile.write_text(yaml.safe_dump(updated, sort_keys=False))
+        stop(f"--pool-profile: {pool_profile}: the updated PoolProfile would be invalid: {error}")
+    try:
+        pool_profile.write_text(yaml.safe_dump(updated, sort_keys=False), encoding="utf-8")
+    except OSError as error:
+        stop(f"--pool-profile: cannot write {pool_profile}: {error.strerror or error}")
     console.print(f"wrote the {model_name} / {precision} entry to {pool_profile}")
 
 
@@ -114,7 +132,7 @@ async def _measure(
         try:
             served = await served_model(client)
         except (httpx.HTTPError, KeyError, IndexError, ValueError) as error:
-            stop(f"url: could not list models at {url}/v1/models ({error})")
+            stop(f"--url: could not list models at {url}/v1/models ({error})")
         counts = [max(requests_per_level, 2 * level) for level in concurrencies]
         results: list[LevelResult] = []
         columns = (
@@ -170,21 +188,42 @@ def _print_levels(console: Console, results: list[LevelResult]) -> None:
     console.print(table)
 
 
+MAX_CONCURRENCY = 1024
+"""Concurrent streams one level may open: the server's own batch bound (`serve
+--max-batch-size`); more only queues."""
+
+
+class CalibrateOptions(CommandOptions):
+    """calibrate's options and their bounds."""
+
+    url: HttpAddress
+    model: ShortText | None = None
+    # Each request is a full generation; a hundred thousand per level takes days.
+    requests_per_level: int = Field(ge=1, le=100_000)
+    max_tokens: int = Field(ge=1, le=MAX_CONTEXT_TOKENS)
+    # A request that takes more than a day is a hung server, not a measurement.
+    timeout_seconds: float = Field(gt=0, le=86_400)
+
+
 def _parse_levels(text: str) -> list[int]:
     try:
         levels = sorted({int(part) for part in text.split(",") if part.strip()})
     except ValueError:
-        stop(f"levels: expected comma-separated integers (got {text!r})")
+        stop(f"--levels: expected comma-separated integers (got {text!r})")
     if not levels or levels[0] != 1 or any(level < 1 for level in levels):
-        stop(f"levels: must be positive and include 1 (got {text!r})")
+        stop(f"--levels: must be positive and include 1 (got {text!r})")
+    if levels[-1] > MAX_CONCURRENCY:
+        stop(f"--levels: at most {MAX_CONCURRENCY} concurrent requests (got {levels[-1]})")
     return levels
 
 
 def _read_pool_profile(path: Path) -> dict[str, Any]:
+    """The PoolProfile to update, read and checked writable before anything is measured."""
     try:
-        document = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as error:
-        stop(f"pool-profile: cannot read {path}: {error}")
+        document = read_yaml(path, "--pool-profile")
+        writable_file(path, "--pool-profile")
+    except InputError as error:
+        stop(error)
     if not isinstance(document, dict) or document.get("kind") != "PoolProfile":
-        stop(f"pool-profile: {path} is not a PoolProfile document")
+        stop(f"--pool-profile: {path} is not a PoolProfile document")
     return document

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Annotated, ParamSpec
 
 import typer
+from pydantic import Field
 from rich.console import Console
 from rich.table import Table
 
-from deepseek_operator.cli.inputs import require_extra
+from deepseek_operator.cli.inputs import CommandOptions, require_extra, stop
 from deepseek_operator.controlplane import build, cluster
-from deepseek_operator.controlplane.errors import ControlPlaneError
+from deepseek_operator.controlplane.errors import ClusterConfigError, ControlPlaneError
+from deepseek_operator.controlplane.topology import load_topology
 
 P = ParamSpec("P")
 
@@ -35,7 +37,10 @@ StateDirOption = Annotated[
 
 
 def _state_dir(value: Path | None) -> Path:
-    return (value or cluster.default_state_dir()).resolve()
+    state_dir = (value or cluster.default_state_dir()).resolve()
+    if state_dir.exists() and not state_dir.is_dir():
+        stop(f"--state-dir: {state_dir} is not a directory")
+    return state_dir
 
 
 def _fail(error: ControlPlaneError) -> typer.Exit:
@@ -44,16 +49,26 @@ def _fail(error: ControlPlaneError) -> typer.Exit:
 
 
 def _reports_errors(command: Callable[P, None]) -> Callable[P, None]:
-    """Every cluster command turns a ControlPlaneError into its message and exit code 1."""
+    """Every cluster command turns a ControlPlaneError into its message: exit 2 for a bad
+    cluster file (the user's input, as for every command), 1 for a cluster that fails."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> None:
         try:
             command(*args, **kwargs)
+        except ClusterConfigError as error:
+            stop(f"--config: {error}")
         except ControlPlaneError as error:
             raise _fail(error) from None
 
     return wrapper
+
+
+class UpOptions(CommandOptions):
+    """`cluster up`'s numeric options and their bounds."""
+
+    # Each start step (etcd healthy, API ready, nodes Ready) takes seconds; an hour is stuck.
+    timeout: float = Field(gt=0, le=3600)
 
 
 def _default_config() -> Path:
@@ -79,12 +94,15 @@ def up(
     timeout: Annotated[float, typer.Option(help="Seconds to wait for each step.")] = 180.0,
 ) -> None:
     """Build the binaries if needed, start the cluster, and wait until every node is Ready."""
+    bounds = UpOptions.check(timeout=timeout)
+    config_path = config or _default_config()
+    load_topology(config_path)  # the whole file, before anything starts
     require_extra("cluster", "cryptography")
     options = cluster.UpOptions(
-        config=config or _default_config(),
+        config=config_path,
         state_dir=_state_dir(state_dir),
         api_port=api_port,
-        timeout_seconds=timeout,
+        timeout_seconds=bounds.timeout,
     )
     started = time.monotonic()
     with console.status("starting the local cluster…") as spinner:

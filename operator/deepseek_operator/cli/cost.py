@@ -7,6 +7,7 @@ produces one error listing every bad field and no partial tables.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +18,13 @@ from rich.table import Table
 from rich.text import Text
 
 from deepseek_operator.api.vocabulary import PRECISIONS
-from deepseek_operator.cli.inputs import InputError, missing_rate_message, read_yaml, stop
+from deepseek_operator.cli.inputs import (
+    InputError,
+    missing_rate_message,
+    read_yaml,
+    stop,
+    writable_file,
+)
 from deepseek_operator.core.costing.article import ArticleReport, article_report
 from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 from deepseek_operator.core.costing.comparison import PoolResult, ScenarioReport, compare_pools
@@ -27,7 +34,7 @@ from deepseek_operator.core.costing.cost import (
     UnknownCurrencyRate,
 )
 from deepseek_operator.core.costing.money import format_money
-from deepseek_operator.core.costing.scenario import ScenarioError, parse_scenario
+from deepseek_operator.core.costing.scenario import Scenario, ScenarioError, parse_scenario
 
 
 def register(app: typer.Typer) -> None:
@@ -99,9 +106,11 @@ def cost(
                 "give exactly one of --scenario FILE, --article, --catalog, or --hardware NAME "
                 "(with --model, --precision, --devices ...)"
             )
+        if catalog and plot is not None:
+            raise InputError("--plot needs --scenario, --hardware or --article")
+        if plot is not None:
+            writable_file(plot, "--plot", suffix=".png")
         if catalog:
-            if plot is not None:
-                raise InputError("--plot needs --scenario, --hardware or --article")
             payload = catalog_json()
             renderable = render_catalog()
         elif article:
@@ -111,10 +120,10 @@ def cost(
             if plot is not None:
                 _plot_article(plot, report)
         else:
-            data = (
-                read_yaml(scenario, "scenario")
-                if scenario is not None
-                else _flags_scenario(
+            if scenario is not None:
+                parsed = parse_scenario(read_yaml(scenario, "--scenario"))
+            else:
+                parsed = _parse_flags_scenario(
                     hardware=hardware,
                     model=model,
                     precision=precision,
@@ -133,8 +142,7 @@ def cost(
                     cny_per_usd=cny_per_usd,
                     years=years,
                 )
-            )
-            scenario_report = compare_pools(parse_scenario(data))
+            scenario_report = compare_pools(parsed)
             payload = scenario_json(scenario_report)
             renderable = render_scenario(scenario_report)
             if plot is not None:
@@ -152,6 +160,41 @@ def cost(
 
 
 ARTICLE_TARIFF_CNY_PER_KWH = 1.2  # the article's electricity price
+
+
+SCENARIO_FLAGS = {
+    "currency": "--currency",
+    "cny_per_usd": "--cny-per-usd",
+    "period_years": "--years",
+    "demand.requests_per_day": "--requests-per-day",
+    "demand.input_tokens_per_request": "--input-tokens",
+    "demand.output_tokens_per_request": "--output-tokens",
+    "cloud_api.input_price_per_million": "--input-price",
+    "cloud_api.output_price_per_million": "--output-price",
+    "pools[0].name": "--hardware",
+    "pools[0].hardware": "--hardware",
+    "pools[0].model": "--model",
+    "pools[0].precision": "--precision",
+    "pools[0].devices": "--devices",
+    "pools[0].electricity_price_per_kwh": "--electricity-price",
+    "pools[0].pue": "--pue",
+    "pools[0].staff_cost_per_year": "--staff-cost",
+    "pools[0].context_tokens": "--context-tokens",
+    "pools[0].utilisation": "--utilisation",
+}
+"""Which flag set each field of the scenario built from flags, so an error names the flag."""
+
+
+def _parse_flags_scenario(*, hardware: str | None, **flags: Any) -> Scenario:
+    """The scenario the flags describe, validated as a YAML one is; errors name the flags."""
+    try:
+        return parse_scenario(_flags_scenario(hardware=hardware, **flags))
+    except ScenarioError as error:
+        problems = []
+        for problem in error.problems:
+            field, _, message = problem.partition(": ")
+            problems.append(f"{SCENARIO_FLAGS.get(field, field)}: {message}")
+        raise InputError("\n".join(problems)) from None
 
 
 def _flags_scenario(*, hardware: str | None, **flags: Any) -> dict[str, Any]:
@@ -180,8 +223,7 @@ def _flags_scenario(*, hardware: str | None, **flags: Any) -> dict[str, Any]:
                 "electricity_price_per_kwh": (
                     flags["electricity_price"]
                     if flags["electricity_price"] is not None
-                    else ARTICLE_TARIFF_CNY_PER_KWH
-                    / (flags["cny_per_usd"] if flags["currency"] == "USD" else 1.0)
+                    else _article_tariff(flags["currency"], flags["cny_per_usd"])
                 ),
                 "pue": flags["pue"],
                 "staff_cost_per_year": flags["staff_cost"],
@@ -190,6 +232,13 @@ def _flags_scenario(*, hardware: str | None, **flags: Any) -> dict[str, Any]:
             }
         ],
     }
+
+
+def _article_tariff(currency: str, cny_per_usd: float) -> float:
+    """The article's 1.2 CNY per kWh in `currency` (as is when the rate itself is refused)."""
+    if currency == "USD" and math.isfinite(cny_per_usd) and cny_per_usd > 0:
+        return ARTICLE_TARIFF_CNY_PER_KWH / cny_per_usd
+    return ARTICLE_TARIFF_CNY_PER_KWH
 
 
 def _plot_scenario(path: Path, report: ScenarioReport) -> None:

@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from deepseek_operator.cli.inputs import InputError, writable_file
+from deepseek_operator.textfiles import FileProblem, read_utf8
+
 console = Console(stderr=True)
 
 
@@ -21,13 +24,18 @@ def generated_files(crd_dir: Path, reference: Path) -> dict[Path, str]:
     return files
 
 
-def stale_files(files: dict[Path, str]) -> list[Path]:
-    """Paths whose content differs from what the models generate (missing ones included)."""
-    return [
-        path
-        for path, text in files.items()
-        if not path.is_file() or path.read_text(encoding="utf-8") != text
-    ]
+def stale_files(files: dict[Path, str], options: dict[Path, str]) -> list[Path]:
+    """Paths whose content differs from what the models generate (missing ones included); a
+    path that exists but is no text file is an `InputError` naming its option."""
+    stale = []
+    for path, text in files.items():
+        try:
+            current = read_utf8(path) if path.exists() else None
+        except FileProblem as error:
+            raise InputError(f"{options[path]}: {error}") from None
+        if current != text:
+            stale.append(path)
+    return stale
 
 
 def crds(
@@ -44,7 +52,10 @@ def crds(
 ) -> None:
     """Generate the CustomResourceDefinitions and the API reference from the pydantic models."""
     files = generated_files(output_dir, reference)
-    stale = stale_files(files)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise InputError(f"--output-dir: {output_dir} is not a directory")
+    options = {path: "--reference" if path == reference else "--output-dir" for path in files}
+    stale = stale_files(files, options)
     if check:
         for path in stale:
             console.print(f"[red]out of date:[/] {path}", highlight=False)
@@ -53,9 +64,23 @@ def crds(
             raise typer.Exit(code=1)
         console.print(f"{len(files)} generated files are up to date")
         return
+    # Every destination is checked before the first file is written: a bad --reference must
+    # not leave new CRDs beside an old reference.
     for path in stale:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(files[path], encoding="utf-8")
+        option = options[path]
+        if not path.parent.exists():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise InputError(
+                    f"{option}: cannot create {path.parent}: {error.strerror or error}"
+                ) from None
+        writable_file(path, option)
+    for path in stale:
+        try:
+            path.write_text(files[path], encoding="utf-8")
+        except OSError as error:
+            raise InputError(f"cannot write {path}: {error.strerror or error}") from None
         console.print(f"wrote {path}", highlight=False)
     console.print(f"{len(stale)} of {len(files)} files changed")
 

@@ -34,8 +34,21 @@ from deepseek_operator.api.deployment import (
     Replicas,
     Schedule,
 )
-from deepseek_operator.api.vocabulary import HardwareKind
+from deepseek_operator.api.vocabulary import (
+    MAX_DEMAND_TOKENS_PER_SECOND,
+    MAX_DEVICES,
+    MAX_REPLICAS,
+    MAX_STARTUP_SECONDS,
+    MAX_TOKENS_PER_SECOND_PER_REPLICA,
+    Currency,
+    HardwareKind,
+    Money,
+    ResourceName,
+    ShortText,
+    instant_in_range,
+)
 from deepseek_operator.cli.inputs import (
+    CommandOptions,
     InputError,
     missing_rate_message,
     read_yaml,
@@ -79,31 +92,51 @@ class PlanningSections(ApiModel):
 
 
 class _Strict(BaseModel):
+    # strict and finite, as the API models are: `running: {a100: "2"}` or `.inf` is a mistake
     model_config = ConfigDict(
-        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+        extra="forbid",
+        frozen=True,
+        alias_generator=to_camel,
+        populate_by_name=True,
+        strict=True,
+        allow_inf_nan=False,
     )
 
 
+ReplicaCount = Annotated[int, Field(ge=0, le=MAX_REPLICAS)]
+MAX_POOLS = 64
+"""Pools in one what-if: the MILP has a variable per pool; a deployment lists at most 8."""
+
+
 class _Pool(_Strict):
-    name: str
+    name: ResourceName
     kind: HardwareKind
-    variant: str
-    capacity_replicas: int = Field(ge=0)
-    replica_cost_per_hour: float = Field(ge=0)
-    tokens_per_second_per_replica: float = Field(gt=0)
-    tokens_per_second_per_request: float = Field(gt=0)
-    startup_seconds: float = Field(default=0, ge=0)
-    time_to_first_token_seconds: float | None = Field(default=None, gt=0)
-    gpus_per_replica: int = Field(default=0, ge=0)
+    variant: ShortText
+    # Free replicas beyond a deployment's bound change nothing; a pool has at most that many.
+    capacity_replicas: int = Field(ge=0, le=MAX_DEVICES)
+    replica_cost_per_hour: Money
+    tokens_per_second_per_replica: float = Field(gt=0, le=MAX_TOKENS_PER_SECOND_PER_REPLICA)
+    tokens_per_second_per_request: float = Field(gt=0, le=MAX_TOKENS_PER_SECOND_PER_REPLICA)
+    startup_seconds: float = Field(default=0, ge=0, le=MAX_STARTUP_SECONDS)
+    # the SLO's bound on time to first token
+    time_to_first_token_seconds: float | None = Field(default=None, gt=0, le=3600)
+    # tensor parallelism tops at 8 GPUs, on nodes of at most 16
+    gpus_per_replica: int = Field(default=0, ge=0, le=16)
     fits: bool = True
-    fit_reason: str = ""
-    currency: str = "USD"
+    fit_reason: str = Field(default="", max_length=1024)
+    currency: Currency = "USD"
 
 
 class _WhatIf(_Strict):
     spec: PlanningSections = Field(default_factory=PlanningSections)
-    pools: list[_Pool] = Field(min_length=1)
-    running: dict[str, int] = {}
+    pools: list[_Pool] = Field(min_length=1, max_length=MAX_POOLS)
+    running: dict[str, ReplicaCount] = Field(default={}, max_length=MAX_POOLS)
+
+
+class PlanOptions(CommandOptions):
+    """plan's numeric options and their bounds."""
+
+    demand: float | None = Field(default=None, ge=0, le=MAX_DEMAND_TOKENS_PER_SECOND)
 
 
 @dataclass(frozen=True)
@@ -146,7 +179,9 @@ def load_deployment_inputs(
     except ValueError as exc:  # PlanningInputError, or a schedule the planner refuses
         raise InputError(f"{deployment}: {exc}") from exc
     options = list(inputs.options)
-    now_running = _running(pool_counts(running, "--running", "replicas"), options, "--running")
+    now_running = _running(
+        pool_counts(running, "--running", "replicas", MAX_REPLICAS), options, "--running"
+    )
     return PlannerInputs(inputs.spec, options, now_running)
 
 
@@ -201,6 +236,7 @@ def plan_command(
 ) -> None:
     """Plan the placement for a demand at an instant, without a cluster."""
     console = Console()
+    bounds = PlanOptions.check(demand=demand)
     try:
         inputs = _inputs(
             what_if,
@@ -212,11 +248,9 @@ def plan_command(
             running=running or [],
         )
         now = _instant(at)
-        if demand is not None and demand < 0:
-            raise InputError(f"--demand must be ≥ 0 tokens/s, got {demand}")
     except InputError as exc:
         stop(exc)
-    result = plan(inputs.spec, inputs.pools, inputs.running, demand, now)
+    result = plan(inputs.spec, inputs.pools, inputs.running, bounds.demand, now)
     if as_json:
         typer.echo(json.dumps(plan_as_dict(result), indent=2))
         return
@@ -254,7 +288,7 @@ def _inputs(
                 f"{', '.join(given)}: not with a what-if FILE, which holds pools and running "
                 "replicas itself"
             )
-        return load_what_if(read_yaml(what_if, "what-if"), str(what_if))
+        return load_what_if(read_yaml(what_if, "FILE"), str(what_if))
     if deployment is None or pools is None:
         raise InputError("give a what-if FILE, or --deployment DSD.yaml with --pools POOLS.yaml")
     return load_deployment_inputs(deployment, pools, nodes, cluster, startup, running)
@@ -266,10 +300,13 @@ def _instant(text: str | None) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise InputError(f"--at must be ISO 8601, got {text!r}") from exc
+        raise InputError(f"--at: must be ISO 8601, got {text!r}") from exc
     if value.tzinfo is None:
-        raise InputError(f"--at needs a UTC offset or Z (got {text!r}): the planner never guesses")
-    return value
+        raise InputError(f"--at: needs a UTC offset or Z (got {text!r}): the planner never guesses")
+    try:
+        return instant_in_range(value, "--at")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
 
 
 def plan_as_dict(result: Plan) -> dict[str, Any]:

@@ -18,8 +18,14 @@ from pydantic import ValidationError
 
 from deepseek_operator.api.deployment import DeepSeekDeployment
 from deepseek_operator.api.pool import PoolProfile
+from deepseek_operator.api.vocabulary import MAX_DEVICES, MAX_STARTUP_SECONDS
 from deepseek_operator.cli.inputs import InputError, read_yaml_documents, validation_message
+from deepseek_operator.controlplane.errors import ClusterConfigError
+from deepseek_operator.controlplane.topology import load_topology
 from deepseek_operator.core.planning.inputs import PoolSetup
+
+MAX_NODES_PER_POOL = MAX_DEVICES
+"""`--nodes`: a node holds at least one device, so a pool has no more nodes than devices."""
 
 NodesOption = Annotated[
     list[str] | None,
@@ -66,8 +72,8 @@ def load_pools(path: Path) -> list[PoolProfile]:
     return profiles
 
 
-def pool_numbers(values: Sequence[str], option: str) -> dict[str, float]:
-    """`POOL=NUMBER` flags (each number finite and ≥ 0) by pool name."""
+def pool_numbers(values: Sequence[str], option: str, most: float) -> dict[str, float]:
+    """`POOL=NUMBER` flags (each number finite, ≥ 0 and at most `most`) by pool name."""
     pairs: dict[str, float] = {}
     for value in values:
         name, sep, number = value.partition("=")
@@ -77,14 +83,16 @@ def pool_numbers(values: Sequence[str], option: str) -> dict[str, float]:
             parsed = math.nan
         if not sep or not name or not math.isfinite(parsed) or parsed < 0:
             raise InputError(f"{option}: expected POOL=NUMBER (e.g. a100=2), got {value!r}")
+        if parsed > most:
+            raise InputError(f"{option}: {value!r}: the number may be at most {most:g}")
         pairs[name] = parsed
     return pairs
 
 
-def pool_counts(values: Sequence[str], option: str, unit: str) -> dict[str, int]:
-    """`POOL=N` flags whose numbers must be whole (nodes, replicas)."""
+def pool_counts(values: Sequence[str], option: str, unit: str, most: int) -> dict[str, int]:
+    """`POOL=N` flags whose numbers must be whole (nodes, replicas) and at most `most`."""
     counts: dict[str, int] = {}
-    for name, number in pool_numbers(values, option).items():
+    for name, number in pool_numbers(values, option, most).items():
         if number != int(number):
             raise InputError(f"{option}: {name}={number:g} is not a whole number of {unit}")
         counts[name] = int(number)
@@ -92,18 +100,19 @@ def pool_counts(values: Sequence[str], option: str, unit: str) -> dict[str, int]
 
 
 def node_counts(values: Sequence[str], cluster: Path | None) -> dict[str, int]:
-    """Nodes per pool from a cluster.yaml (`pools[].nodes`), then `--nodes POOL=N` on top."""
+    """Nodes per pool from a cluster.yaml (`pools[].nodes`), then `--nodes POOL=N` on top.
+
+    The file is read with the local cluster's own schema, so it is refused here exactly as
+    `cluster up --config` would refuse it.
+    """
     counts: dict[str, int] = {}
     if cluster is not None:
-        documents = read_yaml_documents(cluster, "--cluster")
-        pools = documents[0].get("pools") if documents and isinstance(documents[0], dict) else None
-        if not isinstance(pools, list):
-            raise InputError(f"--cluster: {cluster} has no `pools:` list")
-        for index, pool in enumerate(pools):
-            if not isinstance(pool, dict) or not isinstance(pool.get("nodes"), int):
-                raise InputError(f"--cluster: pools[{index}].nodes must be a whole number")
-            counts[str(pool.get("name"))] = int(pool["nodes"])
-    counts.update(pool_counts(values, "--nodes", "nodes"))
+        try:
+            topology = load_topology(cluster)
+        except ClusterConfigError as error:
+            raise InputError(f"--cluster: {error}") from None
+        counts = {pool.name: pool.nodes for pool in topology.pools}
+    counts.update(pool_counts(values, "--nodes", "nodes", MAX_NODES_PER_POOL))
     return counts
 
 
@@ -112,7 +121,7 @@ def pool_setups(
 ) -> dict[str, PoolSetup]:
     """What the cluster would tell the operator about each pool named in the flags."""
     counts = node_counts(nodes, cluster)
-    startups = pool_numbers(startup, "--startup")
+    startups = pool_numbers(startup, "--startup", MAX_STARTUP_SECONDS)
     return {
         name: PoolSetup(nodes=counts.get(name, 1), startup_seconds=startups.get(name))
         for name in set(counts) | set(startups)

@@ -8,8 +8,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import Field, StringConstraints
 
-from deepseek_operator.cli.inputs import stop
+from deepseek_operator.cli.inputs import CommandOptions, stop
+
+NAMESPACE_PATTERN = r"^!?[-a-z0-9*?\[\]]{1,63}$"
+"""A namespace, or kopf's glob of namespaces (`ml-*`), optionally negated (`!kube-*`)."""
+LIVENESS_PATTERN = r"^https?://[^/\s:]+(:[0-9]{1,5})?(/[^\s]*)?$"
+"""kopf's probe endpoint: a scheme, the address to bind, an optional port and path."""
+
+
+class RunOptions(CommandOptions):
+    """run's options and their bounds."""
+
+    # kopf stores the priority in the peering object; Kubernetes integers are int32 at heart.
+    priority: int | None = Field(default=None, ge=-(2**31), le=2**31 - 1)
+    namespace: list[Annotated[str, StringConstraints(pattern=NAMESPACE_PATTERN)]] = Field(
+        max_length=256
+    )
+    liveness: (
+        Annotated[str, StringConstraints(max_length=2048, pattern=LIVENESS_PATTERN)] | None
+    ) = None
 
 
 class _QuietHandlers(logging.Filter):
@@ -67,6 +86,7 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
 ) -> None:
     """Run until interrupted; SIGTERM stops the daemons and leaves the peering cleanly."""
+    RunOptions.check(priority=priority, namespace=namespace or [], liveness=liveness)
     if kubeconfig is not None:
         if not kubeconfig.is_file():
             stop(f"--kubeconfig: {kubeconfig} is not a file")

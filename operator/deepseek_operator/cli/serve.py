@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from deepseek_operator.cli.inputs import require_extra, stop
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
 
 
 def register(app: typer.Typer) -> None:
@@ -63,7 +71,9 @@ def serve(
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Sampling seed for the whole server.")] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "info",
+    log_level: Annotated[
+        LogLevel, typer.Option(help="How much the server logs.", case_sensitive=False)
+    ] = LogLevel.INFO,
 ) -> None:
     require_extra("serving", "torch", "transformers", "fastapi", "uvicorn")
     from deepseek_operator.serving.loading import WeightsError, check_weights_dir
@@ -98,16 +108,16 @@ def serve(
     except SettingsError as error:
         stop(error)
     logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=log_level.value.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     from deepseek_operator.serving.server import run
 
-    raise typer.Exit(run(settings, log_level=log_level))
+    raise typer.Exit(run(settings, log_level=log_level.value))
 
 
 def _resolve_device(device: str) -> str:
     if device not in ("auto", "cpu", "cuda"):
-        stop(f"device: must be auto, cpu or cuda (got {device!r})")
+        stop(f"--device: must be auto, cpu or cuda (got {device!r})")
     if device != "auto":
         return device
     import torch

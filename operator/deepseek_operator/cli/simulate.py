@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import Field
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
@@ -22,7 +23,19 @@ from rich.table import Table
 
 from deepseek_operator.api.deployment import DeepSeekDeployment
 from deepseek_operator.api.resolution import UnknownTimeZone, lookup_time_zone
-from deepseek_operator.cli.inputs import InputError, missing_rate_message, read_text, stop
+from deepseek_operator.api.vocabulary import (
+    MAX_DEMAND_TOKENS_PER_SECOND,
+    MAX_SEED,
+    instant_in_range,
+)
+from deepseek_operator.cli.inputs import (
+    CommandOptions,
+    InputError,
+    missing_rate_message,
+    read_text,
+    stop,
+    writable_file,
+)
 from deepseek_operator.cli.resource_files import (
     ClusterOption,
     NodesOption,
@@ -44,6 +57,8 @@ from deepseek_operator.core.replay.engine import Observation
 from deepseek_operator.core.replay.inputs import ReplayInputs, replay_inputs
 from deepseek_operator.core.replay.oracle import DEFAULT_MAX_STEPS
 from deepseek_operator.core.replay.traces import (
+    MAX_BINS,
+    SECONDS_PER_DAY,
     DiurnalShape,
     TokenSeries,
     TokenWeights,
@@ -56,8 +71,42 @@ from deepseek_operator.core.replay.traces import (
     tile_to_days,
 )
 
+TRACE_MAX_BYTES = 1024 * 1024 * 1024
+"""Public request traces run to a few hundred megabytes for a week; a gigabyte is the most a
+replay is meant to hold in memory at once."""
+
 PROGRESS_MIN_STEPS = 2_000
 """Replays shorter than this finish in a blink; longer ones show a progress bar."""
+
+REPLAY_MAX_DAYS = MAX_BINS / SECONDS_PER_DAY
+"""The longest replay: the trace readers' bound (400 days of one-second bins)."""
+
+
+class SimulateOptions(CommandOptions):
+    """simulate's numeric options and their bounds; each refused by its flag name."""
+
+    # Numeric timestamps come in nanoseconds (1e-9) up to days (86 400 s) in public traces.
+    timestamp_unit: float = Field(ge=1e-9, le=86_400)
+    # A millionfold stretch turns one minute into two years; beyond is a unit error.
+    time_scale: float = Field(ge=1e-6, le=1e6)
+    repeat_days: float | None = Field(default=None, gt=0, le=REPLAY_MAX_DAYS)
+    # Load scaled a millionfold exceeds every pool; zero is allowed (an idle replay).
+    load_scale: float = Field(ge=0, le=1e6)
+    # Token weights compare prompt and generated tokens: beyond 1000 : 1 is a typo.
+    prompt_weight: float = Field(ge=0, le=1000)
+    generated_weight: float = Field(ge=0, le=1000)
+    days: float = Field(gt=0, le=REPLAY_MAX_DAYS)
+    seed: int = Field(ge=0, le=MAX_SEED)
+    peak_tokens_per_second: float = Field(ge=0, le=MAX_DEMAND_TOKENS_PER_SECOND)
+    # The trace's bins are one second and the reconcile interval is at most an hour.
+    step: float | None = Field(default=None, ge=1, le=3600)
+    # Prometheus scrapes every few seconds to minutes; an hour is the far end of practice.
+    scrape_interval: float = Field(ge=1, le=3600)
+    # rate() windows longer than a day average the day/night cycle away.
+    rate_window: float | None = Field(default=None, ge=1, le=86_400)
+    # The oracle MILP has pools x steps variables; a million steps is already hours of solving.
+    oracle_max_steps: int = Field(ge=1, le=1_000_000)
+    oracle_time_limit: float = Field(gt=0, le=86_400)
 
 
 class Synthetic(StrEnum):
@@ -105,7 +154,7 @@ def build_series(
     try:
         zone = lookup_time_zone(tz)
     except UnknownTimeZone as exc:
-        raise InputError(f"tz: {exc}") from exc
+        raise InputError(f"--tz: {exc}") from exc
     begin = None
     if start is not None:
         try:
@@ -114,12 +163,16 @@ def build_series(
             raise InputError(f"--start: {start!r} is not an ISO 8601 date-time") from exc
         if begin.tzinfo is None:
             begin = begin.replace(tzinfo=zone)
+        try:
+            instant_in_range(begin, "--start")
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
     if synthetic is not None:
         monday = begin or datetime(2024, 1, 1, tzinfo=zone)
         shape = DiurnalShape(peak_tokens_per_second=peak)
         return synthetic_diurnal(monday, days, shape=shape, seed=seed)
     assert trace is not None
-    text = read_text(trace, "--trace")
+    text = read_text(trace, "--trace", TRACE_MAX_BYTES)
     series = parse_trace(
         text,
         str(trace),
@@ -316,6 +369,24 @@ def simulate(
 ) -> None:
     """Replay a load trace through static, clock, HPA, planner and hindsight-optimal policies."""
     console = Console(stderr=as_json)
+    bounds = SimulateOptions.check(
+        timestamp_unit=timestamp_unit,
+        time_scale=time_scale,
+        repeat_days=repeat_days,
+        load_scale=load_scale,
+        prompt_weight=prompt_weight,
+        generated_weight=generated_weight,
+        days=days,
+        seed=seed,
+        peak_tokens_per_second=peak_tokens_per_second,
+        step=step,
+        scrape_interval=scrape_interval,
+        rate_window=rate_window,
+        oracle_max_steps=oracle_max_steps,
+        oracle_time_limit=oracle_time_limit,
+    )
+    if plot is not None:
+        writable_file(plot, "--plot", suffix=".png")
     try:
         dsd = load_deployment(deployment)
         profiles = load_pools(pools)
@@ -326,19 +397,19 @@ def simulate(
             synthetic,
             fmt=trace_format,
             tz=zone,
-            timestamp_unit_seconds=timestamp_unit,
-            time_scale=time_scale,
-            prompt_weight=prompt_weight,
-            generated_weight=generated_weight,
+            timestamp_unit_seconds=bounds.timestamp_unit,
+            time_scale=bounds.time_scale,
+            prompt_weight=bounds.prompt_weight,
+            generated_weight=bounds.generated_weight,
             start=start,
-            days=days,
-            seed=seed,
-            peak=peak_tokens_per_second,
+            days=bounds.days,
+            seed=bounds.seed,
+            peak=bounds.peak_tokens_per_second,
         )
-        if repeat_days is not None:
-            series = tile_to_days(series, repeat_days)
-        if load_scale != 1.0:
-            series = scale_load(series, load_scale)
+        if bounds.repeat_days is not None:
+            series = tile_to_days(series, bounds.repeat_days)
+        if bounds.load_scale != 1.0:
+            series = scale_load(series, bounds.load_scale)
         if plot is not None and plot_policy not in POLICY_NAMES:
             raise InputError(
                 f"--plot-policy: {plot_policy!r} is not one of {', '.join(POLICY_NAMES)}"
@@ -349,19 +420,28 @@ def simulate(
                 f"--load-only-pool: {load_only_pool!r} is not a pool of the deployment "
                 f"({', '.join(pool_names)})"
             )
-        window = rate_window or rate_window_from_query(dsd) or 120.0
+        window = bounds.rate_window or rate_window_from_query(dsd) or 120.0
         chosen = tuple(p.strip() for p in policies.split(",") if p.strip())
+        if not chosen:
+            raise InputError(f"--policies: name at least one of {', '.join(POLICY_NAMES)}")
+        unknown = [p for p in chosen if p not in POLICY_NAMES]
+        if unknown:
+            raise InputError(
+                f"--policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICY_NAMES)}"
+            )
         settings = ReplaySettings(
-            step_seconds=step or inputs.reconcile_interval_seconds,
-            observation=Observation(scrape_interval, window),
+            step_seconds=(
+                bounds.step if bounds.step is not None else inputs.reconcile_interval_seconds
+            ),
+            observation=Observation(bounds.scrape_interval, window),
             policies=chosen,
             load_only_pool=load_only_pool,
-            oracle_max_steps=oracle_max_steps,
-            oracle_time_limit_seconds=oracle_time_limit,
+            oracle_max_steps=bounds.oracle_max_steps,
+            oracle_time_limit_seconds=bounds.oracle_time_limit,
         )
     except UnknownCurrencyRate as exc:
         stop(f"{deployment}: {missing_rate_message(exc)}")
-    except (InputError, PlanningInputError, TraceError, ValueError) as exc:
+    except (InputError, PlanningInputError, TraceError) as exc:
         stop(exc)
 
     steps = math.ceil(series.duration_seconds / settings.step_seconds)
@@ -370,7 +450,10 @@ def simulate(
     if plot is not None:
         from deepseek_operator.cli.simulate_plot import write_plot
 
-        write_plot(result, inputs.currency, plot, plot_policy)
+        try:
+            write_plot(result, inputs.currency, plot, plot_policy)
+        except OSError as error:
+            stop(f"--plot: cannot write {plot}: {error.strerror or error}")
     if as_json:
         payload = comparison_json(result, inputs, series, settings)
         if plot is not None:

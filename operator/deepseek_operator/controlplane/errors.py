@@ -13,3 +13,8 @@ class ControlPlaneError(RuntimeError):
     def __str__(self) -> str:
         base = super().__str__()
         return f"{base}\n{self.hint}" if self.hint else base
+
+
+class ClusterConfigError(ControlPlaneError):
+    """The cluster file is wrong (unreadable, not YAML, not the schema): the user's input, so
+    the command exits 2 like every other input error, not 1 like a failed start."""

@@ -14,7 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from deepseek_operator.controlplane.errors import ControlPlaneError
+from deepseek_operator.controlplane.errors import ClusterConfigError
+from deepseek_operator.textfiles import FileProblem, parse_yaml, read_utf8
 
 POOL_LABEL = "deepseek-operator.io/pool"
 KIND_LABEL = "deepseek-operator.io/kind"
@@ -52,7 +53,7 @@ def _check_label_value(value: str) -> str:
 
 
 class Taint(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     key: str = Field(min_length=1, max_length=253)
     value: str = Field(default="", max_length=63)
@@ -72,7 +73,8 @@ class Taint(BaseModel):
 class PoolNodes(BaseModel):
     """One pool of identical simulated nodes."""
 
-    model_config = ConfigDict(extra="forbid")
+    # strict: `nodes: "3"` or `gpus: true` is a typo to report, not a value to coerce
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=40, description="Pool name, a DNS label.")
     kind: Literal["gpu", "cpu"]
@@ -123,7 +125,7 @@ class PoolNodes(BaseModel):
 
 
 class ClusterTopology(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     pools: list[PoolNodes] = Field(min_length=1, max_length=50)
 
@@ -145,24 +147,27 @@ def _format_validation_error(path: Path, error: ValidationError) -> str:
 
 
 def load_topology(path: Path) -> ClusterTopology:
-    try:
-        raw: Any = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ControlPlaneError(
+    """The cluster file, validated; `ClusterConfigError` names the path and what is wrong."""
+    if not path.exists():
+        raise ClusterConfigError(
             f"Cluster file {path} does not exist.",
             hint="Pass --config with a file like examples/cluster.yaml.",
-        ) from None
+        )
+    try:
+        raw: Any = parse_yaml(read_utf8(path))
+    except FileProblem as exc:
+        raise ClusterConfigError(str(exc), hint="See examples/cluster.yaml.") from None
     except yaml.YAMLError as exc:
-        raise ControlPlaneError(f"{path} is not valid YAML: {exc}") from None
+        raise ClusterConfigError(f"{path} is not valid YAML: {exc}") from None
     if not isinstance(raw, dict):
-        raise ControlPlaneError(
+        raise ClusterConfigError(
             f"{path} must be a mapping with a `pools` list, got {type(raw).__name__}.",
             hint="See examples/cluster.yaml.",
         )
     try:
         return ClusterTopology.model_validate(raw)
     except ValidationError as exc:
-        raise ControlPlaneError(
+        raise ClusterConfigError(
             _format_validation_error(path, exc), hint="See examples/cluster.yaml."
         ) from None
 

@@ -35,16 +35,16 @@ def check_weights_dir(path: Path) -> None:
     """Fail fast, before torch loads, when `path` cannot hold a transformers checkpoint."""
     if not path.exists():
         raise WeightsError(
-            f"weights: {path} does not exist (weights are read from a local path only)"
+            f"--weights: {path} does not exist (weights are read from a local path only)"
         )
     if not path.is_dir():
-        raise WeightsError(f"weights: {path} is not a directory")
+        raise WeightsError(f"--weights: {path} is not a directory")
     if not (path / "config.json").is_file():
         raise WeightsError(
-            f"weights: {path} has no config.json (expected a transformers checkpoint)"
+            f"--weights: {path} has no config.json (expected a transformers checkpoint)"
         )
     if not any(path.glob("*.safetensors")) and not any(path.glob("*.bin")):
-        raise WeightsError(f"weights: {path} has no *.safetensors or *.bin weight files")
+        raise WeightsError(f"--weights: {path} has no *.safetensors or *.bin weight files")
 
 
 def go_offline() -> None:
@@ -59,7 +59,7 @@ def load(settings: ServerSettings) -> LoadedModel:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     if settings.device == "cuda" and not torch.cuda.is_available():
-        raise SettingsError("device: cuda was requested but torch sees no CUDA device")
+        raise SettingsError("--device: cuda was requested but torch sees no CUDA device")
     tokenizer = AutoTokenizer.from_pretrained(settings.weights, local_files_only=True)
     kwargs: dict[str, Any] = {"local_files_only": True, "attn_implementation": "sdpa"}
     quantized_on_load = settings.device == "cuda" and settings.precision in ("int8", "int4")
@@ -76,7 +76,13 @@ def load(settings: ServerSettings) -> LoadedModel:
         model = quantize_linear_layers_int8(model)
     model.eval()  # type: ignore[no-untyped-call]
     config = model.config.get_text_config()
-    context_length = settings.max_model_len or int(config.max_position_embeddings)
+    trained = int(config.max_position_embeddings)
+    if settings.max_model_len is not None and settings.max_model_len > trained:
+        raise SettingsError(
+            f"--max-model-len: {settings.max_model_len} is longer than the model's context "
+            f"({trained} tokens, max_position_embeddings in config.json)"
+        )
+    context_length = settings.max_model_len or trained
     return LoadedModel(
         model=model,
         tokenizer=tokenizer,
@@ -114,7 +120,7 @@ def _torch_dtype(precision: str) -> Any:
 def _bitsandbytes_config(precision: str) -> Any:
     if importlib.util.find_spec("bitsandbytes") is None:
         raise SettingsError(
-            f"precision: {precision} on cuda uses bitsandbytes, which is not installed "
+            f"--precision: {precision} on cuda uses bitsandbytes, which is not installed "
             "(pip install bitsandbytes, or use the CUDA image)"
         )
     import torch

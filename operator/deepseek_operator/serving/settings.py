@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from deepseek_operator.api.vocabulary import MAX_CONTEXT_TOKENS, MAX_SEED
 from deepseek_operator.core.workloads.engines import (
     DEPLOYMENT_LABEL_ENV,
     POOL_LABEL_ENV,
@@ -56,23 +58,50 @@ class ServerSettings:
 
     def __post_init__(self) -> None:
         if self.device not in DEVICE_PRECISIONS:
-            raise SettingsError(f"device: must be one of cpu, cuda (got {self.device!r})")
+            raise SettingsError(f"--device: must be one of cpu, cuda (got {self.device!r})")
         allowed = DEVICE_PRECISIONS[self.device]
         if self.precision not in allowed:
             raise SettingsError(
-                f"precision: {self.precision!r} is not available on {self.device} "
+                f"--precision: {self.precision!r} is not available on {self.device} "
                 f"(allowed there: {', '.join(allowed)})"
             )
-        for name in ("max_batch_size", "max_queue", "default_max_tokens"):
-            if getattr(self, name) < 1:
-                raise SettingsError(f"{name}: must be at least 1 (got {getattr(self, name)})")
-        if self.max_wait_ms < 0:
-            raise SettingsError(f"max_wait_ms: must not be negative (got {self.max_wait_ms})")
-        if self.drain_seconds < 0:
-            raise SettingsError(f"drain_seconds: must not be negative (got {self.drain_seconds})")
-        if self.max_model_len is not None and self.max_model_len < 2:
-            raise SettingsError(f"max_model_len: must be at least 2 (got {self.max_model_len})")
-        if not 0 < self.port < 65536:
-            raise SettingsError(f"port: must be in 1..65535 (got {self.port})")
-        if not self.served_model_name:
-            raise SettingsError("served_model_name: must not be empty")
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not (
+                isinstance(value, int | float) and math.isfinite(value) and low <= value <= high
+            ):
+                raise SettingsError(f"{flag(name)}: must be from {low:g} to {high:g} (got {value})")
+        if not self.served_model_name or len(self.served_model_name) > 253:
+            raise SettingsError("--served-model-name: must be 1 to 253 characters")
+        if not self.host:
+            raise SettingsError("--host: must not be empty")
+
+
+def flag(name: str) -> str:
+    """The `serve` flag that sets the setting `name`."""
+    return "--" + name.replace("_", "-")
+
+
+MAX_BATCH_SIZE = 1024
+"""Sequences per decoding step: beyond a thousand, no accelerator holds their KV caches at a
+useful context length."""
+KV_CACHE_MAX_BLOCKS = MAX_BATCH_SIZE * MAX_CONTEXT_TOKENS // 256
+"""Every batch slot at the longest context, in 256-token pages."""
+
+BOUNDS: dict[str, tuple[float, float]] = {
+    "port": (1, 65535),
+    "max_batch_size": (1, MAX_BATCH_SIZE),
+    # Waiting over ten seconds to gather a batch breaks every latency objective.
+    "max_wait_ms": (0, 10_000),
+    # Admitted requests hold memory each; a hundred thousand is far past any batch.
+    "max_queue": (1, 100_000),
+    "max_model_len": (2, MAX_CONTEXT_TOKENS),
+    "default_max_tokens": (1, MAX_CONTEXT_TOKENS),
+    # Kubernetes waits terminationGracePeriodSeconds; an hour is the longest anyone sets.
+    "drain_seconds": (0, 3600),
+    "kv_cache_blocks": (1, KV_CACHE_MAX_BLOCKS),
+    "seed": (0, MAX_SEED),
+}
+"""The numeric settings' bounds (inclusive); every value must also be a finite number."""

@@ -105,9 +105,12 @@ def test_bad_scenario_fails_before_printing_anything(app: typer.Typer, tmp_path:
     [
         ((), "give exactly one of"),
         (("--article", "--hardware", "l40s"), "give exactly one of"),
-        (("--scenario", "/nonexistent/scenario.yaml"), "cannot read scenario"),
+        (("--scenario", "/nonexistent/scenario.yaml"), "--scenario: cannot read"),
         (("--article", "--plot", "chart.svg"), "must name a .png"),
-        (("--hardware", "l40s", "--precision", "int3"), "pools[0].precision"),
+        (("--hardware", "l40s", "--precision", "int3"), "--precision: Input should be"),
+        (("--hardware", "l40s", "--devices", "0"), "--devices: Input should be greater than 0"),
+        (("--hardware", "l40s", "--requests-per-day", "inf"), "--requests-per-day: Input should"),
+        (("--hardware", "l40s", "--input-price", "1e308"), "--input-price: Input should be less"),
     ],
 )
 def test_input_errors_are_clear(app: typer.Typer, args: tuple[str, ...], message: str) -> None:

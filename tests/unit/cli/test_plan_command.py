@@ -75,7 +75,7 @@ def test_bad_file_names_the_field(tmp_path: Path) -> None:
 def test_naive_instant_is_refused() -> None:
     result = runner.invoke(app, ["plan", str(EXAMPLE), "--demand", "1", "--at", "2026-11-30T10:00"])
     assert result.exit_code == 2
-    assert "--at needs a UTC offset" in result.output
+    assert "--at: needs a UTC offset" in result.output
 
 
 # --- the what-if spec is the CRD's: its models, defaults, bounds and cross-field rules -----------

@@ -157,8 +157,8 @@ def test_malformed_cluster_file_via_cli_starts_nothing(tmp_path: Path) -> None:
         str(state_dir),
         env={build.CACHE_ENV: str(tmp_path / "cache")},
     )
-    assert result.returncode == 1
-    assert "pools.0.nodes" in result.stderr
+    assert result.returncode == 2, "a bad cluster file is the user's input: exit 2"
+    assert "--config: " in result.stderr and "pools.0.nodes" in result.stderr
     assert "Traceback" not in result.stderr
     assert not state_dir.exists(), "nothing may be started or written for a bad file"
 

@@ -11,23 +11,44 @@ from typing import Annotated, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from deepseek_operator.api.vocabulary import Currency, Precision
+from deepseek_operator.api.vocabulary import (
+    MAX_AMORTISATION_YEARS,
+    MAX_CONTEXT_TOKENS,
+    MAX_DEVICES,
+    MAX_PUE,
+    MAX_TOKENS_PER_SECOND_PER_REPLICA,
+    MAX_UNITS_PER_USD,
+    MAX_WATTS_PER_DEVICE,
+    MIN_PUE,
+    Currency,
+    Money,
+    Precision,
+    ShortText,
+)
 from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 
-NonNegative = Annotated[float, Field(ge=0)]
-Positive = Annotated[float, Field(gt=0)]
+MAX_REQUESTS_PER_DAY = 1e12
+"""A trillion requests a day (11.6 million a second) is beyond the largest public APIs."""
+MAX_PERIOD_YEARS = 50
+"""A TCO period: half a century outlives every machine in it several times over."""
+MAX_POOLS = 64
+
+TokensPerRequest = Annotated[float, Field(ge=0, le=MAX_CONTEXT_TOKENS)]
+ExchangeRate = Annotated[float, Field(gt=0, le=MAX_UNITS_PER_USD)]
+TokensPerSecond = Annotated[float, Field(gt=0, le=MAX_TOKENS_PER_SECOND_PER_REPLICA)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # finite: an infinite price would print "inf" tables instead of an error naming the field
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Demand(_Strict):
     """Average daily load; tokens per request split into input (prompt) and output."""
 
-    requests_per_day: NonNegative
-    input_tokens_per_request: NonNegative
-    output_tokens_per_request: NonNegative
+    requests_per_day: Annotated[float, Field(ge=0, le=MAX_REQUESTS_PER_DAY)]
+    input_tokens_per_request: TokensPerRequest
+    output_tokens_per_request: TokensPerRequest
 
     @property
     def output_tokens_per_s(self) -> float:
@@ -37,18 +58,18 @@ class Demand(_Strict):
 class CloudApi(_Strict):
     """The token-priced API the local pools are compared against."""
 
-    name: str = "deepseek-reasoner"
+    name: ShortText = "deepseek-reasoner"
     currency: Currency = "USD"
-    input_price_per_million: NonNegative
-    output_price_per_million: NonNegative
+    input_price_per_million: Money
+    output_price_per_million: Money
 
 
 class PoolCalibration(_Strict):
     """Measured output tokens/s of one replica on this pool (from `deepseek-operator calibrate`)."""
 
-    capacity_tokens_per_s: Positive
-    single_stream_tokens_per_s: Positive | None = None
-    source: str = "calibration"
+    capacity_tokens_per_s: TokensPerSecond
+    single_stream_tokens_per_s: TokensPerSecond | None = None
+    source: ShortText = "calibration"
 
 
 class Pool(_Strict):
@@ -59,20 +80,20 @@ class Pool(_Strict):
     scenario's rate).
     """
 
-    name: str = Field(min_length=1)
+    name: ShortText
     hardware: str
     model: str
     precision: Precision
-    devices: Annotated[int, Field(gt=0)]
-    purchase_price: NonNegative | None = None
-    cloud_price_per_hour: NonNegative | None = None
-    amortisation_years: Positive = 3.0
-    watts: NonNegative | None = None
-    pue: Annotated[float, Field(ge=1.0)] = 1.58
-    electricity_price_per_kwh: NonNegative | None = None
-    staff_cost_per_year: NonNegative = 0.0
-    model_updates: NonNegative = 0.0
-    context_tokens: Annotated[int, Field(gt=0)] = 4096
+    devices: Annotated[int, Field(gt=0, le=MAX_DEVICES)]
+    purchase_price: Money | None = None
+    cloud_price_per_hour: Money | None = None
+    amortisation_years: Annotated[float, Field(gt=0, le=MAX_AMORTISATION_YEARS)] = 3.0
+    watts: Annotated[float, Field(ge=0, le=MAX_WATTS_PER_DEVICE)] | None = None
+    pue: Annotated[float, Field(ge=MIN_PUE, le=MAX_PUE)] = 1.58
+    electricity_price_per_kwh: Money | None = None
+    staff_cost_per_year: Money = 0.0
+    model_updates: Money = 0.0
+    context_tokens: Annotated[int, Field(gt=0, le=MAX_CONTEXT_TOKENS)] = 4096
     utilisation: Annotated[float, Field(gt=0, le=1)] = 0.5
     calibration: PoolCalibration | None = None
 
@@ -108,13 +129,13 @@ class Scenario(_Strict):
     """Pools to compare, the demand they must carry, and the cloud API they replace."""
 
     currency: Currency
-    cny_per_usd: Positive
-    exchange_rates: dict[Currency, Positive] = {}
+    cny_per_usd: ExchangeRate
+    exchange_rates: Annotated[dict[Currency, ExchangeRate], Field(max_length=16)] = {}
     """Units of each further currency per USD (USD is 1; CNY is ``cny_per_usd``)."""
-    period_years: Positive
+    period_years: Annotated[float, Field(gt=0, le=MAX_PERIOD_YEARS)]
     demand: Demand
     cloud_api: CloudApi
-    pools: Annotated[list[Pool], Field(min_length=1)]
+    pools: Annotated[list[Pool], Field(min_length=1, max_length=MAX_POOLS)]
 
     @field_validator("exchange_rates")
     @classmethod

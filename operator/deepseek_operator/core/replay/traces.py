@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from deepseek_operator.api.resolution import UnknownTimeZone, lookup_time_zone
+from deepseek_operator.api.vocabulary import instant_in_range
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -108,6 +109,17 @@ def _trace_zone(name: str) -> ZoneInfo:
 
 
 def _parse_timestamp(
+    raw: object, tz: ZoneInfo, unit_seconds: float, where: str, field: str
+) -> datetime:
+    """A row's instant, within the range every instant must lie in (`instant_in_range`)."""
+    at = _read_timestamp(raw, tz, unit_seconds, where, field)
+    try:
+        return instant_in_range(at, f"{where}: {field}")
+    except ValueError as exc:
+        raise TraceError(str(exc)) from None
+
+
+def _read_timestamp(
     raw: object, tz: ZoneInfo, unit_seconds: float, where: str, field: str
 ) -> datetime:
     if isinstance(raw, bool):
