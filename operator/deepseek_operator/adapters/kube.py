@@ -55,7 +55,10 @@ class KubeWriter:
         if os.environ.get("KUBERNETES_SERVICE_HOST"):
             config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
         else:
-            config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+            # $KUBECONFIG as it is now: the client reads it only once, when first imported
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=os.environ.get("KUBECONFIG"), client_configuration=configuration
+            )
         configuration.retries = 0  # the reconcile loop is the retry
         return cls(client.ApiClient(configuration))
 

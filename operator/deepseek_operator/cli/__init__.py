@@ -13,6 +13,7 @@ file or field, with exit 2; anything else is a one-line summary, exit 1, and a p
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import typer
@@ -24,6 +25,17 @@ DEBUG = "deepseek_operator.debug"
 
 class _Commands(TyperGroup):
     """The root command group: every command's exceptions pass through `invoke`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        # An empty value (`--state-dir "$UNSET"`) is never meant: a path would silently become
+        # the working directory (Path("") is "."), which `cluster up` clears and `crds` fills.
+        for option, value in itertools.pairwise(args):
+            if option.startswith("-") and value == "":
+                raise typer.BadParameter("must not be empty", param_hint=f"'{option}'")
+        for token in args:
+            if token.startswith("--") and token.endswith("="):
+                raise typer.BadParameter("must not be empty", param_hint=f"'{token[:-1]}'")
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: Any) -> Any:
         try:

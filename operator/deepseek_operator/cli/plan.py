@@ -288,7 +288,13 @@ def _inputs(
                 f"{', '.join(given)}: not with a what-if FILE, which holds pools and running "
                 "replicas itself"
             )
-        return load_what_if(read_yaml(what_if, "FILE"), str(what_if))
+        data = read_yaml(what_if, "FILE")
+        if not isinstance(data, dict):
+            raise InputError(
+                f"FILE: {what_if} must hold a mapping with a `pools:` list "
+                "(see examples/plan-what-if.yaml)"
+            )
+        return load_what_if(data, f"FILE {what_if}")
     if deployment is None or pools is None:
         raise InputError("give a what-if FILE, or --deployment DSD.yaml with --pools POOLS.yaml")
     return load_deployment_inputs(deployment, pools, nodes, cluster, startup, running)

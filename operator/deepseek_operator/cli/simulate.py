@@ -173,15 +173,18 @@ def build_series(
         return synthetic_diurnal(monday, days, shape=shape, seed=seed)
     assert trace is not None
     text = read_text(trace, "--trace", TRACE_MAX_BYTES)
-    series = parse_trace(
-        text,
-        str(trace),
-        fmt=None if fmt is FormatChoice.AUTO else TraceFormat(fmt.value),
-        tz=tz,
-        weights=TokenWeights(prompt=prompt_weight, generated=generated_weight),
-        timestamp_unit_seconds=timestamp_unit_seconds,
-        time_scale=time_scale,
-    )
+    try:
+        series = parse_trace(
+            text,
+            str(trace),
+            fmt=None if fmt is FormatChoice.AUTO else TraceFormat(fmt.value),
+            tz=tz,
+            weights=TokenWeights(prompt=prompt_weight, generated=generated_weight),
+            timestamp_unit_seconds=timestamp_unit_seconds,
+            time_scale=time_scale,
+        )
+    except TraceError as exc:
+        raise InputError(f"--trace: {exc}") from None
     return series if begin is None else shift_start(series, begin)
 
 
@@ -410,7 +413,7 @@ def simulate(
             series = tile_to_days(series, bounds.repeat_days)
         if bounds.load_scale != 1.0:
             series = scale_load(series, bounds.load_scale)
-        if plot is not None and plot_policy not in POLICY_NAMES:
+        if plot_policy not in POLICY_NAMES:
             raise InputError(
                 f"--plot-policy: {plot_policy!r} is not one of {', '.join(POLICY_NAMES)}"
             )

@@ -129,3 +129,38 @@ def test_command_options_name_the_flag_of_each_bad_value(value: float) -> None:
     lines = str(refused.value).splitlines()
     assert lines[0].startswith("--scrape-interval: ")
     assert lines[1] == "--seed: Input should be greater than or equal to 0"
+
+
+def test_a_bug_in_any_command_is_one_line_and_debug_shows_the_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from typer.testing import CliRunner
+
+    from deepseek_operator import cli
+    from deepseek_operator.cli import cost
+
+    cli._register_commands()
+
+    def broken() -> None:
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(cost, "article_report", broken)
+    runner = CliRunner()
+    plain = runner.invoke(cli.app, ["cost", "--article"])
+    assert plain.exit_code == 1
+    assert plain.output.startswith("error: unexpected ZeroDivisionError: division by zero")
+    assert "--debug" in plain.output and "Traceback" not in plain.output
+    debug = runner.invoke(cli.app, ["--debug", "cost", "--article"])
+    assert isinstance(debug.exception, ZeroDivisionError)
+
+
+@pytest.mark.parametrize("arguments", [["--state-dir", ""], ["--state-dir="]])
+def test_an_empty_option_value_is_refused_before_any_command_runs(arguments: list[str]) -> None:
+    from typer.testing import CliRunner
+
+    from deepseek_operator import cli
+
+    cli._register_commands()
+    result = CliRunner().invoke(cli.app, ["cluster", "up", *arguments])
+    assert result.exit_code == 2
+    assert "'--state-dir': must not be empty" in result.output
