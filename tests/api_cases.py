@@ -142,6 +142,25 @@ def _steps(path: str) -> list[str | int]:
     return steps
 
 
+def _both(*changes: Callable[[Resource], None]) -> Callable[[Resource], None]:
+    def change(spec: Resource) -> None:
+        for each in changes:
+            each(spec)
+
+    return change
+
+
+def _cpu(**extra: Any) -> Resource:
+    """A cpu pool's hardware, plus `extra` fields."""
+    return {
+        "kind": "cpu",
+        "acceleratorModel": "xeon-8380",
+        "cpuCores": 64,
+        "memoryGiB": 512,
+        **extra,
+    }
+
+
 def _unchanged(spec: Resource) -> None:
     """The spec stays valid; the case breaks something outside it (e.g. its name)."""
 
@@ -249,7 +268,51 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
         "gpu-pool-without-gpus", POOL, _delete("hardware.gpusPerNode"), "spec.hardware.gpusPerNode"
     ),
     InvalidCase(
-        "cpu-pool-with-gpus", POOL, _set("hardware.kind", "cpu"), "spec.hardware.gpusPerNode"
+        "cpu-pool-with-gpus",
+        POOL,
+        _set("hardware", _cpu(gpusPerNode=2)),
+        "spec.hardware.gpusPerNode",
+    ),
+    InvalidCase(
+        "cpu-pool-with-gpu-memory",
+        POOL,
+        _set("hardware", _cpu(gpuMemoryGiB=80)),
+        "spec.hardware.gpuMemoryGiB",
+    ),
+    InvalidCase(
+        "toleration-seconds-with-no-schedule",
+        POOL,
+        _set("tolerations[0]", {"key": "k", "effect": "NoSchedule", "tolerationSeconds": 300}),
+        "spec.tolerations[0].effect",
+    ),
+    InvalidCase(
+        "toleration-seconds-without-effect",
+        POOL,
+        _set("tolerations[0].tolerationSeconds", 300),
+        "spec.tolerations[0].effect",
+    ),
+    InvalidCase("empty-node-selector", POOL, _set("nodeSelector", {}), "spec.nodeSelector"),
+    InvalidCase("missing-node-selector", POOL, _delete("nodeSelector"), "spec.nodeSelector"),
+    InvalidCase(
+        "baseline-pool-not-a-variant",
+        DSD,
+        _set("costModel", {"baselinePool": "h100"}),
+        "spec.costModel.baselinePool",
+    ),
+    InvalidCase(
+        "catalog-key-and-parameter-count",
+        DSD,
+        _set("model.parameterCount", 70_000_000_000),
+        "spec.model",
+    ),
+    InvalidCase(
+        "window-max-below-min-available",
+        DSD,
+        _both(
+            _set("migration.minAvailable", 2),
+            _set("schedule.windows[1].replicas", {"min": 0, "max": 1}),
+        ),
+        "spec.migration.minAvailable",
     ),
     InvalidCase("cost-without-price", POOL, _set("cost", {"currency": "USD"}), "spec.cost"),
     InvalidCase(
@@ -353,12 +416,46 @@ INVALID_CASES: tuple[InvalidCase, ...] = (
         "spec.model.weights.path",
     ),
     InvalidCase(
+        "weights-path-root", DSD, _set("model.weights.path", "/"), "spec.model.weights.path"
+    ),
+    InvalidCase(
+        "weights-path-dot-dot",
+        DSD,
+        _set("model.weights.path", "/models/../etc"),
+        "spec.model.weights.path",
+    ),
+    InvalidCase(
+        "weights-path-newline",
+        DSD,
+        _set("model.weights.path", "/models/r1\n/etc"),
+        "spec.model.weights.path",
+    ),
+    InvalidCase(
+        "weights-path-empty-segment",
+        DSD,
+        _set("variants[1].model", {"name": "x", "catalogKey": "k", "weights": {"path": "/m//x"}}),
+        "spec.variants[1].model.weights.path",
+    ),
+    InvalidCase(
         "prometheus-without-scheme",
         DSD,
         _set("load.prometheusAddress", "prometheus:9090"),
         "spec.load.prometheusAddress",
     ),
     InvalidCase("currency-lowercase", POOL, _set("cost.currency", "usd"), "spec.cost.currency"),
+    InvalidCase("currency-not-iso-4217", POOL, _set("cost.currency", "XYZ"), "spec.cost.currency"),
+    InvalidCase(
+        "report-currency-not-iso-4217",
+        DSD,
+        _set("costModel", {"currency": "XYZ"}),
+        "spec.costModel.currency",
+    ),
+    InvalidCase(
+        "exchange-rate-currency-not-iso-4217",
+        DSD,
+        _set("costModel", {"exchangeRates": [{"currency": "XYZ", "unitsPerUSD": 3}]}),
+        "spec.costModel.exchangeRates[0].currency",
+    ),
     InvalidCase(
         "exchange-rate-zero",
         DSD,
@@ -506,17 +603,20 @@ def _replicas(draw: st.DrawFn) -> Resource:
     return {"min": low, "max": draw(st.integers(max(low, 1), 60))}
 
 
-_MODEL = _optional(
-    {
-        "precision": _PRECISION,
-        "contextLength": st.integers(256, 1_048_576),
-        "catalogKey": _NAME,
-    },
-    {
-        "name": _TEXT,
-        "parameterCount": st.integers(1_000_000, 10_000_000_000_000),
-        "weights": _optional({"volume": _NAME}, {"path": _TEXT.map(lambda t: "/" + t)}),
-    },
+_SEGMENT = st.from_regex(r"\A[A-Za-z0-9_ -][A-Za-z0-9_. -]{0,15}\Z")
+_WEIGHTS_PATH = st.lists(_SEGMENT, min_size=1, max_size=4).map(lambda parts: "/" + "/".join(parts))
+_MODEL = st.one_of(
+    st.fixed_dictionaries({"catalogKey": _NAME}),
+    st.fixed_dictionaries({"parameterCount": st.integers(1_000_000, 10_000_000_000_000)}),
+).flatmap(
+    lambda size: _optional(
+        {"precision": _PRECISION, "contextLength": st.integers(256, 1_048_576)},
+        {
+            "name": _TEXT,
+            "weights": _optional({"volume": _NAME}, {"path": _WEIGHTS_PATH}),
+            **{key: st.just(value) for key, value in size.items()},
+        },
+    )
 )
 
 
@@ -556,8 +656,12 @@ def _window(draw: st.DrawFn, name: str) -> Resource:
 def valid_specs(draw: st.DrawFn) -> Resource:
     """A DeepSeekDeployment spec every validator must accept."""
     pools = draw(st.lists(_NAME, min_size=1, max_size=4, unique=True))
-    windows = draw(st.lists(_NAME, max_size=3, unique=True))
+    windows = [draw(_window(name)) for name in draw(st.lists(_NAME, max_size=3, unique=True))]
     replicas = draw(_replicas())
+    # minAvailable fits every window's replica bound as well as spec.replicas'
+    most_available = min(
+        [replicas["max"]] + [w["replicas"]["max"] for w in windows if "replicas" in w]
+    )
     spec: Resource = {
         "model": draw(_MODEL),
         "variants": [draw(_variant(name)) for name in pools],
@@ -566,7 +670,7 @@ def valid_specs(draw: st.DrawFn) -> Resource:
         "schedule": {
             "timeZone": draw(_ZONE),
             "defaultPolicy": draw(_POLICY),
-            "windows": [draw(_window(name)) for name in windows],
+            "windows": windows,
             "exceptionDates": draw(st.lists(_DATE, max_size=3, unique=True)),
         },
         "migration": draw(
@@ -577,7 +681,7 @@ def valid_specs(draw: st.DrawFn) -> Resource:
                     "minSavingsPercent": _fraction(0, 100),
                     "minDwellSeconds": st.integers(0, 86400),
                 },
-                {"minAvailable": st.integers(0, replicas["max"])},
+                {"minAvailable": st.integers(0, most_available)},
             )
         ),
         "reconcileIntervalSeconds": draw(st.integers(5, 3600)),
@@ -629,6 +733,14 @@ def _breakages(spec: Resource) -> list[tuple[str, Callable[[Resource], None]]]:
         ("spec.reconcileIntervalSeconds", _set("reconcileIntervalSeconds", 0)),
         ("spec.schedule.timeZone", _set("schedule.timeZone", "Not A Zone")),
         ("spec.model.weights.path", _set("model.weights.path", "relative/path")),
+        ("spec.model.weights.path", _set("model.weights.path", "/")),
+        (
+            "spec.model",
+            _set("model.catalogKey", "r1-distill-qwen-7b")
+            if "parameterCount" in spec["model"]
+            else _set("model.parameterCount", 7_000_000_000),
+        ),
+        ("spec.costModel.baselinePool", _set("costModel", {"baselinePool": "zz-not-a-variant"})),
     ]
     first = spec["variants"][0]
     unsupported = [p for p in ["fp32", "fp8"] if p not in ENGINE_PRECISIONS[first["engine"]]]
@@ -677,6 +789,8 @@ def _toleration(draw: st.DrawFn) -> Resource:
         toleration["effect"] = draw(
             st.sampled_from(["NoSchedule", "PreferNoSchedule", "NoExecute"])
         )
+        if toleration["effect"] == "NoExecute" and draw(st.booleans()):
+            toleration["tolerationSeconds"] = draw(st.integers(0, 31_536_000))
     return toleration
 
 
@@ -743,7 +857,7 @@ def _throughput(draw: st.DrawFn) -> Resource:
 def valid_pool_specs(draw: st.DrawFn) -> Resource:
     """A PoolProfile spec every validator must accept."""
     return {
-        "nodeSelector": draw(st.dictionaries(_LABEL_KEY, _LABEL_VALUE, max_size=4)),
+        "nodeSelector": draw(st.dictionaries(_LABEL_KEY, _LABEL_VALUE, min_size=1, max_size=4)),
         "tolerations": draw(st.lists(_toleration(), max_size=3)),
         "hardware": draw(_hardware()),
         "cost": draw(_cost()),
@@ -767,12 +881,21 @@ def _pool_breakages(spec: Resource) -> list[tuple[str, Callable[[Resource], None
             f"spec.tolerations[{len(spec['tolerations'])}].value",
             lambda s: s["tolerations"].append({"operator": "Exists", "value": "x"}),
         ),
+        (
+            f"spec.tolerations[{len(spec['tolerations'])}].effect",
+            lambda s: s["tolerations"].append(
+                {"operator": "Exists", "effect": "NoSchedule", "tolerationSeconds": 60}
+            ),
+        ),
+        ("spec.nodeSelector", _set("nodeSelector", {})),
+        ("spec.cost.currency", _set("cost.currency", "XYZ")),
     ]
     if spec["hardware"]["kind"] == "gpu":
         breakages.append(("spec.hardware.gpusPerNode", _delete("hardware.gpusPerNode")))
         breakages.append(("spec.hardware.gpuMemoryGiB", _delete("hardware.gpuMemoryGiB")))
     else:
         breakages.append(("spec.hardware.gpusPerNode", _set("hardware.gpusPerNode", 2)))
+        breakages.append(("spec.hardware.gpuMemoryGiB", _set("hardware.gpuMemoryGiB", 24)))
     if "purchasePricePerDevice" in spec["cost"]:
         breakages.append(("spec.cost.amortisationYears", _delete("cost.amortisationYears")))
     if spec["throughput"]:

@@ -32,6 +32,8 @@ REASON_UNKNOWN_TIME_ZONE = "UnknownTimeZone"
 REASON_POOL_NOT_FOUND = "PoolNotFound"
 REASON_MODEL_FITS_NO_POOL = "ModelFitsNoPool"
 REASON_UNKNOWN_CATALOG_KEY = "UnknownCatalogKey"
+REASON_UNKNOWN_ACCELERATOR = "UnknownAccelerator"
+"""A variant's PoolProfile names a hardware.acceleratorModel the hardware catalog lacks."""
 REASON_UNKNOWN_CURRENCY_RATE = "UnknownCurrencyRate"
 """A pool is priced in a currency, or the reports are in one, with no exchange rate to convert
 between them (spec.costModel.exchangeRates states further rates)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import Field
@@ -57,8 +58,30 @@ def _default_in_schema(model: type[ApiModel]) -> dict[str, Any]:
     return {"default": model().to_json_dict()}
 
 
+WEIGHTS_PATH_PATTERN = r"^(/[^/\x00-\x1f\x7f]+)+/?$"
+"""An absolute path of one or more non-empty segments with no control characters."""
+DOT_SEGMENT_PATTERN = r"(^|/)[.][.]?(/|$)"
+
+
 class Weights(ApiModel):
     """Where the weights already are: the operator never downloads a model at run time."""
+
+    cross_field_rules = (
+        # The path is mounted into every replica's pod (a host path when no volume is named):
+        # "/" would hand the node's whole file system to the model server, and a ".." segment
+        # or a newline makes the mount mean something other than what the spec shows.
+        CrossFieldRule(
+            cel=f"self.path.matches(r'{WEIGHTS_PATH_PATTERN}') && "
+            f"!self.path.matches(r'{DOT_SEGMENT_PATTERN}')",
+            message="path must be an absolute path below / with no empty, '.' or '..' segments "
+            "and no control characters",
+            holds=lambda w: (
+                re.fullmatch(WEIGHTS_PATH_PATTERN, w.path) is not None
+                and re.search(DOT_SEGMENT_PATTERN, w.path) is None
+            ),
+            field_path=".path",
+        ),
+    )
 
     volume: ResourceName | None = Field(
         default=None,
@@ -76,10 +99,13 @@ class ModelSpec(ApiModel):
     """What to serve: a model, its size and precision on disk, and where its weights are."""
 
     cross_field_rules = (
+        # Exactly one: the catalog entry states the model's size, so a parameterCount beside a
+        # catalogKey could only repeat it or contradict it.
         CrossFieldRule(
-            cel="has(self.catalogKey) || has(self.parameterCount)",
-            message="set catalogKey or parameterCount, so the operator can size replicas",
-            holds=lambda m: m.catalog_key is not None or m.parameter_count is not None,
+            cel="has(self.catalogKey) != has(self.parameterCount)",
+            message="set exactly one of catalogKey and parameterCount, so the operator can size "
+            "replicas (a catalog entry states the model's size)",
+            holds=lambda m: (m.catalog_key is None) != (m.parameter_count is None),
         ),
     )
 
@@ -91,7 +117,7 @@ class ModelSpec(ApiModel):
         default=None,
         description="Key in the operator's model catalog (e.g. r1-distill-qwen-7b), which "
         "supplies layer count, KV-cache size and default throughput. Set this or "
-        "parameterCount.",
+        "parameterCount, not both.",
     )
     parameter_count: int | None = Field(
         default=None,
@@ -435,8 +461,8 @@ class CostModelOverrides(ApiModel):
     )
     baseline_pool: ResourceName | None = Field(
         default=None,
-        description="Pool whose all-GPU placement is the baseline for status.savingsPercent; "
-        "absent: the most expensive GPU pool among the variants.",
+        description="Pool whose all-GPU placement is the baseline for status.savingsPercent, "
+        "one of the variants' pools; absent: the most expensive GPU pool among the variants.",
     )
 
 
@@ -448,11 +474,42 @@ MIN_AVAILABLE_WITHIN_MAX_REPLICAS = CrossFieldRule(
 )
 """A rule of any model holding both `replicas` and `migration` (the spec, a planning what-if)."""
 
+MIN_AVAILABLE_WITHIN_WINDOW_MAX = CrossFieldRule(
+    cel="self.schedule.windows.all(w, !has(w.replicas) || "
+    "self.migration.minAvailable <= w.replicas.max)",
+    message="migration.minAvailable must be less than or equal to the replicas.max of every window",
+    holds=lambda s: all(
+        w.replicas is None or s.migration.min_available <= w.replicas.max
+        for w in s.schedule.windows
+    ),
+    field_path=".migration.minAvailable",
+)
+"""In a window whose replicas.max is below minAvailable, no move could keep minAvailable Ready
+replicas, so none would ever finish; a rule of the same models as the one above."""
+
+BASELINE_POOL_IS_A_VARIANT = CrossFieldRule(
+    cel="!has(self.costModel) || !has(self.costModel.baselinePool) || "
+    "self.variants.exists(v, v.pool == self.costModel.baselinePool)",
+    message="costModel.baselinePool must be the pool of one of the variants",
+    holds=lambda s: (
+        s.cost_model is None
+        or s.cost_model.baseline_pool is None
+        or any(v.pool == s.cost_model.baseline_pool for v in s.variants)
+    ),
+    field_path=".costModel.baselinePool",
+)
+"""savingsPercent compares with running every replica on the baseline pool, which needs a
+variant there to price it."""
+
 
 class DeepSeekDeploymentSpec(ApiModel):
     """The desired state: what to serve, where it may run, and the rules for moving it."""
 
-    cross_field_rules = (MIN_AVAILABLE_WITHIN_MAX_REPLICAS,)
+    cross_field_rules = (
+        MIN_AVAILABLE_WITHIN_MAX_REPLICAS,
+        MIN_AVAILABLE_WITHIN_WINDOW_MAX,
+        BASELINE_POOL_IS_A_VARIANT,
+    )
 
     model: ModelSpec = Field(description="The model to serve.")
     variants: list[Variant] = Field(

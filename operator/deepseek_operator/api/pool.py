@@ -64,6 +64,14 @@ class Toleration(ApiModel):
             holds=lambda t: t.key is not None or t.operator == "Exists",
             field_path=".operator",
         ),
+        # Kubernetes' own rule (and message) for a Pod's tolerations: admitting it here would
+        # let every Pod the operator creates for this pool be refused.
+        CrossFieldRule(
+            cel="(has(self.effect) && self.effect == 'NoExecute') || !has(self.tolerationSeconds)",
+            message="effect must be 'NoExecute' when `tolerationSeconds` is set",
+            holds=lambda t: t.toleration_seconds is None or t.effect == "NoExecute",
+            field_path=".effect",
+        ),
     )
 
     key: LabelKey | None = Field(default=None, description="Taint key; absent matches all keys.")
@@ -104,6 +112,12 @@ class Hardware(ApiModel):
             message="a cpu pool has no GPUs: leave gpusPerNode unset or 0",
             holds=lambda h: h.kind != "cpu" or not h.gpus_per_node,
             field_path=".gpusPerNode",
+        ),
+        CrossFieldRule(
+            cel="self.kind != 'cpu' || !has(self.gpuMemoryGiB)",
+            message="a cpu pool has no GPUs: leave gpuMemoryGiB unset",
+            holds=lambda h: h.kind != "cpu" or h.gpu_memory_gib is None,
+            field_path=".gpuMemoryGiB",
         ),
     )
 
@@ -225,8 +239,7 @@ class PoolProfileSpec(ApiModel):
 
     cross_field_rules = (
         CrossFieldRule(
-            # map keys have no schema of their own, so a rule checks them (the API server
-            # defaults nodeSelector to {} before it runs)
+            # map keys have no schema of their own, so a rule checks them
             cel=f"self.nodeSelector.all(k, k.matches('{LABEL_KEY_PATTERN}'))",
             message="every nodeSelector key must be a label key, [prefix/]name with a name of at "
             "most 63 letters, digits, dashes, underscores or dots that starts and ends with a "
@@ -238,10 +251,13 @@ class PoolProfileSpec(ApiModel):
         ),
     )
 
+    # Required and never empty: an empty selector matches every node in the cluster, so the
+    # pool's replicas would land anywhere, GPU nodes included.
     node_selector: dict[str, NodeLabelValue] = Field(
-        default={},
+        min_length=1,
         max_length=MAX_NODE_SELECTOR_LABELS,
-        description="Node labels that select this pool's nodes (and its pods' nodeSelector).",
+        description="Node labels that select this pool's nodes (and its pods' nodeSelector); at "
+        "least one, since an empty selector matches every node.",
     )
     tolerations: list[Toleration] = Field(
         default=[],

@@ -98,6 +98,8 @@ def _constraints(schema: JsonSchema) -> str:
         parts.append(f"items ≥ {schema['minItems']}")
     if "maxItems" in schema:
         parts.append(f"items ≤ {schema['maxItems']}")
+    if "minProperties" in schema:
+        parts.append(f"entries ≥ {schema['minProperties']}")
     if "maxProperties" in schema:
         parts.append(f"entries ≤ {schema['maxProperties']}")
     list_type = schema.get("x-kubernetes-list-type")

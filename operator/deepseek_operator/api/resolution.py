@@ -8,12 +8,13 @@ each problem on Ready=False with the reason given here. Pure: the known names ar
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from deepseek_operator.api.conditions import (
     REASON_POOL_NOT_FOUND,
+    REASON_UNKNOWN_ACCELERATOR,
     REASON_UNKNOWN_CATALOG_KEY,
     REASON_UNKNOWN_TIME_ZONE,
 )
@@ -55,10 +56,15 @@ def find_spec_problems(
     *,
     pool_names: Collection[str],
     catalog_keys: Collection[str] | None = None,
+    accelerators: Mapping[str, str] | None = None,
+    hardware_names: Collection[str] | None = None,
 ) -> list[SpecProblem]:
     """Every reference in `spec` that does not resolve, in field order.
 
-    `catalog_keys` None skips the catalog check (for callers without a catalog at hand).
+    `catalog_keys` None skips the catalog check (for callers without a catalog at hand), and so
+    does `hardware_names` None the check of `accelerators` (each pool's
+    hardware.acceleratorModel, by pool name): the hardware catalog supplies what a PoolProfile
+    leaves out (memory bandwidth, devices per node), so a pool it does not know cannot be sized.
     """
     problems: list[SpecProblem] = []
     zone = spec.schedule.time_zone
@@ -81,6 +87,18 @@ def find_spec_problems(
     for index, variant in enumerate(spec.variants):
         if variant.pool not in pool_names:
             problems.append(_missing_pool(f"spec.variants[{index}].pool", variant.pool))
+            continue
+        accelerator = (accelerators or {}).get(variant.pool)
+        if hardware_names is not None and accelerator not in (None, *hardware_names):
+            problems.append(
+                SpecProblem(
+                    REASON_UNKNOWN_ACCELERATOR,
+                    f"spec.variants[{index}].pool",
+                    f"PoolProfile {variant.pool!r} has hardware.acceleratorModel "
+                    f"{accelerator!r}, which is not in the hardware catalog "
+                    f"(known: {', '.join(sorted(hardware_names))})",
+                )
+            )
     if catalog_keys is not None:
         for field, model in models:
             key = model.catalog_key
@@ -93,9 +111,8 @@ def find_spec_problems(
                         f"(known: {', '.join(sorted(catalog_keys))})",
                     )
                 )
-    baseline = spec.cost_model.baseline_pool if spec.cost_model else None
-    if baseline is not None and baseline not in pool_names:
-        problems.append(_missing_pool("spec.costModel.baselinePool", baseline))
+    # costModel.baselinePool is one of the variants' pools (an admission rule), so a missing
+    # baseline pool is already reported at its variant.
     return problems
 
 

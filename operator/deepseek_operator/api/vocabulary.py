@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, StringConstraints, WithJsonSchema
+from pydantic_core import PydanticCustomError
 
 Precision = Literal["fp32", "bf16", "fp16", "fp8", "int8", "int4"]
 """Numeric format of the weights at run time (the same words as the hardware catalog)."""
@@ -89,8 +90,52 @@ TimeZoneName = Annotated[
 """An IANA time zone name such as Europe/Berlin; whether it exists is checked by the operator."""
 
 CURRENCY_PATTERN = r"^[A-Z]{3}$"
-Currency = Annotated[str, StringConstraints(min_length=3, max_length=3, pattern=CURRENCY_PATTERN)]
-"""An ISO 4217 currency code such as USD or CNY."""
+_ISO_4217 = """
+    AED AFN ALL AMD ANG AOA ARS AUD AWG AZN BAM BBD BDT BGN BHD BIF BMD BND BOB BOV BRL BSD BTN
+    BWP BYN BZD CAD CDF CHE CHF CHW CLF CLP CNY COP COU CRC CUC CUP CVE CZK DJF DKK DOP DZD EGP
+    ERN ETB EUR FJD FKP GBP GEL GHS GIP GMD GNF GTQ GYD HKD HNL HRK HTG HUF IDR ILS INR IQD IRR
+    ISK JMD JOD JPY KES KGS KHR KMF KPW KRW KWD KYD KZT LAK LBP LKR LRD LSL LYD MAD MDL MGA MKD
+    MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD OMR PAB PEN PGK PHP PKR
+    PLN PYG QAR RON RSD RUB RWF SAR SBD SCR SDG SEK SGD SHP SLE SLL SOS SRD SSP STN SVC SYP SZL
+    THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX USD USN UYI UYU UYW UZS VED VES VND VUV WST XAF
+    XCD XCG XOF XPF YER ZAR ZMW ZWG ZWL
+"""
+ISO_4217_CODES: tuple[str, ...] = tuple(_ISO_4217.split())
+"""ISO 4217's currencies (list one, 2025), with the funds codes and those withdrawn since 2021
+(ANG, BGN, CUC, HRK, SLL, ZWL: purchase prices may predate a changeover); without the metals,
+bond units and testing codes (XAU, XDR, XTS, XXX ...), which no one prices hardware in. A code
+outside it (XYZ) is a typo: priced in it, a pool would report figures in a unit that exists
+nowhere."""
+CURRENCY_MESSAGE = "must be an ISO 4217 currency code such as USD, EUR or CNY"
+
+
+def _iso_currency(code: str) -> str:
+    if code not in ISO_4217_CODES:
+        raise PydanticCustomError("currency", CURRENCY_MESSAGE)
+    return code
+
+
+Currency = Annotated[
+    str,
+    StringConstraints(min_length=3, max_length=3, pattern=CURRENCY_PATTERN),
+    AfterValidator(_iso_currency),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 3,
+            "maxLength": 3,
+            "pattern": CURRENCY_PATTERN,
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"' {' '.join(ISO_4217_CODES)} '.contains(' ' + self + ' ')",
+                    "message": CURRENCY_MESSAGE,
+                }
+            ],
+        }
+    ),
+]
+"""An ISO 4217 currency code such as USD or CNY; the API server and pydantic both refuse one
+that is not in ISO_4217_CODES, with the same message."""
 
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 LabelValue = Annotated[str, StringConstraints(max_length=63)]

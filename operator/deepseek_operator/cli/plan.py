@@ -27,6 +27,7 @@ from rich.table import Table
 from deepseek_operator.api.base import ApiModel
 from deepseek_operator.api.deployment import (
     MIN_AVAILABLE_WITHIN_MAX_REPLICAS,
+    MIN_AVAILABLE_WITHIN_WINDOW_MAX,
     SLO,
     CostModelOverrides,
     Load,
@@ -81,7 +82,7 @@ from deepseek_operator.core.replay.inputs import replay_inputs
 class PlanningSections(ApiModel):
     """The planning sections of a DeepSeekDeployment spec, with the CRD's models and rules."""
 
-    cross_field_rules = (MIN_AVAILABLE_WITHIN_MAX_REPLICAS,)
+    cross_field_rules = (MIN_AVAILABLE_WITHIN_MAX_REPLICAS, MIN_AVAILABLE_WITHIN_WINDOW_MAX)
 
     replicas: Replicas = Field(default_factory=Replicas)
     slo: SLO = Field(default_factory=SLO)

@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from deepseek_operator.api import DeepSeekDeploymentSpec
 from deepseek_operator.api.reference_page import render_reference
@@ -62,9 +63,25 @@ def test_pool_that_does_not_exist() -> None:
     assert _found(spec) == {("PoolNotFound", "spec.variants[1].pool")}
 
 
-def test_baseline_pool_that_does_not_exist() -> None:
-    spec = _spec(lambda s: s.update(costModel={"baselinePool": "h100"}))
-    assert _found(spec) == {("PoolNotFound", "spec.costModel.baselinePool")}
+def test_a_baseline_pool_is_a_variant_so_a_missing_one_is_reported_at_its_variant() -> None:
+    with pytest.raises(ValidationError, match="baselinePool must be the pool of one of"):
+        _spec(lambda s: s.update(costModel={"baselinePool": "h100"}))
+    spec = _spec(lambda s: s.update(costModel={"baselinePool": "cpu-xeon"}))
+    found = {(p.reason, p.field) for p in find_spec_problems(spec, pool_names={"a100"})}
+    assert found == {("PoolNotFound", "spec.variants[1].pool")}
+
+
+def test_a_pool_whose_accelerator_is_not_in_the_hardware_catalog() -> None:
+    problems = find_spec_problems(
+        _spec(),
+        pool_names=POOLS,
+        accelerators={"a100": "a100-80gb-sxm", "cpu-xeon": "xeon-9999"},
+        hardware_names={"a100-80gb-sxm", "xeon-8380"},
+    )
+    assert [(p.reason, p.field) for p in problems] == [
+        ("UnknownAccelerator", "spec.variants[1].pool")
+    ]
+    assert "'xeon-9999'" in problems[0].message and "xeon-8380" in problems[0].message
 
 
 def test_unknown_catalog_keys_in_model_and_fallback() -> None:

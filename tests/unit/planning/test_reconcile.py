@@ -268,6 +268,22 @@ def test_a_broken_reference_stops_nothing_and_says_why(change, reason):
     assert any(e.reason == "SpecInvalid" and reason in e.message for e in decision.events)
 
 
+def test_a_pool_with_an_accelerator_outside_the_catalog_stops_nothing_and_says_why():
+    xeon = PROFILES["cpu-xeon"]
+    hardware = xeon.spec.hardware.model_copy(update={"accelerator_model": "xeon-9999"})
+    profiles = {
+        **PROFILES,
+        "cpu-xeon": xeon.model_copy(
+            update={"spec": xeon.spec.model_copy(update={"hardware": hardware})}
+        ),
+    }
+    decision = run(example(), profiles=profiles)
+    assert decision.writes is None and decision.plan is None
+    assert condition(decision, "Ready") == ("False", "UnknownAccelerator")
+    ready = next(c for c in decision.status.conditions if c.type == "Ready")
+    assert "spec.variants[1].pool" in ready.message and "'xeon-9999'" in ready.message
+
+
 def test_a_stated_exchange_rate_converts_a_eur_pool():
     profiles = dict(PROFILES)
     xeon = PROFILES["cpu-xeon"]

@@ -57,7 +57,7 @@ from deepseek_operator.api.status import (
 )
 from deepseek_operator.api.status import Demand as DemandStatus
 from deepseek_operator.api.status import DemandSample as DemandSampleStatus
-from deepseek_operator.core.costing.catalog import MODELS
+from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 from deepseek_operator.core.costing.cost import UnknownCurrencyRate
 from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning import inputs
@@ -357,7 +357,13 @@ class Resolution:
 def _spec_problem(snapshot: Snapshot) -> tuple[str, str] | None:
     spec = snapshot.deployment.spec
     known = set(snapshot.profiles)
-    problems = find_spec_problems(spec, pool_names=known, catalog_keys=set(MODELS))
+    problems = find_spec_problems(
+        spec,
+        pool_names=known,
+        catalog_keys=set(MODELS),
+        accelerators={n: p.spec.hardware.accelerator_model for n, p in snapshot.profiles.items()},
+        hardware_names=set(HARDWARE),
+    )
     for index, variant in enumerate(spec.variants):
         broken = snapshot.invalid_profiles.get(variant.pool)
         if broken is not None:
