@@ -8,9 +8,10 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -23,6 +24,7 @@ from deepseek_operator.serving.engine import (
     EngineBusy,
     EngineDraining,
     EngineFailed,
+    EngineStopped,
     GenerationStream,
     SamplingParams,
     cancel_on_exit,
@@ -44,8 +46,28 @@ from deepseek_operator.serving.reasoning import (
 from deepseek_operator.serving.settings import ServerSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 MAX_BODY_BYTES = 4 * 1024 * 1024
+"""A request body beyond this is refused (413) while it is read, before it is parsed: 4 MiB of
+text is some million tokens, more than any context holds."""
+
+INLINE_TOKENIZE_CHARS = 8192
+"""Prompts up to this long are tokenised on the event loop (well under a millisecond); longer
+ones in the one tokenising thread, so a huge prompt never stalls liveness or other requests."""
+
+COMPOSED_CHARS_PER_CHAR = 4
+"""How many input characters a tokenizer's normaliser may compose into one (NFC turns a Hangul
+L+V+T jamo sequence into one syllable): the slack in the prompt-length bound below."""
+
+
+def max_prompt_chars(tokenizer: Any, context_length: int) -> int:
+    """A prompt longer than this cannot fit the context, whatever it says, so it is refused
+    before tokenising: no token stands for more characters than its longest vocabulary entry
+    (byte-level and SentencePiece entries spell each character they decode to), and the
+    normaliser may compose at most COMPOSED_CHARS_PER_CHAR characters into one."""
+    longest = max((len(token) for token in tokenizer.get_vocab()), default=1)
+    return COMPOSED_CHARS_PER_CHAR * max(longest, 1) * context_length
 
 
 @dataclass
@@ -57,6 +79,20 @@ class ServerState:
     load_error: str | None = None
     watchdog: asyncio.Task[None] | None = None
     started_at: int = field(default_factory=lambda: int(time.time()))
+    max_prompt_chars: int | None = None
+    """Set once the model is loaded (`max_prompt_chars()`); None: no bound yet."""
+    tokenizing: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(1, thread_name_prefix="tokenize")
+    )
+    """One thread: tokenisers hold the GIL for part of their work, so several at once would
+    starve the event loop; long prompts wait their turn instead."""
+
+    async def off_loop(self, size: int, work: Callable[[], T]) -> T:
+        """`work()` on the event loop when `size` (characters) is small, else on the
+        tokenising thread."""
+        if size <= INLINE_TOKENIZE_CHARS:
+            return work()
+        return await asyncio.get_running_loop().run_in_executor(self.tokenizing, work)
 
     @property
     def draining(self) -> bool:
@@ -89,6 +125,7 @@ def create_app(
                 state.watchdog.cancel()
             if state.engine is not None:
                 await asyncio.to_thread(state.engine.stop)
+            state.tokenizing.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title="DeepSeek model server", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.server = state
@@ -150,7 +187,7 @@ def create_app(
         body = parse_body(CompletionRequest, await _json_body(request))
         engine = _engine_for(state, body)
         loaded = engine.loaded
-        prompt_ids = _completion_prompt_ids(body, loaded)
+        prompt_ids = await _completion_prompt_ids(body, loaded, state)
         params = _sampling(body, body.max_tokens, len(prompt_ids), loaded.context_length, settings)
         stream = _submit(engine, prompt_ids, params)
         reply = _Reply(kind="text_completion", model=settings.served_model_name, prefix="cmpl")
@@ -178,8 +215,13 @@ def create_app(
         body = parse_body(ChatRequest, await _json_body(request))
         engine = _engine_for(state, body)
         loaded = engine.loaded
-        prompt_text = _render_chat(body, loaded)
-        prompt_ids = loaded.tokenizer.encode(prompt_text, add_special_tokens=False)
+        size = sum(len(message.text()) for message in body.messages)
+        _check_prompt_size(state, size, loaded, "messages")
+        prompt_text = await state.off_loop(size, lambda: _render_chat(body, loaded))
+        prompt_ids = await state.off_loop(
+            len(prompt_text),
+            lambda: loaded.tokenizer.encode(prompt_text, add_special_tokens=False),
+        )
         max_tokens = body.requested_max_tokens()
         params = _sampling(body, max_tokens, len(prompt_ids), loaded.context_length, settings)
         reasoning = _reasoning_enabled(settings, loaded)
@@ -222,6 +264,7 @@ async def _load_and_warm_up(
         loaded: LoadedModel = await asyncio.to_thread(load, state.settings)
         engine = Engine(loaded, state.settings, state.metrics)
         await asyncio.to_thread(engine.start)
+        state.max_prompt_chars = max_prompt_chars(loaded.tokenizer, loaded.context_length)
         state.engine = engine
         state.watchdog = asyncio.create_task(engine.watch())
         await engine.warm_up()
@@ -269,15 +312,64 @@ class _CountRequests:
 
 
 async def _json_body(request: Request) -> Any:
-    raw = await request.body()
-    if len(raw) > MAX_BODY_BYTES:
-        raise ApiError(413, f"the request body exceeds {MAX_BODY_BYTES} bytes")
+    """The body as JSON; 413 as soon as it grows past MAX_BODY_BYTES (announced or not), 400
+    for bytes that are not UTF-8 JSON or for text no tokenizer can encode."""
+    too_large = ApiError(413, f"the request body exceeds {MAX_BODY_BYTES} bytes")
+    announced = request.headers.get("content-length", "")
+    if announced.isdigit() and int(announced) > MAX_BODY_BYTES:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
     try:
-        return json.loads(raw)
+        body = json.loads(b"".join(chunks))
+        _refuse_unpaired_surrogates(body, "")
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ApiError(400, f"the request body is not valid JSON: {error}") from None
     except RecursionError:
         raise ApiError(400, "the request body is nested too deeply") from None
+    return body
+
+
+def _refuse_unpaired_surrogates(value: Any, path: str) -> None:
+    """JSON may escape half of a UTF-16 pair ("\\ud800") on its own; such a string is no text
+    at all, so no tokenizer can encode it and no reply could echo it: a 400 naming the field."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            where = path or "(body)"
+            raise ApiError(
+                400,
+                f"{where}: holds an unpaired UTF-16 surrogate escape at character "
+                f"{error.start}; send the character itself or both halves of its pair",
+                param=path or None,
+            ) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_unpaired_surrogates(key, path)
+            _refuse_unpaired_surrogates(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_unpaired_surrogates(item, f"{path}.{index}" if path else str(index))
+
+
+def _check_prompt_size(state: ServerState, size: int, loaded: LoadedModel, param: str) -> None:
+    """Refuse, before tokenising, a prompt too long to fit the context whatever it says."""
+    bound = state.max_prompt_chars
+    if bound is not None and size > bound:
+        raise ApiError(
+            400,
+            f"This model's maximum context length is {loaded.context_length} tokens. However, "
+            f"your prompt has {size} characters, more than that many tokens can hold. Please "
+            "reduce the length of the prompt.",
+            param=param,
+            code="context_length_exceeded",
+        )
 
 
 def _engine_for(state: ServerState, body: GenerationRequest) -> Engine:
@@ -308,9 +400,20 @@ def _engine_for(state: ServerState, body: GenerationRequest) -> Engine:
     return state.engine
 
 
-def _completion_prompt_ids(body: CompletionRequest, loaded: LoadedModel) -> list[int]:
+async def _completion_prompt_ids(
+    body: CompletionRequest, loaded: LoadedModel, state: ServerState
+) -> list[int]:
     prompt = body.prompt
     if isinstance(prompt, list) and prompt and isinstance(prompt[0], int):
+        if len(prompt) > loaded.context_length:
+            raise ApiError(
+                400,
+                f"This model's maximum context length is {loaded.context_length} tokens. "
+                f"However, your prompt has {len(prompt)} tokens. Please reduce the length of "
+                "the prompt.",
+                param="prompt",
+                code="context_length_exceeded",
+            )
         vocab = len(loaded.tokenizer)
         ids = [int(token) for token in prompt]
         bad = next((token for token in ids if not 0 <= token < vocab), None)
@@ -321,8 +424,12 @@ def _completion_prompt_ids(body: CompletionRequest, loaded: LoadedModel) -> list
                 param="prompt",
             )
         return ids
-    text = prompt if isinstance(prompt, str) else (prompt[0] if prompt else "")
-    ids = loaded.tokenizer.encode(text, add_special_tokens=True)
+    first = prompt if isinstance(prompt, str) else (prompt[0] if prompt else "")
+    text = str(first)  # a list of ints was handled above: this is one text prompt
+    _check_prompt_size(state, len(text), loaded, "prompt")
+    ids = await state.off_loop(
+        len(text), lambda: loaded.tokenizer.encode(text, add_special_tokens=True)
+    )
     if not ids:
         raise ApiError(400, "prompt: must not be empty", param="prompt")
     return list(ids)
@@ -411,11 +518,24 @@ def _reasoning_enabled(settings: ServerSettings, loaded: LoadedModel) -> bool:
     return CLOSE_TAG in loaded.tokenizer.get_vocab()
 
 
+def _failure(failed: EngineFailed) -> ApiError:
+    """What a client is told when its generation ends unfinished."""
+    if isinstance(failed, EngineStopped):
+        return ApiError(
+            503,
+            str(failed),
+            type_="server_error",
+            code="server_shutting_down",
+            headers={"Connection": "close"},
+        )
+    return ApiError(500, f"generation failed: {failed}", type_="server_error")
+
+
 async def _collect(stream: GenerationStream) -> str:
     try:
         return await stream.text()
     except EngineFailed as failed:
-        raise ApiError(500, f"generation failed: {failed}", type_="server_error") from None
+        raise _failure(failed) from None
 
 
 def _usage(stream: GenerationStream) -> dict[str, int]:
@@ -481,7 +601,7 @@ async def _completion_events(
                     }
                     yield reply.envelope(choices=[choice], usage=None, chunk=True)
         except EngineFailed as failed:
-            yield ApiError(500, f"generation failed: {failed}", type_="server_error").body()
+            yield _failure(failed).body()
             return
     if include_usage:
         yield reply.envelope(choices=[], usage=_usage(stream), chunk=True)
@@ -513,7 +633,7 @@ async def _chat_events(
                 if delta.finish_reason is not None:
                     yield chunk({}, delta.finish_reason)
         except EngineFailed as failed:
-            yield ApiError(500, f"generation failed: {failed}", type_="server_error").body()
+            yield _failure(failed).body()
             return
     if include_usage:
         yield reply.envelope(choices=[], usage=_usage(stream), chunk=True)

@@ -55,6 +55,10 @@ class EngineFailed(RuntimeError):
     """The generation loop failed for this request."""
 
 
+class EngineStopped(EngineFailed):
+    """The server was told to stop at once (a second signal) with this request unfinished."""
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     max_tokens: int
@@ -140,6 +144,8 @@ class Engine:
         self._idle = asyncio.Event()
         self._idle.set()
         self._seconds_per_token = 0.05
+        self.stopped_requests = 0
+        """Admitted requests ended unfinished by `stop_all` (a second signal)."""
 
     # ---- life cycle ------------------------------------------------------------------------
 
@@ -246,6 +252,18 @@ class Engine:
     @property
     def in_flight(self) -> int:
         return len(self._requests)
+
+    def stop_all(self, reason: str) -> int:
+        """End every admitted request now with `EngineStopped` (an OpenAI-shaped 503 to its
+        client, not a connection cut mid-reply); returns how many. Must run on the event loop."""
+        self.draining = True
+        requests = list(self._requests.values())
+        for request in requests:
+            if self._manager is not None:
+                self._manager.cancel_request(request.request_id)
+            self._fail(request, reason, EngineStopped)
+        self.stopped_requests += len(requests)
+        return len(requests)
 
     # ---- requests --------------------------------------------------------------------------
 
@@ -382,12 +400,14 @@ class Engine:
         request.deltas.put_nowait(Delta("", finish_reason=reason))
         self._publish_gauges()
 
-    def _fail(self, request: _Request, message: str) -> None:
+    def _fail(
+        self, request: _Request, message: str, error: type[EngineFailed] = EngineFailed
+    ) -> None:
         request.finished = True
         request.finish_reason = "error"
         self._requests.pop(request.request_id, None)
         self._unregister(request)
-        request.deltas.put_nowait(EngineFailed(message))
+        request.deltas.put_nowait(error(message))
         self._publish_gauges()
 
     def _cancel_in_engine(self, request: _Request) -> None:

@@ -4,6 +4,9 @@ Unknown fields are ignored, as OpenAI-compatible servers commonly do, so clients
 extra options keep working. Options that would change the answer but are not implemented
 (several choices, log-probabilities, tools, penalties) are refused with a 400 that names them
 rather than silently ignored.
+
+Types are strict, as OpenAI's own API is: `"max_tokens": true` is not 1 and `"stream": "yes"`
+is not true; both are a 400 naming the field. Integers are accepted where a number is expected.
 """
 
 from __future__ import annotations
@@ -57,14 +60,14 @@ class ApiError(Exception):
 
 
 class StreamOptions(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     include_usage: bool = False
 
 
 class GenerationRequest(BaseModel):
     """The fields both generation routes share."""
 
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False)
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, strict=True)
 
     model: str
     max_tokens: int | None = None
@@ -142,13 +145,13 @@ class CompletionRequest(GenerationRequest):
 
 
 class TextPart(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     type: Literal["text"]
     text: str
 
 
 class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
     role: Literal["system", "developer", "user", "assistant"]
     content: str | list[TextPart] | None = None
 

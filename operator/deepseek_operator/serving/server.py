@@ -2,8 +2,10 @@
 
 On the first SIGTERM (or Ctrl-C) the server turns unready at once and refuses new requests with
 503, lets admitted requests finish for up to `drain_seconds`, and only then stops listening and
-exits 0. A second signal exits at once. Kubernetes removes an unready pod from its Service, so
-traffic moves to the other replicas while this one finishes its work.
+exits 0. A second signal exits at once: every request still in flight is answered with an
+OpenAI-shaped 503 (`server_shutting_down`) before the server stops, and the log says how many.
+Kubernetes removes an unready pod from its Service, so traffic moves to the other replicas while
+this one finishes its work.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class DrainingServer(uvicorn.Server):
         await super().startup(sockets)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self._draining and self._loop is not None:
+            # The second signal: answer what is in flight now, then let uvicorn stop.
+            self._loop.call_soon_threadsafe(self._stop_in_flight, signal.Signals(sig).name)
         if self._draining or self._loop is None:
             super().handle_exit(sig, frame)
             return
@@ -53,11 +58,25 @@ class DrainingServer(uvicorn.Server):
         assert self._loop is not None
         self._drain_task = self._loop.create_task(self._drain())
 
+    def _stop_in_flight(self, signal_name: str) -> None:
+        engine = self._state.engine
+        stopped = 0 if engine is None else engine.stop_all("the server is shutting down now")
+        log.warning(
+            "signal %s again: exiting now; %d requests in flight were answered 503",
+            signal_name,
+            stopped,
+        )
+
     async def _drain(self) -> None:
         engine = self._state.engine
         seconds = self._state.settings.drain_seconds
         finished = True if engine is None else await engine.drain(seconds)
-        if finished:
+        if engine is not None and engine.stopped_requests:
+            log.warning(
+                "not drained: %d admitted requests were ended unfinished by a second signal",
+                engine.stopped_requests,
+            )
+        elif finished:
             log.info("drained: every admitted request finished")
         else:
             log.warning(
