@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -173,3 +176,79 @@ def test_component_that_dies_at_start_is_reported_and_everything_is_stopped(tmp_
     assert state is not None
     assert state.processes == []
     assert _processes_mentioning(options.state_dir) == []
+
+
+KILLS = 8
+UP_SECONDS = 7.0
+"""About how long `cluster up` of SMALL_CLUSTER takes here; kill moments spread over it."""
+
+
+def _kill_moments() -> list[tuple[float, signal.Signals]]:
+    """Moments spread over a start, each with SIGKILL or SIGTERM; the seed is printed so a
+    failure can be replayed (DEEPSEEK_KILL_SEED)."""
+    seed = int(os.environ.get("DEEPSEEK_KILL_SEED") or random.randrange(2**32))
+    print(f"kill seed {seed}")
+    rng = random.Random(seed)
+    slots = [UP_SECONDS * (index + rng.random()) / KILLS for index in range(KILLS)]
+    return [(moment, rng.choice([signal.SIGKILL, signal.SIGTERM])) for moment in slots]
+
+
+@pytest.mark.skipif(bool(os.environ.get("KUBECONFIG")), reason="runs its own local cluster")
+def test_up_killed_at_any_moment_is_never_healthy_and_down_leaves_nothing(tmp_path: Path) -> None:
+    """`up` is killed at moments spread over a start. `status` never calls what is left
+    healthy (a cluster that finished starting before the kill may be), and `down` leaves no
+    process of the state dir behind, recorded or not (checked in /proc)."""
+    config = tmp_path / "cluster.yaml"
+    config.write_text(SMALL_CLUSTER)
+    outcomes = []
+    for attempt, (moment, sig) in enumerate(_kill_moments()):
+        state_dir = tmp_path / f"state-{attempt}"
+        up = subprocess.Popen(
+            [sys.executable, "-m", "deepseek_operator", "cluster", "up", "--config", str(config),
+             "--state-dir", str(state_dir)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        try:
+            time.sleep(moment)
+            up.send_signal(sig)
+            _, stderr = up.communicate(timeout=120)
+            status = _cli("cluster", "status", "--state-dir", str(state_dir))
+            where = f"attempt {attempt}: {sig.name} after {moment:.2f} s"
+            assert "Traceback" not in stderr, f"{where}: {stderr}"
+            if status.returncode == 0:  # healthy, says status: check that for ourselves
+                _assert_fully_up(state_dir, where)
+            else:
+                assert status.returncode == 1, f"{where}: {status.stderr}"
+            down = _cli("cluster", "down", "--state-dir", str(state_dir))
+            assert down.returncode == 0, f"{where}: {down.stderr}"
+            assert _processes_mentioning(state_dir) == [], where
+            assert local_cluster.tagged_processes(state_dir) == [], where
+            assert _cli("cluster", "status", "--state-dir", str(state_dir)).returncode == 1
+            outcomes.append((sig.name, round(moment, 2), up.returncode, status.returncode))
+        finally:
+            if up.poll() is None:
+                up.kill()
+                up.wait()
+            local_cluster.down(state_dir)
+    print("(signal, seconds, up's exit code, status's exit code):", outcomes)
+    assert any(status != 0 for *_, status in outcomes), "every kill came after the start"
+
+
+def _assert_fully_up(state_dir: Path, where: str) -> None:
+    """Every component runs and the node is Ready, seen from /proc and the API server."""
+    state = local_cluster.ClusterState.load(state_dir)
+    assert state is not None, where
+    names = {record.name for record in state.processes if _pid_alive(record.pid)}
+    assert names == {
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+    }, f"{where}: status said healthy with only {sorted(names)} running"
+    nodes = local_cluster.kubectl(ensure_binaries(), state.kubeconfig, "get", "nodes", "-o", "json")
+    assert nodes.returncode == 0, f"{where}: {nodes.stderr}"
+    conditions = json.loads(nodes.stdout)["items"][0]["status"]["conditions"]
+    assert ("Ready", "True") in {(c["type"], c["status"]) for c in conditions}, where

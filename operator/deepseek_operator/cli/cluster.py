@@ -58,6 +58,9 @@ def _reports_errors(command: Callable[P, None]) -> Callable[P, None]:
             command(*args, **kwargs)
         except ClusterConfigError as error:
             stop(f"--config: {error}")
+        except cluster.Terminated as signalled:
+            console.print(f"{signalled}: stopped what had started", highlight=False)
+            raise typer.Exit(code=signalled.exit_code) from None
         except ControlPlaneError as error:
             raise _fail(error) from None
 
@@ -125,17 +128,23 @@ def down(state_dir: StateDirOption = None) -> None:
 @cluster_app.command()
 @_reports_errors
 def status(state_dir: StateDirOption = None) -> None:
-    """Show the cluster's processes and whether each is running."""
-    state, components = cluster.status(_state_dir(state_dir))
-    if state is None or not components:
+    """Show the cluster's processes; exit 0 only if `up` finished and every process runs."""
+    health = cluster.status(_state_dir(state_dir))
+    state = health.state
+    if state is None and not health.components:
         console.print("no local cluster")
         raise typer.Exit(code=1)
-    table = Table("component", "pid", "running")
-    for item in components:
-        table.add_row(item.name, str(item.pid), "yes" if item.running else "[red]no[/]")
-    Console().print(table)
-    Console().print(f"API {state.server}\nkubeconfig {state.kubeconfig}")
-    if not all(item.running for item in components):
+    if health.components:
+        table = Table("component", "pid", "running")
+        for item in health.components:
+            running = "yes" if item.running else "[red]no[/]"
+            name = item.name if item.recorded else f"{item.name} (not in state.json)"
+            table.add_row(name, str(item.pid), running)
+        Console().print(table)
+    if state is not None:
+        Console().print(f"API {state.server}\nkubeconfig {state.kubeconfig}")
+    if health.problem is not None:
+        console.print(f"[bold red]not healthy:[/] {health.problem}", highlight=False)
         raise typer.Exit(code=1)
 
 
@@ -143,12 +152,13 @@ def status(state_dir: StateDirOption = None) -> None:
 @_reports_errors
 def kubeconfig(state_dir: StateDirOption = None) -> None:
     """Print the kubeconfig path (use: export KUBECONFIG=$(deepseek-operator cluster kubeconfig))."""
-    state, components = cluster.status(_state_dir(state_dir))
-    if state is None or not components:
+    health = cluster.status(_state_dir(state_dir))
+    if health.state is None or not health.healthy:
         # after `down` the file remains, but its certificates are replaced by the next `up`
-        console.print("no local cluster: run `deepseek-operator cluster up`")
+        why = health.problem or "no local cluster"
+        console.print(f"{why}: run `deepseek-operator cluster up`", highlight=False)
         raise typer.Exit(code=1)
-    print(state.kubeconfig)
+    print(health.state.kubeconfig)
 
 
 @cluster_app.command(name="build")

@@ -6,6 +6,13 @@ in `state.json` with its start time, so `down` stops exactly what `up` started (
 process that merely reused a PID), and a failed `up` stops whatever it had started before it
 reports the error.
 
+`up` can be killed at any moment, even between starting a process and recording it. So each
+process also carries the state directory in its environment (`CLUSTER_TAG_ENV`), and `down`
+stops every live process of this user that carries it, recorded or not; SIGTERM or SIGHUP during
+`up` stops what was started before the process exits, as an error would. `state.json` says
+whether `up` finished (`phase`), so `status` calls a cluster healthy only once `up` completed
+and every recorded process runs, and names a start that is still going or was interrupted.
+
 Network rule: the simulated pods, nodes and services get fake addresses that lead nowhere; the
 only sockets anyone opens are the components' own listeners on 127.0.0.1.
 """
@@ -20,6 +27,7 @@ import signal
 import socket
 import ssl
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -38,6 +46,13 @@ if TYPE_CHECKING:  # certificates need the `cluster` extra (cryptography), only 
     from deepseek_operator.controlplane.certs import ClusterPKI
 
 STATE_ENV = "DEEPSEEK_OPERATOR_CLUSTER_DIR"
+CLUSTER_TAG_ENV = "DEEPSEEK_OPERATOR_LOCAL_CLUSTER"
+"""Set to the resolved state directory in every component's environment: how `down` finds a
+process `up` started but did not live to record."""
+
+PHASE_STARTING = "starting"
+PHASE_READY = "ready"
+PHASE_STOPPED = "stopped"
 
 # Fake address ranges. None of them is ever connected to; they only fill object fields.
 SERVICE_CIDR = "10.96.0.0/16"
@@ -72,6 +87,10 @@ class ClusterState:
     kubeconfig: str
     processes: list[ProcessRecord] = field(default_factory=list)
     nodes: list[str] = field(default_factory=list)
+    phase: str = PHASE_STARTING
+    """starting until `up` returns (ready), stopped after `down`."""
+    starter: ProcessRecord | None = None
+    """The `up` process, to tell a start still going from one that was killed."""
 
     @property
     def server(self) -> str:
@@ -91,6 +110,10 @@ class ClusterState:
         try:
             raw = json.loads(path.read_text())
             raw["processes"] = [ProcessRecord(**p) for p in raw.get("processes", [])]
+            if raw.get("starter") is not None:
+                raw["starter"] = ProcessRecord(**raw["starter"])
+            # a file from before phases were recorded: its processes were a finished start
+            raw.setdefault("phase", PHASE_READY if raw["processes"] else PHASE_STOPPED)
             return cls(**raw)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise ControlPlaneError(
@@ -119,6 +142,34 @@ def is_alive(record: ProcessRecord) -> bool:
     """Running (not a zombie) and the very process we started, not one that reused its PID."""
     stat = _proc_stat(record.pid)
     return stat is not None and stat[1] == record.start_ticks and stat[0] != "Z"
+
+
+def this_process(name: str) -> ProcessRecord:
+    stat = _proc_stat(os.getpid())
+    return ProcessRecord(name, os.getpid(), stat[1] if stat else 0, "")
+
+
+def _tag(state_dir: Path | str) -> str:
+    return str(Path(state_dir).resolve())
+
+
+def tagged_processes(state_dir: Path) -> list[ProcessRecord]:
+    """Live processes of this user whose environment names `state_dir` as their cluster: every
+    component `up` started, recorded in state.json or not (read from /proc)."""
+    wanted = f"{CLUSTER_TAG_ENV}={_tag(state_dir)}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes().split(b"\0")
+            name = (entry / "comm").read_text().strip()
+        except OSError:  # gone, or another user's
+            continue
+        stat = _proc_stat(int(entry.name))
+        if wanted in environ and stat is not None and stat[0] != "Z":
+            found.append(ProcessRecord(name, int(entry.name), stat[1], ""))
+    return found
 
 
 def _reap(pid: int) -> None:
@@ -159,6 +210,8 @@ def _spawn(name: str, argv: list[str], state: ClusterState) -> subprocess.Popen[
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: `down` signals the whole group
             cwd=state.state_dir,
+            # found by `down` even if `up` dies before the record below is saved
+            env={**os.environ, CLUSTER_TAG_ENV: _tag(state.state_dir)},
         )
     stat = _proc_stat(proc.pid)
     ticks = stat[1] if stat else 0
@@ -450,9 +503,13 @@ def up(options: UpOptions, progress: Progress | None = None) -> ClusterState:
     report: Progress = progress or (lambda _message: None)
     topology: ClusterTopology = load_topology(options.config)  # validate before starting anything
     existing = ClusterState.load(options.state_dir)
-    if existing and any(is_alive(record) for record in existing.processes):
+    running = tagged_processes(options.state_dir)
+    if existing is not None:
+        running += [record for record in existing.processes if is_alive(record)]
+    if running:
+        where = f" (API {existing.server})" if existing is not None else ""
         raise ControlPlaneError(
-            f"A local cluster from {options.state_dir} is already running (API {existing.server}).",
+            f"A local cluster from {options.state_dir} is already running{where}.",
             hint="Run `deepseek-operator cluster down` first, or use another --state-dir.",
         )
     if options.api_port is not None:
@@ -478,6 +535,7 @@ def up(options: UpOptions, progress: Progress | None = None) -> ClusterState:
         etcd_port=ports["etcd"],
         kubeconfig=str(options.state_dir / "kubeconfig"),
         nodes=[],
+        starter=this_process("up"),
     )
     write_kubeconfig(Path(state.kubeconfig), state.server, pki)
     write_kwok_config(options.state_dir / "kwok.yaml", binaries.kwok_stages)
@@ -492,67 +550,10 @@ def up(options: UpOptions, progress: Progress | None = None) -> ClusterState:
         watched.append((proc, state.processes[-1]))
 
     try:
-        start("etcd")
-        _wait_until(
-            lambda: (
-                urllib.request.urlopen(f"http://127.0.0.1:{ports['etcd']}/health", timeout=3).status
-                == 200
-            ),
-            "etcd to report healthy",
-            timeout,
-            watched,
-        )
-        start("kube-apiserver")
-        admin = _admin_context(pki)
-        _wait_until(
-            lambda: _https_ok(f"{state.server}/readyz", admin),
-            "kube-apiserver /readyz",
-            timeout,
-            watched,
-        )
-        start("kube-controller-manager")
-        start("kube-scheduler")
-        start("kwok")
-        plain = _component_context()
-        for name in ("controller-manager", "scheduler"):
-            port = ports[name]
-            _wait_until(
-                lambda port=port: _https_ok(f"https://127.0.0.1:{port}/healthz", plain),  # type: ignore[misc]
-                f"kube-{name} /healthz",
-                timeout,
-                watched,
-            )
-        report("creating simulated nodes")
-        manifests = node_manifests(topology)
-        state.nodes = [m["metadata"]["name"] for m in manifests]
-        state.save()
-        document = yaml.safe_dump_all(manifests)
-        _wait_until(
-            lambda: (
-                kubectl(
-                    binaries, state.kubeconfig, "apply", "-f", "-", input_text=document
-                ).returncode
-                == 0
-            ),
-            "the simulated nodes to be created",
-            timeout,
-            watched,
-        )
-        _wait_until(
-            lambda: (
-                kubectl(
-                    binaries, state.kubeconfig, "get", "serviceaccount", "default", "-n", "default"
-                ).returncode
-                == 0
-            ),
-            "the default ServiceAccount (created by kube-controller-manager)",
-            timeout,
-            watched,
-        )
-        report("waiting for nodes to become Ready")
-        _wait_until(
-            lambda: _nodes_ready(binaries, state), "every node to be Ready", timeout, watched
-        )
+        with _signals_raise():
+            _start_all(state, start, report, ports, pki, binaries, topology, timeout, watched)
+            state.phase = PHASE_READY
+            state.save()
     except BaseException:
         down(options.state_dir)
         raise
@@ -560,18 +561,128 @@ def up(options: UpOptions, progress: Progress | None = None) -> ClusterState:
     return state
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived during `up`: unwinds it like an error, so what was started is
+    stopped before the process exits (with 128 + the signal number, as the signal would)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.exit_code = 128 + signum
+
+
+@contextlib.contextmanager
+def _signals_raise() -> Iterator[None]:
+    """Within the block, SIGTERM and SIGHUP raise `Terminated` (main thread only: elsewhere
+    signals cannot be caught, and a killed `up` is left for `down` to clean, as for SIGKILL)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum: int, _frame: object) -> None:
+        raise Terminated(signum)
+
+    previous = {
+        sig: signal.signal(sig, raise_terminated) for sig in (signal.SIGTERM, signal.SIGHUP)
+    }
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _start_all(
+    state: ClusterState,
+    start: Callable[[str], None],
+    report: Progress,
+    ports: dict[str, int],
+    pki: ClusterPKI,
+    binaries: Binaries,
+    topology: ClusterTopology,
+    timeout: float,
+    watched: list[tuple[subprocess.Popen[bytes], ProcessRecord]],
+) -> None:
+    """Every component in order, each waited for; raises ControlPlaneError on a failure."""
+    start("etcd")
+    _wait_until(
+        lambda: (
+            urllib.request.urlopen(f"http://127.0.0.1:{ports['etcd']}/health", timeout=3).status
+            == 200
+        ),
+        "etcd to report healthy",
+        timeout,
+        watched,
+    )
+    start("kube-apiserver")
+    admin = _admin_context(pki)
+    _wait_until(
+        lambda: _https_ok(f"{state.server}/readyz", admin),
+        "kube-apiserver /readyz",
+        timeout,
+        watched,
+    )
+    start("kube-controller-manager")
+    start("kube-scheduler")
+    start("kwok")
+    plain = _component_context()
+    for name in ("controller-manager", "scheduler"):
+        port = ports[name]
+        _wait_until(
+            lambda port=port: _https_ok(f"https://127.0.0.1:{port}/healthz", plain),  # type: ignore[misc]
+            f"kube-{name} /healthz",
+            timeout,
+            watched,
+        )
+    report("creating simulated nodes")
+    manifests = node_manifests(topology)
+    state.nodes = [m["metadata"]["name"] for m in manifests]
+    state.save()
+    document = yaml.safe_dump_all(manifests)
+    _wait_until(
+        lambda: (
+            kubectl(binaries, state.kubeconfig, "apply", "-f", "-", input_text=document).returncode
+            == 0
+        ),
+        "the simulated nodes to be created",
+        timeout,
+        watched,
+    )
+    _wait_until(
+        lambda: (
+            kubectl(
+                binaries, state.kubeconfig, "get", "serviceaccount", "default", "-n", "default"
+            ).returncode
+            == 0
+        ),
+        "the default ServiceAccount (created by kube-controller-manager)",
+        timeout,
+        watched,
+    )
+    report("waiting for nodes to become Ready")
+    _wait_until(lambda: _nodes_ready(binaries, state), "every node to be Ready", timeout, watched)
+
+
 def down(state_dir: Path) -> list[ProcessRecord]:
-    """Stop every process this state dir records, newest first; returns what was stopped."""
+    """Stop every process of this state dir, newest first: those state.json records and any
+    live one tagged with the state dir that it does not (an `up` killed mid-start). Returns
+    what was stopped."""
     state = ClusterState.load(state_dir)
-    if state is None:
-        return []
+    recorded = list(reversed(state.processes)) if state is not None else []
+    known = {(record.pid, record.start_ticks) for record in recorded}
+    untracked = [
+        record
+        for record in tagged_processes(state_dir)
+        if (record.pid, record.start_ticks) not in known
+    ]
     stopped = []
-    for record in reversed(state.processes):
+    for record in [*untracked, *recorded]:
         if is_alive(record):
             stopped.append(record)
         stop_process(record)
-    state.processes = []
-    state.save()
+    if state is not None:
+        state.processes = []
+        state.phase = PHASE_STOPPED
+        state.save()
     return stopped
 
 
@@ -580,13 +691,55 @@ class ComponentStatus:
     name: str
     pid: int
     running: bool
+    recorded: bool = True
 
 
-def status(state_dir: Path) -> tuple[ClusterState | None, list[ComponentStatus]]:
+@dataclass(frozen=True)
+class ClusterHealth:
+    """What `status` reports: the state file, each process, and whether the cluster is whole."""
+
+    state: ClusterState | None
+    components: list[ComponentStatus]
+    problem: str | None
+    """None for a cluster `up` finished whose every process runs; else why it is not healthy."""
+
+    @property
+    def healthy(self) -> bool:
+        return self.problem is None
+
+
+def status(state_dir: Path) -> ClusterHealth:
+    """The cluster of `state_dir`, healthy only if `up` completed and every process runs."""
     state = ClusterState.load(state_dir)
-    if state is None:
-        return None, []
-    return state, [ComponentStatus(r.name, r.pid, is_alive(r)) for r in state.processes]
+    components = (
+        []
+        if state is None
+        else [ComponentStatus(r.name, r.pid, is_alive(r)) for r in state.processes]
+    )
+    known = {c.pid for c in components}
+    components += [
+        ComponentStatus(r.name, r.pid, True, recorded=False)
+        for r in tagged_processes(state_dir)
+        if r.pid not in known
+    ]
+    untracked = any(not c.recorded for c in components)
+    if not components and (state is None or state.phase != PHASE_STARTING):
+        problem = "no local cluster"
+    elif state is not None and state.phase == PHASE_STARTING:
+        starting = state.starter is not None and is_alive(state.starter)
+        problem = (
+            f"`cluster up` (pid {state.starter.pid}) is still starting it"
+            if starting and state.starter is not None
+            else "`cluster up` was interrupted before the cluster was ready: run "
+            "`deepseek-operator cluster down`, then `up` again"
+        )
+    elif untracked or state is None:
+        problem = "processes of this state dir run that state.json does not record: run `down`"
+    elif not all(c.running for c in components):
+        problem = "not every process of the cluster runs"
+    else:
+        problem = None
+    return ClusterHealth(state, components, problem)
 
 
 @contextlib.contextmanager

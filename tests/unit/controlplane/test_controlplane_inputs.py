@@ -301,3 +301,61 @@ def test_damaged_state_file_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "state.json").write_text('{"state_dir": "x"}')
     with pytest.raises(ControlPlaneError, match="is damaged"):
         cluster.status(tmp_path)
+
+
+def _tagged_sleep(state_dir: Path) -> subprocess.Popen[bytes]:
+    """A stand-in component: what `up` starts carries the state dir in its environment."""
+    return subprocess.Popen(
+        ["sleep", "60"],
+        env={**os.environ, cluster.CLUSTER_TAG_ENV: str(state_dir.resolve())},
+        start_new_session=True,
+    )
+
+
+def test_down_stops_a_process_up_started_but_never_recorded(tmp_path: Path) -> None:
+    """`up` killed between starting a process and saving its record: `down` still finds it."""
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    orphan = _tagged_sleep(state_dir)
+    try:
+        assert [record.pid for record in cluster.tagged_processes(state_dir)] == [orphan.pid]
+        assert cluster.tagged_processes(tmp_path / "another") == []
+        health = cluster.status(state_dir)
+        assert not health.healthy and "does not record" in (health.problem or "")
+        assert [record.pid for record in cluster.down(state_dir)] == [orphan.pid]
+        assert orphan.wait(timeout=15) is not None
+        assert cluster.tagged_processes(state_dir) == []
+    finally:
+        if orphan.poll() is None:
+            orphan.kill()
+            orphan.wait()
+
+
+def test_a_start_that_did_not_finish_is_never_healthy(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    state_dir.mkdir()
+    etcd = _tagged_sleep(state_dir)
+    try:
+        line = Path(f"/proc/{etcd.pid}/stat").read_text()
+        ticks = int(line[line.rindex(")") + 2 :].split()[19])
+        record = cluster.ProcessRecord("etcd", etcd.pid, ticks, "")
+        state = cluster.ClusterState(
+            str(state_dir), 1, 2, str(state_dir / "kubeconfig"), [record],
+            starter=cluster.this_process("up"),
+        )  # fmt: skip
+        state.save()
+        starting = cluster.status(state_dir)
+        assert not starting.healthy and "still starting" in (starting.problem or "")
+        state.starter = cluster.ProcessRecord("up", 2**22 + 1, 1, "")  # a dead `up`
+        state.save()
+        interrupted = cluster.status(state_dir)
+        assert not interrupted.healthy and "interrupted" in (interrupted.problem or "")
+        state.phase = cluster.PHASE_READY
+        state.save()
+        assert cluster.status(state_dir).healthy
+        cluster.down(state_dir)
+        assert cluster.status(state_dir).problem == "no local cluster"
+    finally:
+        if etcd.poll() is None:
+            etcd.kill()
+            etcd.wait()
