@@ -72,6 +72,9 @@ class ApiModel(BaseModel):
         extra="forbid",
         strict=True,
         frozen=True,
+        # NaN and infinities cannot travel in JSON to the API server; from YAML they are refused
+        # as what they are, not as "less than or equal to" a bound
+        allow_inf_nan=False,
         json_schema_extra=_schema_extras,
     )
 
