@@ -3,6 +3,7 @@
 from deepseek_operator.api.base import API_VERSION, GROUP, VERSION, ApiModel, CrossFieldRule
 from deepseek_operator.api.deployment import (
     SLO,
+    CapacityCorrection,
     CostModelOverrides,
     DeepSeekDeployment,
     DeepSeekDeploymentSpec,
@@ -32,6 +33,7 @@ from deepseek_operator.api.status import (
     NextTransition,
     PoolPlacement,
     PoolProfileStatus,
+    PoolThroughput,
 )
 from deepseek_operator.api.vocabulary import (
     ENGINE_PRECISIONS,
@@ -50,6 +52,7 @@ __all__ = [
     "SLO",
     "VERSION",
     "ApiModel",
+    "CapacityCorrection",
     "Condition",
     "CostModelOverrides",
     "CrossFieldRule",
@@ -72,6 +75,7 @@ __all__ = [
     "PoolProfile",
     "PoolProfileSpec",
     "PoolProfileStatus",
+    "PoolThroughput",
     "Precision",
     "Replicas",
     "SLOOverride",

@@ -326,19 +326,81 @@ class Schedule(ApiModel):
     )
 
 
+class CapacityCorrection(ApiModel):
+    """How measured throughput corrects each pool's calibrated (or estimated) figure."""
+
+    cross_field_rules = (
+        CrossFieldRule(
+            cel="self.minFactor <= 1.0 && self.maxFactor >= 1.0",
+            message="minFactor must be at most 1 and maxFactor at least 1 (1 is no correction)",
+            holds=lambda c: c.min_factor <= 1.0 <= c.max_factor,
+            field_path=".minFactor",
+        ),
+    )
+
+    enabled: bool = Field(
+        default=True,
+        description="Learn each pool's measured output tokens/s per Ready replica and plan with "
+        "it once minSamples samples agree; false: always plan with the calibrated figure.",
+    )
+    min_samples: int = Field(
+        default=8,
+        ge=1,
+        le=1000,
+        description="Samples (one per new Prometheus sample of a pool whose replica count has "
+        "been steady for the rate window, with at least one running request per replica) "
+        "before the factor is used.",
+    )
+    min_factor: float = Field(
+        default=0.25,
+        ge=0.01,
+        le=1,
+        description="Smallest measured ÷ calibrated ratio accepted; a lower one is refused "
+        "(status says why) and the calibrated figure is kept.",
+    )
+    max_factor: float = Field(
+        default=4.0,
+        ge=1,
+        le=100,
+        description="Largest measured ÷ calibrated ratio accepted; a higher one is refused.",
+    )
+
+
 class Load(ApiModel):
     """Where measured demand comes from; without it the operator plans from the schedule alone."""
 
     prometheus_address: HttpAddress = Field(
         description="Base URL of the Prometheus HTTP API, e.g. http://prometheus.monitoring:9090."
     )
-    tokens_per_second_query: PromQL = Field(
-        description="PromQL returning one number: output tokens per second demanded now."
+    tokens_per_second_query: PromQL | None = Field(
+        default=None,
+        description="PromQL returning one number: output tokens per second demanded now. "
+        "Absent (recommended): the engines' own series, summed over the deployment's pools and "
+        "read for every deployment at once with one batched query per Prometheus.",
     )
     queue_depth_query: PromQL | None = Field(
         default=None,
-        description="PromQL returning one number: requests waiting in queue; a growing queue "
-        "counts as unmet demand.",
+        description="PromQL returning one number: requests waiting in queue. Absent: the "
+        "engines' own queue series, from the same batched query.",
+    )
+    queue_depth_threshold: int = Field(
+        default=0,
+        ge=0,
+        le=1_000_000,
+        description="Waiting requests above this count as unmet demand: each adds the SLO's "
+        "minTokensPerSecondPerRequest, so a spike scales up before the token rate catches up.",
+    )
+    stale_after_seconds: int = Field(
+        default=120,
+        ge=5,
+        le=3600,
+        description="A sample older than this is stale: metrics count as unavailable and the "
+        "placement is held.",
+    )
+    capacity_correction: CapacityCorrection = Field(
+        default_factory=CapacityCorrection,
+        json_schema_extra=_default_in_schema(CapacityCorrection),
+        description="Correction of each pool's throughput from measured tokens/s.",
     )
     scale_up_stabilization_seconds: int = Field(
         default=0,

@@ -113,6 +113,12 @@ class Demand(ApiModel):
 
     tokens_per_second: float = Field(ge=0, description="Output tokens per second demanded.")
     queue_depth: float | None = Field(default=None, ge=0, description="Requests waiting.")
+    queue_tokens_per_second: float | None = Field(
+        default=None,
+        ge=0,
+        description="Unmet demand the queue adds: requests above load.queueDepthThreshold "
+        "times the SLO's minTokensPerSecondPerRequest. The plan covers tokensPerSecond plus this.",
+    )
     observed_at: Timestamp = Field(
         description="When it was measured.", json_schema_extra={"format": "date-time"}
     )
@@ -143,6 +149,62 @@ class DemandSample(ApiModel):
     )
     low_tokens_per_second: float | None = Field(
         default=None, ge=0, description="Lowest demand of a merged span; absent: one sample."
+    )
+
+
+CorrectionState = Literal["Learning", "Applied", "Refused", "Disabled"]
+
+
+class PoolThroughput(ApiModel):
+    """One pool's throughput per replica: the calibrated (or estimated) figure, what was
+    measured, and whether the plan uses the correction."""
+
+    pool: ResourceName = Field(description="PoolProfile name.")
+    calibrated_tokens_per_second: float = Field(
+        ge=0,
+        description="Output tokens/s one replica sustains according to the PoolProfile's "
+        "calibration, else the roofline estimate.",
+    )
+    measured_tokens_per_second: float | None = Field(
+        default=None,
+        ge=0,
+        description="The same figure as measured: calibrated × factor (absent: no sample yet).",
+    )
+    factor: float | None = Field(
+        default=None, ge=0, description="Measured ÷ calibrated, averaged over the samples."
+    )
+    samples: int = Field(default=0, ge=0, description="Samples behind the factor.")
+    planned_tokens_per_second: float = Field(
+        ge=0, description="The figure the plan uses: measured when Applied, else calibrated."
+    )
+    state: CorrectionState = Field(
+        description="Learning (fewer than minSamples), Applied, Refused (the factor is outside "
+        "[minFactor, maxFactor]) or Disabled."
+    )
+    message: Annotated[str, StringConstraints(max_length=1024)] = Field(
+        default="", description="Why, in words."
+    )
+
+
+class ThroughputMemory(ApiModel):
+    """What the correction of one pool remembers between decisions."""
+
+    pool: ResourceName = Field(description="PoolProfile name.")
+    factor: float = Field(ge=0, description="Running mean of measured ÷ calibrated.")
+    samples: int = Field(ge=0, description="Samples taken.")
+    last_sample_at: Timestamp = Field(
+        description="Newest Prometheus sample used (a sample is counted once).",
+        json_schema_extra={"format": "date-time"},
+    )
+
+
+class PoolSteady(ApiModel):
+    """A pool's Ready replica count and since when it has not changed."""
+
+    pool: ResourceName = Field(description="PoolProfile name.")
+    ready_replicas: int = Field(ge=0, le=1000, description="Ready replicas.")
+    since: Timestamp = Field(
+        description="When this count was first seen.", json_schema_extra={"format": "date-time"}
     )
 
 
@@ -212,6 +274,18 @@ class DecisionHistory(ApiModel):
         description="Replicas last written to each pool's Deployment (a step towards target).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pool"]},
     )
+    throughput: list[ThroughputMemory] = Field(
+        default=[],
+        max_length=MAX_PLACEMENTS,
+        description="The capacity correction learnt per pool.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pool"]},
+    )
+    steady: list[PoolSteady] = Field(
+        default=[],
+        max_length=MAX_PLACEMENTS,
+        description="Ready replicas per pool and since when (a sample needs a steady pool).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pool"]},
+    )
 
 
 class DeepSeekDeploymentStatus(ApiModel):
@@ -262,6 +336,13 @@ class DeepSeekDeploymentStatus(ApiModel):
     demand: Demand | None = Field(default=None, description="Last measured load.")
     capacity_tokens_per_second: float | None = Field(
         default=None, ge=0, description="Output tokens per second the placement can serve."
+    )
+    capacity_correction: list[PoolThroughput] = Field(
+        default=[],
+        max_length=MAX_PLACEMENTS,
+        description="Per pool in use: calibrated and measured tokens/s per replica, and the "
+        "correction factor the plan uses.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pool"]},
     )
     reason: Annotated[str, StringConstraints(max_length=1024)] = Field(
         default="", description="Why the current placement was chosen, in words."

@@ -70,6 +70,7 @@ from deepseek_operator.core.replay.traces import (
     synthetic_diurnal,
     tile_to_days,
 )
+from deepseek_operator.core.workloads.engines import RATE_WINDOW_SECONDS
 
 TRACE_MAX_BYTES = 1024 * 1024 * 1024
 """Public request traces run to a few hundred megabytes for a week; a gigabyte is the most a
@@ -125,10 +126,14 @@ def register(app: typer.Typer) -> None:
 
 
 def rate_window_from_query(deployment: DeepSeekDeployment) -> float | None:
-    """The `[2m]` of the deployment's rate() query, which is the window the operator sees."""
+    """The `[2m]` of the deployment's rate() query, which is the window the operator sees;
+    the default queries' window when the spec names no query."""
     if deployment.spec.load is None:
         return None
-    match = re.search(r"\[(\d+)([smh])\]", deployment.spec.load.tokens_per_second_query)
+    query = deployment.spec.load.tokens_per_second_query
+    if query is None:
+        return float(RATE_WINDOW_SECONDS)
+    match = re.search(r"\[(\d+)([smh])\]", query)
     if match is None:
         return None
     return float(match.group(1)) * {"s": 1, "m": 60, "h": 3600}[match.group(2)]
@@ -346,7 +351,10 @@ def simulate(
     ] = 15.0,
     rate_window: Annotated[
         float | None,
-        typer.Option(help="rate() window, seconds; default from the load query, else 120."),
+        typer.Option(
+            help="rate() window, seconds; default: the load query's (60 for the default "
+            "queries), else 120."
+        ),
     ] = None,
     policies: Annotated[
         str, typer.Option(help=f"Comma-separated subset of: {', '.join(POLICY_NAMES)}.")

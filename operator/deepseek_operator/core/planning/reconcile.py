@@ -33,6 +33,7 @@ from deepseek_operator.api.conditions import (
     PROGRESSING,
     READY,
     REASON_MODEL_FITS_NO_POOL,
+    REASON_NOT_YET_OBSERVED,
     REASON_PAUSED,
     REASON_RECOMMEND_ONLY,
     REASON_UNKNOWN_CURRENCY_RATE,
@@ -54,13 +55,17 @@ from deepseek_operator.api.status import (
     PoolEntered,
     PoolPlacement,
     PoolReplicas,
+    PoolSteady,
+    PoolThroughput,
+    ThroughputMemory,
 )
 from deepseek_operator.api.status import Demand as DemandStatus
 from deepseek_operator.api.status import DemandSample as DemandSampleStatus
 from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 from deepseek_operator.core.costing.cost import UnknownCurrencyRate
 from deepseek_operator.core.costing.money import format_money
-from deepseek_operator.core.planning import inputs
+from deepseek_operator.core.planning import correction, inputs
+from deepseek_operator.core.planning.correction import Learnt, PoolLoad, Steady
 from deepseek_operator.core.planning.planner import Plan, PlanSpec, PoolOption, plan
 from deepseek_operator.core.planning.planner import PoolReplicas as PlannerReplicas
 from deepseek_operator.core.planning.rollout import (
@@ -68,6 +73,7 @@ from deepseek_operator.core.planning.rollout import (
     next_step,
     reached,
 )
+from deepseek_operator.core.planning.schedule import active_window
 from deepseek_operator.core.planning.stability import (
     DemandSample,
     History,
@@ -75,7 +81,7 @@ from deepseek_operator.core.planning.stability import (
     compact_samples,
     record,
 )
-from deepseek_operator.core.workloads.engines import engine_profile
+from deepseek_operator.core.workloads.engines import RATE_WINDOW_SECONDS, engine_profile
 
 REASON_INVALID_SPEC = "InvalidSpec"
 """The spec maps to no planner inputs (e.g. tensorParallel above a node's GPUs)."""
@@ -106,6 +112,23 @@ EVENT_EXTERNAL_CHANGE = "ExternalChangeReverted"
 EVENT_SPEC_INVALID = "SpecInvalid"
 EVENT_CAPACITY_SHORT = "CapacityShort"
 EVENT_METRICS_UNAVAILABLE = "MetricsUnavailable"
+EVENT_METRICS_RESTORED = "MetricsRestored"
+EVENT_MOVE_FAILED = "MoveFailed"
+
+MOVE_WINDOW = "Window"
+"""The pool left is excluded by the window's policy."""
+MOVE_CAPACITY = "Capacity"
+"""The pool left has no free capacity for this deployment's replicas."""
+MOVE_SLO = "SLO"
+"""The pool left misses the (window's) SLO per request or time to first token."""
+MOVE_SPEC = "Spec"
+"""The pool left cannot run the variant (it does not fit, or has no throughput figure)."""
+MOVE_COST = "Cost"
+"""A cost move: the pool left is still allowed, and moving passed the savings gate."""
+FAILED_UNSCHEDULABLE = "Unschedulable"
+"""The move's new replicas could not be scheduled."""
+FAILED_NO_CAPACITY = "NoCapacity"
+"""The pool the move was heading for lost its free capacity before the move completed."""
 
 # ---------------------------------------------------------------------------------------------
 # What goes in
@@ -154,6 +177,9 @@ class DemandReading:
     tokens_per_second: float
     observed_at: datetime
     queue_depth: float | None = None
+    """Requests waiting; above `load.queueDepthThreshold` they count as unmet demand."""
+    pools: tuple[PoolLoad, ...] = ()
+    """Per pool: tokens/s and running requests, for the capacity correction."""
 
 
 @dataclass(frozen=True)
@@ -195,6 +221,10 @@ class ReconcileHistory:
     target: Mapping[str, int] | None = None
     """The last plan's replicas per pool; None: unknown (first visit, or status lost)."""
     written: Mapping[str, int] = field(default_factory=dict)
+    throughput: Mapping[str, Learnt] = field(default_factory=dict)
+    """The capacity correction learnt per pool."""
+    steady: Mapping[str, Steady] = field(default_factory=dict)
+    """Ready replicas per pool and since when (a correction sample needs a steady pool)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -225,6 +255,15 @@ class PoolWrite:
 
 
 @dataclass(frozen=True)
+class PoolMove:
+    """Replicas leaving `from_pool` for `to_pool`, and why (`MOVE_*` or `FAILED_*`)."""
+
+    from_pool: str
+    to_pool: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Decision:
     """What to do now and what to report."""
 
@@ -241,6 +280,10 @@ class Decision:
     history: ReconcileHistory
     wake_at: datetime | None
     """Look again no later than this (a pre-warm start or a window boundary)."""
+    moves: tuple[PoolMove, ...] = ()
+    """Moves decided this tick, one per (pool left, pool entered)."""
+    failed_moves: tuple[PoolMove, ...] = ()
+    """Moves given up this tick before they completed, with the cause."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -274,8 +317,27 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
         reason, message = problem or (REASON_INVALID_SPEC, "unresolved")
         return _stopped(snapshot, previous, report, memory, reason, message)
 
+    rules = _correction_rules(snapshot)
+    learnt = correction.Memory(memory.throughput, memory.steady)
+    verdicts: dict[str, correction.Verdict] = {}
+    if rules is not None:
+        loads = snapshot.demand.pools if isinstance(snapshot.demand, DemandReading) else ()
+        learnt = correction.learn(
+            learnt,
+            resolved.options,
+            loads,
+            {name: state.ready for name, state in snapshot.pools.items()},
+            {name: state.desired for name, state in snapshot.pools.items()},
+            now,
+            rules,
+        )
+        verdicts = correction.verdicts(learnt, resolved.options, rules)
+        resolved = replace(resolved, options=correction.corrected(resolved.options, verdicts))
+
     current = dict(memory.target) if memory.target is not None else _observed_desired(snapshot)
-    demand = _demand_value(snapshot.demand)
+    queued = _queue_tokens_per_second(snapshot, resolved, now)
+    measured_demand = _demand_value(snapshot.demand)
+    demand = None if measured_demand is None else measured_demand + queued
     observed = [
         PlannerReplicas(pool=o.name, desired=current.get(o.name, 0), ready=_ready(snapshot, o.name))
         for o in resolved.options
@@ -315,6 +377,8 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
     events: list[EventNote] = []
     if acting:
         events += _external_changes(snapshot, memory)
+    failed = _failed_moves(snapshot, resolved, memory, target) if acting else ()
+    events += [_failure_event(snapshot, move, memory) for move in failed]
     events += _plan_events(resolved, current, target, planned)
     was = find_condition(previous.conditions, PROGRESSING)
     if warm.extra and acting and (was is None or was.reason != REASON_PREWARMING):
@@ -323,9 +387,16 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
         planner=_compacted(planner_history),
         target=target,
         written=dict(step) if acting else dict(memory.written),
+        throughput=learnt.learnt,
+        steady=learnt.steady,
     )
     status = _status(
         snapshot, resolved, planned, report, target, step_target, step, warm, next_memory
+    ).model_copy(
+        update={
+            "demand": _demand_status(snapshot.demand, queued, previous),
+            "capacity_correction": _correction_status(verdicts, target, snapshot),
+        }
     )
     events += report.transition_events(previous.conditions)
     return Decision(
@@ -337,6 +408,8 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
         events=tuple(events),
         history=next_memory,
         wake_at=_wake_at(planned, warm, now),
+        moves=_moves(resolved, planned, current, target),
+        failed_moves=failed,
     )
 
 
@@ -442,6 +515,80 @@ def _demand_value(demand: Demand) -> float | None:
     if isinstance(demand, DemandUnavailable):
         return None
     return demand.tokens_per_second
+
+
+def _queue_tokens_per_second(snapshot: Snapshot, resolved: Resolution, now: datetime) -> float:
+    """Unmet demand the queue shows: each request waiting beyond `load.queueDepthThreshold`
+    needs at least the SLO's tokens/s per request (the active window's) once it runs."""
+    demand, load = snapshot.demand, snapshot.deployment.spec.load
+    if not isinstance(demand, DemandReading) or demand.queue_depth is None or load is None:
+        return 0.0
+    waiting = demand.queue_depth - load.queue_depth_threshold
+    if not math.isfinite(waiting) or waiting <= 0:
+        return 0.0
+    window = active_window(resolved.spec.schedule, now)
+    slo = resolved.spec.slo.overridden(window.slo if window else None)
+    return waiting * (slo.min_tokens_per_second_per_request or 0.0)
+
+
+def _demand_status(
+    demand: Demand, queued: float, previous: DeepSeekDeploymentStatus
+) -> DemandStatus | None:
+    """The demand measured now; while metrics are unavailable, the last one measured (its
+    observedAt shows its age)."""
+    if isinstance(demand, DemandUnavailable):
+        return previous.demand
+    if not isinstance(demand, DemandReading):
+        return None
+    return DemandStatus(
+        tokens_per_second=max(0.0, demand.tokens_per_second),
+        queue_depth=demand.queue_depth,
+        queue_tokens_per_second=_shown(queued) if demand.queue_depth is not None else None,
+        observed_at=demand.observed_at,
+    )
+
+
+def _correction_rules(snapshot: Snapshot) -> correction.Rules | None:
+    """`spec.load.capacityCorrection` as the correction's rules; None without a load source."""
+    load = snapshot.deployment.spec.load
+    if load is None:
+        return None
+    stated = load.capacity_correction
+    return correction.Rules(
+        enabled=stated.enabled,
+        min_samples=stated.min_samples,
+        min_factor=stated.min_factor,
+        max_factor=stated.max_factor,
+        window_seconds=float(RATE_WINDOW_SECONDS),
+    )
+
+
+def _correction_status(
+    verdicts: Mapping[str, correction.Verdict], target: Mapping[str, int], snapshot: Snapshot
+) -> list[PoolThroughput]:
+    """Pools in use (planned or Ready) and pools with samples, each with both figures."""
+    shown = []
+    for pool, verdict in verdicts.items():
+        state = snapshot.pools.get(pool)
+        used = target.get(pool, 0) > 0 or (state is not None and state.ready > 0)
+        if not used and verdict.samples == 0:
+            continue
+        factor = verdict.factor
+        shown.append(
+            PoolThroughput(
+                pool=pool,
+                calibrated_tokens_per_second=_shown(verdict.calibrated_tokens_per_second) or 0.0,
+                measured_tokens_per_second=None
+                if factor is None
+                else _shown(verdict.calibrated_tokens_per_second * factor),
+                factor=None if factor is None else float(f"{factor:.3g}"),
+                samples=verdict.samples,
+                planned_tokens_per_second=_shown(verdict.planned_tokens_per_second) or 0.0,
+                state=verdict.state,
+                message=verdict.message[:1024],
+            )
+        )
+    return shown[:16]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -575,6 +722,89 @@ def _plan_events(
     return [EventNote("Normal", reason, message[:1024], cost_before, cost_after)]
 
 
+def _moves(
+    resolved: Resolution, planned: Plan, current: Mapping[str, int], target: Mapping[str, int]
+) -> tuple[PoolMove, ...]:
+    """One entry per (pool left, pool entered) of a move between pools, with why it was left."""
+    before = {p: n for p, n in current.items() if n > 0}
+    after = {p: n for p, n in target.items() if n > 0}
+    if not before or set(before) == set(after):
+        return ()
+    leaving = sorted(p for p, n in before.items() if after.get(p, 0) < n)
+    entering = sorted(p for p, n in after.items() if before.get(p, 0) < n)
+    excluded = dict(planned.excluded)
+    by_name = {o.name: o for o in resolved.options}
+    moves = []
+    for source in leaving:
+        why = _leaving_reason(by_name.get(source), excluded.get(source), planned)
+        moves += [PoolMove(source, destination, why) for destination in entering]
+    return tuple(moves)
+
+
+def _leaving_reason(option: PoolOption | None, excluded: str | None, planned: Plan) -> str:
+    if excluded is None:
+        return MOVE_COST
+    if option is None or not option.fits or option.tokens_per_second_per_replica <= 0:
+        return MOVE_SPEC
+    if (planned.policy == "cpuOnly" and option.kind == "gpu") or (
+        planned.policy == "gpuOnly" and option.kind == "cpu"
+    ):
+        return MOVE_WINDOW
+    if option.capacity_replicas <= 0:
+        return MOVE_CAPACITY
+    return MOVE_SLO
+
+
+def _failed_moves(
+    snapshot: Snapshot, resolved: Resolution, memory: ReconcileHistory, target: Mapping[str, int]
+) -> tuple[PoolMove, ...]:
+    """The move in force, given up before it completed because its new pool could not take
+    the replicas: they stayed Unschedulable, or the pool's free capacity went elsewhere."""
+    moves = memory.planner.moves
+    if memory.target is None or not moves:
+        return ()
+    last = moves[-1]
+    heading = {p: n for p, n in memory.target.items() if n > 0}
+    if dict(last.after) != heading or {p: n for p, n in target.items() if n > 0} == heading:
+        return ()
+    counts = {name: state.counts for name, state in snapshot.pools.items()}
+    if reached(heading, counts):
+        return ()
+    before = dict(last.before)
+    capacity = {o.name: o.capacity_replicas for o in resolved.options}
+    failed = []
+    for pool in sorted(p for p, n in heading.items() if before.get(p, 0) < n):
+        state = snapshot.pools.get(pool, PoolState(pool))
+        if state.ready >= heading[pool]:
+            continue
+        if state.unschedulable:
+            cause = FAILED_UNSCHEDULABLE
+        elif capacity.get(pool, 0) < heading[pool]:
+            cause = FAILED_NO_CAPACITY
+        else:
+            continue  # superseded by a new plan, not a failure
+        failed += [
+            PoolMove(source, pool, cause)
+            for source, n in sorted(before.items())
+            if heading.get(source, 0) < n
+        ]
+    return tuple(failed)
+
+
+def _failure_event(snapshot: Snapshot, move: PoolMove, memory: ReconcileHistory) -> EventNote:
+    last = memory.planner.moves[-1]
+    state = snapshot.pools.get(move.to_pool, PoolState(move.to_pool))
+    if move.reason == FAILED_UNSCHEDULABLE:
+        why = f"{state.unschedulable} pod(s) on {move.to_pool} Unschedulable"
+    else:
+        why = f"{move.to_pool} has no free capacity left for its replicas"
+    message = (
+        f"the move {_pairs_text(last.before) or 'nothing'} -> {_pairs_text(last.after)} "
+        f"decided at {last.at.isoformat(timespec='seconds')} is given up: {why}"
+    )
+    return EventNote("Warning", EVENT_MOVE_FAILED, message[:1024])
+
+
 def _cost_effect(before: float, after: float, currency: str) -> str:
     def per_hour(amount: float) -> str:
         return f"{format_money(amount, currency)}/h" if amount > 0 else "nothing"
@@ -634,7 +864,22 @@ class _Report:
             if was is not None and was.status == now_.status and was.reason == now_.reason:
                 continue
             notes.append(EventNote("Warning", reason, f"{now_.reason}: {now_.message}"[:1024]))
-        return notes
+        restored = self._metrics_restored(find_condition(before, METRICS_AVAILABLE))
+        return [*notes, *restored]
+
+    def _metrics_restored(self, was: Condition | None) -> list[EventNote]:
+        """A Normal Event when measured demand is back after being unavailable."""
+        now_ = find_condition(self.conditions, METRICS_AVAILABLE)
+        if now_ is None or now_.status != "True" or was is None or was.status != "False":
+            return []
+        if was.reason in (REASON_NO_LOAD_SOURCE, REASON_NOT_YET_OBSERVED):
+            return []
+        seconds = int((self.now - was.last_transition_time).total_seconds())
+        message = (
+            f"metrics are back after {seconds}s unavailable ({was.reason}): planning with "
+            f"measured demand again; {now_.message}"
+        )
+        return [EventNote("Normal", EVENT_METRICS_RESTORED, message[:1024])]
 
 
 def _stopped(
@@ -786,13 +1031,6 @@ def _status(
     vs_cloud = None
     if cloud and per_million is not None:
         vs_cloud = max(-1_000_000.0, 100.0 * (1 - per_million / cloud))
-    demand_status = None
-    if isinstance(demand, DemandReading):
-        demand_status = DemandStatus(
-            tokens_per_second=max(0.0, demand.tokens_per_second),
-            queue_depth=demand.queue_depth,
-            observed_at=demand.observed_at,
-        )
     last_move = memory.planner.moves[-1] if memory.planner.moves else None
     return DeepSeekDeploymentStatus(
         observed_generation=report.generation,
@@ -811,7 +1049,6 @@ def _status(
         if planned.savings_fraction is None
         else _shown(max(-1_000_000.0, 100.0 * planned.savings_fraction)),
         savings_vs_cloud_api_percent=_shown(vs_cloud),
-        demand=demand_status,
         capacity_tokens_per_second=_shown(planned.capacity_tokens_per_second),
         reason=planned.reason[:1024],
         next_transition=None
@@ -912,6 +1149,16 @@ def history_to_status(memory: ReconcileHistory) -> DecisionHistory:
             if n > 0
         ][:16],
         written=[PoolReplicas(pool=p, replicas=n) for p, n in sorted(memory.written.items())][:16],
+        throughput=[
+            ThroughputMemory(
+                pool=p, factor=m.factor, samples=m.samples, last_sample_at=m.last_sample_at
+            )
+            for p, m in sorted(memory.throughput.items())
+        ][:16],
+        steady=[
+            PoolSteady(pool=p, ready_replicas=min(1000, s.ready), since=s.since)
+            for p, s in sorted(memory.steady.items())
+        ][:16],
     )
 
 
@@ -935,6 +1182,8 @@ def history_from_status(status: DeepSeekDeploymentStatus | None) -> ReconcileHis
         planner=planner,
         target={e.pool: e.replicas for e in kept.target},
         written={e.pool: e.replicas for e in kept.written},
+        throughput={e.pool: Learnt(e.factor, e.samples, e.last_sample_at) for e in kept.throughput},
+        steady={e.pool: Steady(e.ready_replicas, e.since) for e in kept.steady},
     )
 
 

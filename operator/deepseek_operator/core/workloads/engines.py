@@ -22,8 +22,10 @@ DEPLOYMENT_LABEL_ENV = "DEEPSEEK_DEPLOYMENT"
 POOL_LABEL_ENV = "DEEPSEEK_POOL"
 """Environment variable the model server reads for the `pool` label on its metrics."""
 
-RATE_WINDOW = "1m"
+RATE_WINDOW_SECONDS = 60
 """Window of `rate()` in the default queries: four 15 s scrapes, smooth but still quick."""
+RATE_WINDOW = "1m"
+"""The same window as PromQL writes it."""
 
 
 @dataclass(frozen=True)
