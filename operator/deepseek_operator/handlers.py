@@ -10,6 +10,12 @@ Run it with `deepseek-operator run`, or with kopf itself: `kopf run -m deepseek_
   or a relevant watch event, whichever comes first. Events wake it: a spec change, any change of
   its pods or Deployments, a Node or PoolProfile change, and a pod of anyone else being bound or
   finishing (capacity).
+* **One demand poller** (`adapters.demand.DemandBoard`) reads every deployment's load with one
+  batched Prometheus query per poll and wakes a deployment whose load moved enough to matter;
+  a reconcile takes its reading from the board.
+* **`/metrics`** (`adapters.metrics`) is served on `--metrics-port`: each written decision, each
+  failed reconcile and each unavailable reading becomes series labelled by namespace,
+  deployment and pool.
 * **Peering**: every operator process joins the `ClusterKopfPeering` named `deepseek-operator`;
   the one with the highest priority acts and the others stand by (kopf pauses them and stops
   their daemons). By default a process's priority falls with its start time, so the operator
@@ -34,8 +40,11 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 from urllib3.exceptions import HTTPError
 
-from deepseek_operator.adapters import observe, prometheus
+from deepseek_operator.adapters import observe
+from deepseek_operator.adapters.demand import POLL_SECONDS, DemandBoard
 from deepseek_operator.adapters.kube import Conflict, KubeWriter, PeeringNotInstalled
+from deepseek_operator.adapters.metrics import OperatorMetrics
+from deepseek_operator.adapters.prometheus import LoadSpec
 from deepseek_operator.api.base import GROUP, VERSION
 from deepseek_operator.api.deployment import DeepSeekDeployment
 from deepseek_operator.api.status import DeepSeekDeploymentStatus, PoolProfileStatus
@@ -63,14 +72,24 @@ class OperatorConfig:
 
     priority: int | None = None
     peering_lifetime_seconds: int = 30
+    metrics_port: int = 8080
+    """Port of `/metrics`; 0 serves none."""
+    metrics_address: str = "0.0.0.0"
+    load_poll_seconds: float = POLL_SECONDS
 
     @classmethod
     def from_environment(cls) -> OperatorConfig:
-        priority = os.environ.get("DEEPSEEK_OPERATOR_PRIORITY")
-        lifetime = os.environ.get("DEEPSEEK_OPERATOR_PEERING_LIFETIME")
+        env = os.environ.get
+        priority = env("DEEPSEEK_OPERATOR_PRIORITY")
+        lifetime = env("DEEPSEEK_OPERATOR_PEERING_LIFETIME")
+        port = env("DEEPSEEK_OPERATOR_METRICS_PORT")
+        poll = env("DEEPSEEK_OPERATOR_LOAD_POLL_SECONDS")
         return cls(
             priority=int(priority) if priority else None,
             peering_lifetime_seconds=int(lifetime) if lifetime else 30,
+            metrics_port=int(port) if port else 8080,
+            metrics_address=env("DEEPSEEK_OPERATOR_METRICS_ADDRESS") or "0.0.0.0",
+            load_poll_seconds=float(poll) if poll else POLL_SECONDS,
         )
 
 
@@ -90,6 +109,9 @@ class _Runtime:
     pod_usages: dict[str, observe.PodUsage | None] = field(default_factory=dict)
     services: set[tuple[str, str]] = field(default_factory=set)
     pool_refresh: asyncio.Task[None] | None = None
+    metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
+    board: DemandBoard | None = None
+    poller: asyncio.Task[None] | None = None
 
     def wake(self, key: tuple[str, str] | None) -> None:
         if key is not None and key in self.wakeups:
@@ -127,6 +149,19 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 5
     settings.posting.level = logging.WARNING
+    if config.metrics_port:
+        try:
+            RUNTIME.metrics.serve(config.metrics_port, config.metrics_address)
+        except OSError as error:
+            raise kopf.PermanentError(
+                f"cannot serve /metrics on {config.metrics_address}:{config.metrics_port} "
+                f"({error}): pass another --metrics-port, or 0 for none"
+            ) from None
+        logger.info(f"serving /metrics on {config.metrics_address}:{config.metrics_port}")
+    RUNTIME.board = DemandBoard(
+        wake=RUNTIME.wake, metrics=RUNTIME.metrics, poll_seconds=config.load_poll_seconds
+    )
+    RUNTIME.poller = asyncio.get_running_loop().create_task(RUNTIME.board.run())
     RUNTIME.writer = KubeWriter.from_environment()
     if not settings.peering.standalone:
         try:
@@ -141,6 +176,10 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
 
 @kopf.on.cleanup()
 async def close(**_: Any) -> None:
+    if RUNTIME.poller is not None:
+        RUNTIME.poller.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await RUNTIME.poller
     if RUNTIME.writer is not None:
         RUNTIME.writer.close()
 
@@ -276,13 +315,16 @@ async def run_deployment(
                 delay = await reconcile_once(namespace, name, body, indexes, logger, written)
                 failures = 0
             except Conflict:
+                RUNTIME.metrics.reconcile_failed(namespace, name, "conflict")
                 delay = 0.0
             except (ApiException, HTTPError, OSError) as error:
+                RUNTIME.metrics.reconcile_failed(namespace, name, "api")
                 failures += 1
                 delay = min(RETRY_SECONDS[1], RETRY_SECONDS[0] * 2 ** (failures - 1))
                 logger.warning(f"Reconcile failed ({_short(error)}); retrying in {delay:.0f}s")
             except Exception:
                 # A defect, not the cluster: say so loudly, keep this deployment's loop alive.
+                RUNTIME.metrics.reconcile_failed(namespace, name, "unexpected")
                 failures += 1
                 delay = RETRY_SECONDS[1]
                 logger.exception(f"Reconcile failed unexpectedly; retrying in {delay:.0f}s")
@@ -293,6 +335,9 @@ async def run_deployment(
     finally:
         if RUNTIME.wakeups.get(key) is wake:
             del RUNTIME.wakeups[key]
+            RUNTIME.metrics.forget(namespace, name)
+            if RUNTIME.board is not None:
+                RUNTIME.board.forget(key)
 
 
 @dataclass
@@ -356,10 +401,18 @@ async def reconcile_once(
         _store(indexes.own_pods, key),
         owned,
     )
-    load = dsd.spec.load
-    demand = await prometheus.read_demand(load, now) if load is not None else None
+    load = LoadSpec.of(namespace, dsd)
+    board = RUNTIME.board
+    demand = None
+    if load is not None and board is not None:
+        demand = await board.read(load)
+        now = datetime.now(UTC)
+    elif board is not None:
+        board.forget(key)
     snapshot = reconcile.Snapshot(dsd, profiles, states, demand, invalid)
+    started = time.perf_counter()
     decision = reconcile.decide(snapshot, now, reconcile.history_from_status(dsd.status))
+    seconds = time.perf_counter() - started
 
     # Intent first: the status (and the history in it) is written before any workload moves, so
     # a crash between the two resumes the same move instead of starting another.
@@ -401,6 +454,9 @@ async def reconcile_once(
     for note in decision.events:
         kopf.event(body, type=note.type, reason=note.reason, message=note.message)
         logger.info(f"{note.reason}: {note.message}")
+    RUNTIME.metrics.observe(namespace, name, snapshot, decision, seconds, now)
+    if board is not None:
+        board.used(key, demand)
     logger.debug(
         f"Reconciled with {writer.calls - calls_before} API writes and "
         f"{len(decision.events)} Events, no reads"

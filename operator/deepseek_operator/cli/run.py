@@ -81,8 +81,26 @@ def run(
     ] = False,
     liveness: Annotated[
         str | None,
-        typer.Option(help="Serve a liveness probe, e.g. http://0.0.0.0:8080/healthz."),
+        typer.Option(help="Serve a liveness probe, e.g. http://0.0.0.0:8081/healthz."),
     ] = None,
+    metrics_port: Annotated[
+        int,
+        typer.Option(
+            min=0, max=65535, help="Port of the operator's own Prometheus /metrics; 0: none."
+        ),
+    ] = 8080,
+    metrics_address: Annotated[
+        str, typer.Option(help="Address /metrics listens on, e.g. 127.0.0.1.")
+    ] = "0.0.0.0",
+    load_poll_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.1,
+            max=3600,
+            help="How often one batched query reads every deployment's load from Prometheus; "
+            "a deployment whose load moved is reconciled at once.",
+        ),
+    ] = 1.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
 ) -> None:
     """Run until interrupted; SIGTERM stops the daemons and leaves the peering cleanly."""
@@ -94,6 +112,9 @@ def run(
     if priority is not None:
         os.environ["DEEPSEEK_OPERATOR_PRIORITY"] = str(priority)
     os.environ["DEEPSEEK_OPERATOR_PEERING_LIFETIME"] = str(peering_lifetime)
+    os.environ["DEEPSEEK_OPERATOR_METRICS_PORT"] = str(metrics_port)
+    os.environ["DEEPSEEK_OPERATOR_METRICS_ADDRESS"] = metrics_address
+    os.environ["DEEPSEEK_OPERATOR_LOAD_POLL_SECONDS"] = str(load_poll_seconds)
 
     import kopf
     from kubernetes.config.config_exception import ConfigException

@@ -43,6 +43,14 @@ def test_a_bad_peering_lifetime_is_a_usage_error(value: str) -> None:
     assert result.returncode == 2 and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    "flag", ["--metrics-port=-1", "--metrics-port=70000", "--load-poll-seconds=0"]
+)
+def test_bad_metrics_and_poll_settings_are_usage_errors(flag: str) -> None:
+    result = run(flag)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+
+
 def test_the_handlers_module_registers_the_operator() -> None:
     import deepseek_operator.handlers  # noqa: F401 (registers with kopf's default registry)
 
