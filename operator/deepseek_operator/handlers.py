@@ -456,7 +456,7 @@ async def reconcile_once(
         logger.info(f"{note.reason}: {note.message}")
     RUNTIME.metrics.observe(namespace, name, snapshot, decision, seconds, now)
     if board is not None:
-        board.used(key, demand)
+        board.used(key, demand, decision.load_bound)
     logger.debug(
         f"Reconciled with {writer.calls - calls_before} API writes and "
         f"{len(decision.events)} Events, no reads"

@@ -2,12 +2,13 @@
 
 A reconcile does not query Prometheus for its deployment. One task polls every `poll_seconds`
 (default 1 s) with one batched query per Prometheus (`prometheus.read_batch`) for all the
-deployments registered there, and keeps each one's reading. When a reading differs materially
-from the one that deployment's last decision used (available ↔ unavailable, another reason, or
-tokens/s or the queue beyond its threshold moved by more than `TOLERANCE`), it wakes that
-deployment's loop at once instead of waiting for its `reconcileIntervalSeconds`. So the
-Deployment patch follows a new sample within about one poll plus one reconcile, and the
-queries per interval do not grow with the number of deployments.
+deployments registered there, and keeps each one's reading. It wakes a deployment's loop at once, instead
+of waiting for its `reconcileIntervalSeconds`, when a new reading may change its decision:
+metrics turned available or unavailable (or another reason), the demand rose above what the
+plan in force covers with its headroom (`reconcile.LoadBound`, from the last decision), or
+tokens/s or the queue beyond its threshold moved by more than `TOLERANCE`. So the Deployment
+patch follows a new sample within about one poll plus one reconcile, and the queries per
+interval do not grow with the number of deployments.
 
 A spec's own `tokensPerSecondQuery` or `queueDepthQuery` is evaluated when its deployment
 reconciles (they cannot be batched); its poll readings still carry the per-pool figures and,
@@ -28,7 +29,7 @@ from datetime import UTC, datetime
 from deepseek_operator.adapters import prometheus
 from deepseek_operator.adapters.metrics import OperatorMetrics
 from deepseek_operator.adapters.prometheus import Client, Key, LoadSpec, Reading
-from deepseek_operator.core.planning.reconcile import DemandReading, DemandUnavailable
+from deepseek_operator.core.planning.reconcile import DemandReading, DemandUnavailable, LoadBound
 
 POLL_SECONDS = 1.0
 TOLERANCE = 0.05
@@ -48,6 +49,8 @@ class _Entry:
     """The poll that produced `reading` (-1: none yet since the spec was registered)."""
     used: Reading | None = None
     """The reading the deployment's last decision used."""
+    bound: LoadBound | None = None
+    """The demand that decision's plan covers."""
 
 
 @dataclass
@@ -108,7 +111,7 @@ class DemandBoard:
                 found.reading, found.polled = reading, self._polls
                 if isinstance(reading, DemandUnavailable) and spec.tokens_query is None:
                     self._count_error(spec, reading.reason)
-                if spec.tokens_query is None and _differs(found.used, reading, spec):
+                if spec.tokens_query is None and _differs(found, reading):
                     self.wake(spec.key)
         condition = self._condition()
         async with condition:
@@ -142,11 +145,12 @@ class DemandBoard:
             self._count_error(spec, reading.reason)
         return reading
 
-    def used(self, key: Key, reading: Reading | None) -> None:
-        """The reading a decision was made with: later polls are compared with it."""
+    def used(self, key: Key, reading: Reading | None, bound: LoadBound | None = None) -> None:
+        """The reading a decision was made with, and the demand its plan covers: later polls
+        are compared with them."""
         entry = self._entries.get(key)
         if entry is not None:
-            entry.used = reading
+            entry.used, entry.bound = reading, bound
 
     def forget(self, key: Key) -> None:
         self._entries.pop(key, None)
@@ -189,8 +193,9 @@ class DemandBoard:
             self.metrics.source_error(spec.namespace, spec.name, reason)
 
 
-def _differs(used: Reading | None, new: Reading, spec: LoadSpec) -> bool:
-    """Whether `new` may change the decision made with `used`."""
+def _differs(entry: _Entry, new: Reading) -> bool:
+    """Whether `new` may change the decision made with the entry's last reading."""
+    used, spec = entry.used, entry.spec
     if used is None:
         return False  # no decision yet: the reconcile that registered it is already running
     if isinstance(used, DemandUnavailable) or isinstance(new, DemandUnavailable):
@@ -200,6 +205,12 @@ def _differs(used: Reading | None, new: Reading, spec: LoadSpec) -> bool:
             and used.reason != new.reason
         )
     assert isinstance(used, DemandReading) and isinstance(new, DemandReading)
+    fresh = (used.tokens_per_second, used.queue_depth) != (new.tokens_per_second, new.queue_depth)
+    above = entry.bound is not None and entry.bound.exceeded_by(
+        new.tokens_per_second, new.queue_depth
+    )
+    if fresh and above:
+        return True  # the plan in force no longer covers it: decide now
     if _moved(used.tokens_per_second, new.tokens_per_second):
         return True
     return _moved(_excess(used, spec), _excess(new, spec))

@@ -10,7 +10,7 @@ from typing import Any
 from deepseek_operator.adapters.demand import DemandBoard
 from deepseek_operator.adapters.metrics import OperatorMetrics
 from deepseek_operator.adapters.prometheus import LoadSpec
-from deepseek_operator.core.planning.reconcile import DemandReading, DemandUnavailable
+from deepseek_operator.core.planning.reconcile import DemandReading, DemandUnavailable, LoadBound
 from tests.unit.adapters.fake_prometheus import Answer, fake_prometheus, vector
 
 
@@ -141,3 +141,26 @@ def test_unavailable_readings_are_counted_by_reason_and_forgotten_deployments_ar
             return int(errors)
 
     assert asyncio.run(go()) >= 1
+
+
+def test_crossing_what_the_plan_covers_wakes_even_on_a_small_change():
+    load = Load()
+    load.tokens = {("ml", "r1"): 98.0}
+    woken: list[tuple[str, str]] = []
+
+    async def go() -> None:
+        with fake_prometheus(load.answer) as server:
+            board = DemandBoard(woken.append, poll_seconds=10.0, timeout=1.0)
+            first = asyncio.create_task(board.read(spec(server.address, "r1")))
+            await asyncio.sleep(0)
+            await board.poll_once()
+            # the plan in force covers 100 tok/s with its headroom
+            board.used(("ml", "r1"), await first, LoadBound(100.0, 10.0, 0.0))
+            load.tokens = {("ml", "r1"): 99.0}  # +1 %, still covered
+            await board.poll_once()
+            assert woken == []
+            load.tokens = {("ml", "r1"): 101.0}  # +3 %, beyond what the plan covers
+            await board.poll_once()
+            assert woken == [("ml", "r1")]
+
+    asyncio.run(go())

@@ -139,6 +139,12 @@ def test_a_queue_above_its_threshold_scales_up_before_the_token_rate_does():
     # (500 + 2,000) × 1.25 headroom = 3,125 tok/s: three A100 replicas of 1,168.
     assert spike.target["a100"] == 3 and writes(spike) == {"a100": 3}
     assert "2,500 tok/s demand" in spike.status.reason
+    # The poller wakes the loop once a reading leaves what the plan in force covers.
+    bound = calm.load_bound
+    assert bound is not None
+    assert bound.tokens_per_second == pytest.approx(1168.127 / 1.25, rel=1e-6)
+    assert not bound.exceeded_by(500.0, 30.0) and bound.exceeded_by(500.0, 40.0)
+    assert bound.exceeded_by(935.0, None)
 
 
 def test_the_window_s_slo_prices_a_waiting_request():

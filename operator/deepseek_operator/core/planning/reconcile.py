@@ -66,7 +66,7 @@ from deepseek_operator.core.costing.cost import UnknownCurrencyRate
 from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning import correction, inputs
 from deepseek_operator.core.planning.correction import Learnt, PoolLoad, Steady
-from deepseek_operator.core.planning.planner import Plan, PlanSpec, PoolOption, plan
+from deepseek_operator.core.planning.planner import Plan, PlanSpec, PoolOption, Slo, plan
 from deepseek_operator.core.planning.planner import PoolReplicas as PlannerReplicas
 from deepseek_operator.core.planning.rollout import (
     PoolCounts,
@@ -255,6 +255,23 @@ class PoolWrite:
 
 
 @dataclass(frozen=True)
+class LoadBound:
+    """The demand the plan in force covers with its headroom (tokens/s, the queue beyond its
+    threshold counted at `tokens_per_waiting_request` each). A reading above it calls for a
+    decision at once: the operator's demand poller uses it to wake the deployment's loop."""
+
+    tokens_per_second: float
+    tokens_per_waiting_request: float
+    queue_threshold: float
+
+    def exceeded_by(self, tokens_per_second: float, queue_depth: float | None) -> bool:
+        waiting = max(0.0, (queue_depth or 0.0) - self.queue_threshold)
+        return tokens_per_second + waiting * self.tokens_per_waiting_request > (
+            self.tokens_per_second * (1 + 1e-9)
+        )
+
+
+@dataclass(frozen=True)
 class PoolMove:
     """Replicas leaving `from_pool` for `to_pool`, and why (`MOVE_*` or `FAILED_*`)."""
 
@@ -284,6 +301,8 @@ class Decision:
     """Moves decided this tick, one per (pool left, pool entered)."""
     failed_moves: tuple[PoolMove, ...] = ()
     """Moves given up this tick before they completed, with the cause."""
+    load_bound: LoadBound | None = None
+    """Demand beyond which the plan in force no longer suffices (None: no load source)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,6 +429,7 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
         wake_at=_wake_at(planned, warm, now),
         moves=_moves(resolved, planned, current, target),
         failed_moves=failed,
+        load_bound=_load_bound(snapshot, resolved, target, now),
     )
 
 
@@ -517,6 +537,11 @@ def _demand_value(demand: Demand) -> float | None:
     return demand.tokens_per_second
 
 
+def _slo_now(resolved: Resolution, now: datetime) -> Slo:
+    window = active_window(resolved.spec.schedule, now)
+    return resolved.spec.slo.overridden(window.slo if window else None)
+
+
 def _queue_tokens_per_second(snapshot: Snapshot, resolved: Resolution, now: datetime) -> float:
     """Unmet demand the queue shows: each request waiting beyond `load.queueDepthThreshold`
     needs at least the SLO's tokens/s per request (the active window's) once it runs."""
@@ -526,9 +551,26 @@ def _queue_tokens_per_second(snapshot: Snapshot, resolved: Resolution, now: date
     waiting = demand.queue_depth - load.queue_depth_threshold
     if not math.isfinite(waiting) or waiting <= 0:
         return 0.0
-    window = active_window(resolved.spec.schedule, now)
-    slo = resolved.spec.slo.overridden(window.slo if window else None)
-    return waiting * (slo.min_tokens_per_second_per_request or 0.0)
+    return waiting * (_slo_now(resolved, now).min_tokens_per_second_per_request or 0.0)
+
+
+def _load_bound(
+    snapshot: Snapshot, resolved: Resolution, target: Mapping[str, int], now: datetime
+) -> LoadBound | None:
+    """The demand the target placement covers with its headroom: above it, a new plan adds
+    replicas, so a reading beyond it is worth deciding on at once."""
+    load = snapshot.deployment.spec.load
+    if load is None:
+        return None
+    slo = _slo_now(resolved, now)
+    capacity = math.fsum(
+        o.tokens_per_second_per_replica * target.get(o.name, 0) for o in resolved.options
+    )
+    return LoadBound(
+        tokens_per_second=capacity / (1 + slo.headroom_fraction),
+        tokens_per_waiting_request=slo.min_tokens_per_second_per_request or 0.0,
+        queue_threshold=float(load.queue_depth_threshold),
+    )
 
 
 def _demand_status(
