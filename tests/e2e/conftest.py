@@ -11,10 +11,10 @@ import json
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
@@ -22,8 +22,12 @@ import yaml
 from deepseek_operator.controlplane import cluster as local_cluster
 from deepseek_operator.controlplane.build import find_kubectl
 
+if TYPE_CHECKING:
+    from tests.e2e.operator_support import OperatorProcess
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_CLUSTER = REPO_ROOT / "examples" / "cluster.yaml"
+StartOperator = Callable[..., "OperatorProcess"]
 
 
 @dataclass
@@ -86,6 +90,43 @@ def namespace(cluster: ClusterHandle) -> Iterator[str]:
     cluster.kubectl("wait", "--for=create", "serviceaccount/default", "-n", name, "--timeout=60s")
     yield name
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.fixture(scope="module")
+def operator_api(cluster: ClusterHandle) -> None:
+    """The CRDs (ours and the peering kinds) and the tests' PoolProfiles."""
+    from tests.e2e.operator_support import pool_profiles
+
+    cluster.kubectl("apply", "-f", str(REPO_ROOT / "crds"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    cluster.apply(pool_profiles())
+
+
+@pytest.fixture
+def start_operator(
+    cluster: ClusterHandle, operator_api: None, namespace: str, tmp_path: Path
+) -> Iterator[StartOperator]:
+    """Starts `deepseek-operator run` processes; at the end deletes the test's resources while
+    one still runs (the operator removes its finalizer), then stops them all."""
+    from tests.e2e.operator_support import OperatorProcess
+
+    started: list[OperatorProcess] = []
+
+    def start(*args: str, name: str = "operator", under_kopf: bool = False) -> OperatorProcess:
+        log = tmp_path / f"{name}-{len(started)}.log"
+        process = OperatorProcess(cluster, log, args, under_kopf=under_kopf)
+        started.append(process.start())
+        return process
+
+    yield start
+    if not any(p.alive() for p in started):
+        start(name="cleanup")
+    cluster.kubectl("delete", "dsd", "--all", "-n", namespace, "--timeout=60s", check=False)
+    for process in started:
+        process.stop()
+    for process in started:
+        if os.environ.get("E2E_KEEP_LOGS"):
+            print(process.log())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

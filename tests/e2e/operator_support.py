@@ -167,6 +167,12 @@ class OperatorProcess:
                 *self.args,
             ]
         else:
+            # Several operators run at once here: /metrics only where a test asks for it.
+            metrics = (
+                []
+                if any(a.startswith("--metrics-port") for a in self.args)
+                else ["--metrics-port=0"]
+            )
             command = [
                 sys.executable,
                 "-m",
@@ -174,6 +180,7 @@ class OperatorProcess:
                 "run",
                 f"--kubeconfig={self.cluster.kubeconfig}",
                 f"--peering-lifetime={PEERING_LIFETIME}",
+                *metrics,
                 *self.args,
             ]
         env = {
@@ -181,6 +188,7 @@ class OperatorProcess:
             "PYTHONUNBUFFERED": "1",
             "KUBECONFIG": str(self.cluster.kubeconfig),
             "DEEPSEEK_OPERATOR_PEERING_LIFETIME": str(PEERING_LIFETIME),
+            "DEEPSEEK_OPERATOR_METRICS_PORT": "0",
         }
         self.process = subprocess.Popen(
             command,

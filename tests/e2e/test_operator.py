@@ -11,19 +11,16 @@ import json
 import os
 import signal
 import time
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ClusterHandle
+from tests.e2e.conftest import ClusterHandle, StartOperator
 from tests.e2e.operator_support import (
     GPU_TOLERATION,
     PEERING_LIFETIME,
     STARTUP,
-    OperatorProcess,
     ReadyEndpoints,
     condition,
     deployment,
@@ -33,46 +30,10 @@ from tests.e2e.operator_support import (
     placed,
     pods,
     pool_deployments,
-    pool_profiles,
     status,
     timeline,
     wait_until,
 )
-from tests.paths import REPO_ROOT
-
-StartOperator = Callable[..., OperatorProcess]
-
-
-@pytest.fixture(scope="module")
-def operator_api(cluster: ClusterHandle) -> None:
-    """The CRDs (ours and the peering kinds) and the tests' PoolProfiles."""
-    cluster.kubectl("apply", "-f", str(REPO_ROOT / "crds"))
-    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    cluster.apply(pool_profiles())
-
-
-@pytest.fixture
-def start_operator(
-    cluster: ClusterHandle, operator_api: None, namespace: str, tmp_path: Path
-) -> Iterator[StartOperator]:
-    started: list[OperatorProcess] = []
-
-    def start(*args: str, name: str = "operator", under_kopf: bool = False) -> OperatorProcess:
-        log = tmp_path / f"{name}-{len(started)}.log"
-        process = OperatorProcess(cluster, log, args, under_kopf=under_kopf)
-        started.append(process.start())
-        return process
-
-    yield start
-    # The operator removes its finalizer: delete the test's resources while one still runs.
-    if not any(p.alive() for p in started):
-        start(name="cleanup")
-    cluster.kubectl("delete", "dsd", "--all", "-n", namespace, "--timeout=60s", check=False)
-    for process in started:
-        process.stop()
-    for process in started:
-        if os.environ.get("E2E_KEEP_LOGS"):
-            print(process.log())
 
 
 def apply_dsd(cluster: ClusterHandle, namespace: str, body: dict[str, Any]) -> None:

@@ -61,7 +61,8 @@ def test_every_deployment_is_read_with_one_request_per_poll():
             await asyncio.sleep(1.0)
             poller.cancel()
             polls = board.polls
-            assert server.requests() == polls, (server.requests(), polls)
+            # one request per poll (a poll cut short by the cancel may have asked already)
+            assert server.requests() - polls in (0, 1), (server.requests(), polls)
             assert polls - polls_before >= 3
             batched = metrics.prometheus_requests.labels("batched")._value.get()
             assert batched == polls

@@ -324,3 +324,36 @@ def test_a_move_superseded_by_a_new_plan_is_not_a_failure():
     decision = run(dsd, pools(**{"cpu-xeon": starting}), NIGHT, history, reading(30.0, NIGHT))
     assert decision.target["cpu-xeon"] == 2
     assert decision.failed_moves == ()
+
+
+def day_and_night_alike(**load: Any) -> Any:
+    """Cost decides alone: no windows, and an SLO the CPU pool meets."""
+    return example(
+        load={**LOAD, **load},
+        schedule={"timeZone": "UTC", "defaultPolicy": "costOptimal"},
+        slo={"minTokensPerSecondPerRequest": 5, "headroomFraction": 0.25},
+        replicas={"min": 1, "max": 2},
+    )
+
+
+def test_moves_say_why_the_pool_was_left():
+    dsd = day_and_night_alike()
+    # Demand beyond two CPU replicas (replicas.max): leaving the CPU pool is for demand.
+    history = ReconcileHistory(target={"cpu-xeon": 2}, written={"cpu-xeon": 2})
+    rise = run(dsd, pools(**{"cpu-xeon": cpu(2)}), MONDAY_10, history, reading(100, MONDAY_10))
+    assert rise.moves == (PoolMove("cpu-xeon", "a100", "Demand"),)
+    # Demand back to a trickle: the A100 leaves for cost, onto the CPU replica that stays.
+    both = ReconcileHistory(target={"a100": 1, "cpu-xeon": 1}, written={"a100": 1, "cpu-xeon": 1})
+    states = pools(a100=a100(1), **{"cpu-xeon": cpu(1)})
+    fall = run(dsd, states, MONDAY_10, both, reading(5, MONDAY_10))
+    assert fall.target == {"a100": 0, "cpu-xeon": 1}
+    assert fall.moves == (PoolMove("a100", "cpu-xeon", "Cost"),)
+    # Pure scaling within the same pools is no move.
+    grow = run(
+        dsd,
+        pools(a100=a100(1)),
+        MONDAY_10,
+        ReconcileHistory(target={"a100": 1}),
+        reading(1500, MONDAY_10),
+    )
+    assert grow.target["a100"] == 2 and grow.moves == ()

@@ -123,6 +123,8 @@ MOVE_SLO = "SLO"
 """The pool left misses the (window's) SLO per request or time to first token."""
 MOVE_SPEC = "Spec"
 """The pool left cannot run the variant (it does not fit, or has no throughput figure)."""
+MOVE_DEMAND = "Demand"
+"""The placement left could not serve the demand (within replicas.max) where it ran."""
 MOVE_COST = "Cost"
 """A cost move: the pool left is still allowed, and moving passed the savings gate."""
 FAILED_UNSCHEDULABLE = "Unschedulable"
@@ -767,25 +769,40 @@ def _plan_events(
 def _moves(
     resolved: Resolution, planned: Plan, current: Mapping[str, int], target: Mapping[str, int]
 ) -> tuple[PoolMove, ...]:
-    """One entry per (pool left, pool entered) of a move between pools, with why it was left."""
+    """The plan changes the set of pools: one entry per (pool left, pool entered), with why the
+    first was left. A pool that only shrinks moves to the pools that grow, or, when none does,
+    to those that remain; pools only added come from the pools that ran before (Demand)."""
     before = {p: n for p, n in current.items() if n > 0}
     after = {p: n for p, n in target.items() if n > 0}
-    if not before or set(before) == set(after):
+    if not before or not after or set(before) == set(after):
         return ()
-    leaving = sorted(p for p, n in before.items() if after.get(p, 0) < n)
-    entering = sorted(p for p, n in after.items() if before.get(p, 0) < n)
+    shrinking = sorted(p for p, n in before.items() if after.get(p, 0) < n)
+    growing = sorted(p for p, n in after.items() if before.get(p, 0) < n)
+    if not shrinking:
+        return tuple(
+            PoolMove(source, destination, MOVE_DEMAND)
+            for source in sorted(before)
+            for destination in growing
+        )
+    destinations = growing or sorted(after)
     excluded = dict(planned.excluded)
     by_name = {o.name: o for o in resolved.options}
+    served = math.fsum(
+        by_name[p].tokens_per_second_per_replica * n for p, n in before.items() if p in by_name
+    )
+    short = (planned.required_tokens_per_second or 0.0) > served * (1 + 1e-9)
     moves = []
-    for source in leaving:
-        why = _leaving_reason(by_name.get(source), excluded.get(source), planned)
-        moves += [PoolMove(source, destination, why) for destination in entering]
+    for source in shrinking:
+        why = _leaving_reason(by_name.get(source), excluded.get(source), planned, short)
+        moves += [PoolMove(source, destination, why) for destination in destinations]
     return tuple(moves)
 
 
-def _leaving_reason(option: PoolOption | None, excluded: str | None, planned: Plan) -> str:
+def _leaving_reason(
+    option: PoolOption | None, excluded: str | None, planned: Plan, short: bool
+) -> str:
     if excluded is None:
-        return MOVE_COST
+        return MOVE_DEMAND if short else MOVE_COST
     if option is None or not option.fits or option.tokens_per_second_per_replica <= 0:
         return MOVE_SPEC
     if (planned.policy == "cpuOnly" and option.kind == "gpu") or (
