@@ -59,6 +59,8 @@ class _Pool:
     queue: float = 0.0
     total: float = 0.0
     since: float = field(default_factory=time.monotonic)
+    lag: float = 0.0
+    """Seconds behind now that each sample is stamped (a late pipeline); 0: not stamped."""
 
     def counter(self, now: float) -> float:
         return self.total + self.tokens_per_second * (now - self.since)
@@ -82,6 +84,7 @@ class LoadSource:
         tokens_per_second: float | None = None,
         running: float | None = None,
         queue: float | None = None,
+        lag: float | None = None,
     ) -> float:
         """Change one pool's figures from now on; returns the wall-clock time of the change."""
         with self._lock:
@@ -95,6 +98,8 @@ class LoadSource:
                 entry.running = running
             if queue is not None:
                 entry.queue = queue
+            if lag is not None:
+                entry.lag = lag
         return time.time()
 
     def exposition(self) -> str:
@@ -107,9 +112,11 @@ class LoadSource:
             now = time.monotonic()
             for (namespace, deployment, pool), entry in sorted(self._pools.items()):
                 labels = f'namespace="{namespace}",deployment="{deployment}",pool="{pool}"'
-                lines.append(f"{NAMES.generated_tokens_total}{{{labels}}} {entry.counter(now)}")
-                lines.append(f"{NAMES.running_requests}{{{labels}}} {entry.running}")
-                lines.append(f"{NAMES.queue_depth}{{{labels}}} {entry.queue}")
+                counter = entry.counter(now - entry.lag)
+                stamp = f" {int((time.time() - entry.lag) * 1000)}" if entry.lag else ""
+                lines.append(f"{NAMES.generated_tokens_total}{{{labels}}} {counter}{stamp}")
+                lines.append(f"{NAMES.running_requests}{{{labels}}} {entry.running}{stamp}")
+                lines.append(f"{NAMES.queue_depth}{{{labels}}} {entry.queue}{stamp}")
         return "\n".join(lines) + "\n"
 
     def start(self) -> LoadSource:
