@@ -1,9 +1,9 @@
 """Demand from Prometheus: one batched query for every deployment, classified per deployment
 as a value or *unavailable*.
 
-**The batched query.** The engines' own series (`core.workloads.engines`) carry `namespace`,
-`deployment` and `pool` labels, so one PromQL expression per Prometheus answers for every
-deployment at once: per engine in use, four parts grouped by those labels, told apart by a
+**The batched query** (`core.workloads.engines.load_query`). The engines' own series carry
+`namespace`, `deployment` and `pool` labels, so one PromQL expression per Prometheus answers for
+every deployment at once: per engine in use, four parts grouped by those labels, told apart by a
 `part` label that `label_replace` adds, and joined with `or`:
 
 * `<engine>/tokens`: output tokens/s, `sum(rate(<generated tokens>[1m]))`;
@@ -36,7 +36,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +49,15 @@ from urllib3.util.retry import Retry
 from deepseek_operator.api.deployment import DeepSeekDeployment
 from deepseek_operator.core.planning.correction import PoolLoad
 from deepseek_operator.core.planning.reconcile import DemandReading, DemandUnavailable
-from deepseek_operator.core.workloads.engines import RATE_WINDOW, engine_profile
+from deepseek_operator.core.workloads.engines import (
+    AT,
+    PART_LABEL,
+    QUEUE,
+    RUNNING,
+    TOKENS,
+    engine_profile,
+    load_query,
+)
 
 QUERY_TIMEOUT_SECONDS = 5.0
 
@@ -71,10 +79,6 @@ REASONS = (
     REASON_NOT_A_NUMBER,
     REASON_STALE,
 )
-
-PART_LABEL = "part"
-TOKENS, RUNNING, QUEUE, AT = "tokens", "running", "queue", "at"
-GROUPING = "namespace, deployment, pool"
 
 Reading = DemandReading | DemandUnavailable
 Key = tuple[str, str]
@@ -128,25 +132,6 @@ class LoadSpec:
             queue_threshold=float(load.queue_depth_threshold),
             stale_after=timedelta(seconds=load.stale_after_seconds),
         )
-
-
-def batched_query(engines: Iterable[str]) -> str:
-    """One PromQL expression answering every deployment's load on these engines."""
-    parts = []
-    for engine in sorted(set(engines)):
-        names = engine_profile(engine).metrics
-        tokens = names.generated_tokens_total
-        expressions = {
-            TOKENS: f"sum by ({GROUPING}) (rate({tokens}[{RATE_WINDOW}]))",
-            RUNNING: f"sum by ({GROUPING}) ({names.running_requests})",
-            QUEUE: f"sum by ({GROUPING}) ({names.queue_depth})",
-            AT: f"max by ({GROUPING}) (timestamp({tokens}))",
-        }
-        parts += [
-            f'label_replace({expression}, "{PART_LABEL}", "{engine}/{kind}", "", "")'
-            for kind, expression in expressions.items()
-        ]
-    return " or ".join(parts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -392,7 +377,7 @@ def read_batch(client: Client, specs: Sequence[LoadSpec]) -> dict[Key, Reading]:
     if not engines:
         return {}
     try:
-        found = split_batch(client.query(batched_query(engines)))
+        found = split_batch(client.query(load_query(engines)))
     except Unavailable as problem:
         return {spec.key: problem.reading() for spec in specs}
     return {spec.key: reading_from_batch(spec, found) for spec in specs}

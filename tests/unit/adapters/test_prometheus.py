@@ -14,6 +14,7 @@ from deepseek_operator.adapters import prometheus
 from deepseek_operator.adapters.prometheus import Client, LoadSpec
 from deepseek_operator.core.planning.correction import PoolLoad
 from deepseek_operator.core.planning.reconcile import DemandReading, DemandUnavailable
+from deepseek_operator.core.workloads.engines import load_query
 from tests.unit.adapters.fake_prometheus import (
     Answer,
     error,
@@ -186,7 +187,7 @@ def test_one_request_reads_every_deployment_with_its_pools():
 
 
 def test_the_batched_query_is_one_expression_per_engine_part():
-    query = prometheus.batched_query(["vllm", "transformers", "vllm"])
+    query = load_query(["vllm", "transformers", "vllm"])
     assert query.count(" or ") == 7  # 2 engines × 4 parts
     assert "sum by (namespace, deployment, pool) (rate(vllm:generation_tokens_total[1m]))" in query
     assert "timestamp(deepseek_server_generation_tokens_total)" in query

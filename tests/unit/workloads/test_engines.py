@@ -12,28 +12,32 @@ from deepseek_operator.core.workloads.engines import (
     container_args,
     container_env,
     engine_profile,
-    queue_depth_query,
-    tokens_per_second_query,
+    load_query,
 )
 
 
-def test_each_engine_maps_its_own_metric_names_into_the_default_queries() -> None:
+def test_each_engine_maps_its_own_metric_names_into_the_load_query() -> None:
+    query = load_query(["llamacpp", "vllm"])
     assert (
-        tokens_per_second_query(VLLM, "r1")
-        == 'sum(rate(vllm:generation_tokens_total{deployment="r1"}[1m]))'
+        "label_replace(sum by (namespace, deployment, pool) (rate(vllm:generation_tokens_total"
+        '[1m])), "part", "vllm/tokens", "", "")' in query
     )
-    assert (
-        queue_depth_query(VLLM, "r1", "a100")
-        == 'sum(vllm:num_requests_waiting{deployment="r1",pool="a100"})'
+    assert "sum by (namespace, deployment, pool) (vllm:num_requests_waiting)" in query
+    assert "sum by (namespace, deployment, pool) (vllm:num_requests_running)" in query
+    assert "max by (namespace, deployment, pool) (timestamp(vllm:generation_tokens_total))" in (
+        query
     )
-    assert "llamacpp:tokens_predicted_total" in tokens_per_second_query(LLAMACPP, "r1")
-    assert "llamacpp:requests_deferred" in queue_depth_query(LLAMACPP, "r1")
-    assert "deepseek_server_generation_tokens_total" in tokens_per_second_query(TRANSFORMERS, "r1")
-    assert "deepseek_server_queue_depth" in queue_depth_query(TRANSFORMERS, "r1")
+    assert "llamacpp:tokens_predicted_total" in query and "llamacpp:requests_deferred" in query
+    assert "deepseek_server" not in query
+    transformers = load_query(["transformers"])
+    assert "deepseek_server_generation_tokens_total" in transformers
+    assert "deepseek_server_queue_depth" in transformers
+    assert "deepseek_server_running_requests" in transformers
 
 
-def test_label_values_are_escaped_in_promql() -> None:
-    assert 'deployment="a\\"b"' in tokens_per_second_query(VLLM, 'a"b')
+def test_the_load_query_names_each_engine_once() -> None:
+    assert load_query(["vllm", "vllm"]) == load_query(["vllm"])
+    assert load_query([]) == ""
 
 
 def test_transformers_args_start_this_projects_server() -> None:

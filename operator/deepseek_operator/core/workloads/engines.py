@@ -12,7 +12,7 @@ Metric names come from each engine's `/metrics` output: vLLM's `vllm:*` series (
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from deepseek_operator.api.vocabulary import Engine, HardwareKind, Precision
@@ -66,27 +66,36 @@ class EngineProfile:
         return self.gpu_image if kind == "gpu" else self.image
 
 
-def label_selector(deployment: str, pool: str | None = None) -> str:
-    """The PromQL label matchers that pick one deployment's (and optionally one pool's) series."""
-    matchers = [f'deployment="{_escape(deployment)}"']
-    if pool is not None:
-        matchers.append(f'pool="{_escape(pool)}"')
-    return "{" + ",".join(matchers) + "}"
+LOAD_GROUPING = ("namespace", "deployment", "pool")
+"""Labels the load query groups by: the engines' series must carry them (see `labels_from_server`)."""
+PART_LABEL = "part"
+"""Label the load query adds to tell its parts apart: `<engine>/<part>`."""
+TOKENS, RUNNING, QUEUE, AT = "tokens", "running", "queue", "at"
 
 
-def tokens_per_second_query(
-    profile: EngineProfile, deployment: str, pool: str | None = None
-) -> str:
-    """Default PromQL for the output tokens per second a deployment (or one pool of it) serves."""
-    selector = label_selector(deployment, pool)
-    name = profile.metrics.generated_tokens_total
-    return f"sum(rate({name}{selector}[{RATE_WINDOW}]))"
+def load_query(engines: Iterable[str]) -> str:
+    """One PromQL expression that reads every deployment's load on these engines at once.
 
-
-def queue_depth_query(profile: EngineProfile, deployment: str, pool: str | None = None) -> str:
-    """Default PromQL for the requests waiting to be scheduled, summed over the replicas."""
-    selector = label_selector(deployment, pool)
-    return f"sum({profile.metrics.queue_depth}{selector})"
+    Per engine, four parts grouped by namespace, deployment and pool, each marked with a `part`
+    label `<engine>/<part>` and joined with `or`: `tokens` (output tokens/s, the rate of the
+    generated-tokens counter over `RATE_WINDOW`), `running` (requests generating), `queue`
+    (requests waiting), and `at` (the newest scrape of the token counter, for staleness)."""
+    grouping = ", ".join(LOAD_GROUPING)
+    parts = []
+    for engine in sorted(set(engines)):
+        names = engine_profile(engine).metrics
+        tokens = names.generated_tokens_total
+        expressions = {
+            TOKENS: f"sum by ({grouping}) (rate({tokens}[{RATE_WINDOW}]))",
+            RUNNING: f"sum by ({grouping}) ({names.running_requests})",
+            QUEUE: f"sum by ({grouping}) ({names.queue_depth})",
+            AT: f"max by ({grouping}) (timestamp({tokens}))",
+        }
+        parts += [
+            f'label_replace({expression}, "{PART_LABEL}", "{engine}/{part}", "", "")'
+            for part, expression in expressions.items()
+        ]
+    return " or ".join(parts)
 
 
 def container_args(
@@ -345,7 +354,3 @@ def engine_profile(name: str) -> EngineProfile:
         if key == name:
             return profile
     raise ValueError(f"engine: unknown engine {name!r} (known: {', '.join(ENGINE_PROFILES)})")
-
-
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
