@@ -84,7 +84,7 @@ def test_json_output_carries_each_policy_and_the_oracle(tmp_path: Path) -> None:
     payload = json.loads(output)
     names = [p["name"] for p in payload["policies"]]
     assert names == list(POLICY_NAMES)
-    assert payload["rateWindowSeconds"] == 120  # from the load query's [2m]
+    assert payload["rateWindowSeconds"] == 60  # the default load query's rate window
     assert payload["trace"]["durationSeconds"] == pytest.approx(3436, abs=15)
     # 247,000-odd generated tokens in the hour: the trace's GeneratedTokens column.
     generated = sum(
@@ -262,3 +262,14 @@ def test_jsonl_trace_in_milliseconds_and_a_long_replay_with_progress(tmp_path: P
     assert payload["trace"]["start"] == "2024-01-02T09:00:00+08:00"
     assert [p["name"] for p in payload["policies"]] == ["static-gpu", "static-cpu", "load-only"]
     assert plot.exists()
+
+
+def test_the_rate_window_follows_the_load_query():
+    from deepseek_operator.cli.simulate import rate_window_from_query
+    from tests.unit.planning.test_reconcile import example
+
+    address = {"prometheusAddress": "http://prometheus:9090"}
+    assert rate_window_from_query(example()) is None
+    assert rate_window_from_query(example(load=address)) == 60.0
+    own = {**address, "tokensPerSecondQuery": "sum(rate(my_tokens_total[2m]))"}
+    assert rate_window_from_query(example(load=own)) == 120.0
