@@ -419,6 +419,10 @@ async def reconcile_once(
     if decision.status != dsd.status:
         await writer.apply_status(namespace, name, decision.status.to_json_dict())
         written.before, written.after = dsd.status, decision.status
+    # The decision is recorded (its moves are in the history now): count it once, here.
+    RUNTIME.metrics.observe(namespace, name, snapshot, decision, seconds, now)
+    if board is not None:
+        board.used(key, demand, decision.load_bound)
     if decision.writes is not None:
         service = render.render_service(dsd)
         digest = render.spec_digest(service)
@@ -454,9 +458,6 @@ async def reconcile_once(
     for note in decision.events:
         kopf.event(body, type=note.type, reason=note.reason, message=note.message)
         logger.info(f"{note.reason}: {note.message}")
-    RUNTIME.metrics.observe(namespace, name, snapshot, decision, seconds, now)
-    if board is not None:
-        board.used(key, demand, decision.load_bound)
     logger.debug(
         f"Reconciled with {writer.calls - calls_before} API writes and "
         f"{len(decision.events)} Events, no reads"
