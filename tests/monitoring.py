@@ -73,6 +73,7 @@ def metric_names(expression: str) -> set[str]:
     text = re.sub(r'"(?:[^"\\]|\\.)*"', '""', expression)  # strings
     text = re.sub(r"\{[^}]*\}", " ", text)  # label matchers
     text = re.sub(r"\[[^\]]*\]", " ", text)  # ranges
+    text = re.sub(r"\b\d+(\.\d+)?(ms|[smhdwy])?\b", " ", text)  # numbers, offset durations
     text = re.sub(r"\$\{?\w+\}?", " ", text)  # Grafana variables
     # Grafana's label_values(metric, label): the second argument is a label
     text = re.sub(r"\blabel_values\s*\(([^,)]*),[^)]*\)", r"label_values(\1)", text)
