@@ -256,7 +256,8 @@ def test_load_rises_onto_a_gpu_within_seconds_and_falls_back_to_cpu(
     reaction = patched - queryable
     record_property("reaction_seconds", round(reaction, 3))
     print(f"\nreaction: {reaction:.2f} s from the sample being queryable to the patch")
-    assert -0.2 < reaction <= INTERVAL + 2, reaction
+    assert -0.2 < reaction <= INTERVAL + 2, reaction  # what the operator promises
+    assert reaction <= 5, reaction  # the load poller woke the loop: no wait for the interval
     assert queryable - rose_at < 30  # the rate() window fills within seconds at 1 s scrapes
 
     wait_until(
