@@ -613,8 +613,10 @@ def _assemble(
     if required is not None and shortfall <= 1e-9 * max(1.0, required):
         shortfall = 0.0
     served = capacity if demand is None else min(demand, capacity)
-    served_millions_per_hour = served * 3600 / 1e6  # 0.0 for a denormal demand, too
+    served_millions_per_hour = served * 3600 / 1e6
     per_million = cost / served_millions_per_hour if served_millions_per_hour > 0 else None
+    if per_million is not None and not math.isfinite(per_million):
+        per_million = None  # a denormal demand: too little served for a price per token
     baseline_name, baseline_cost = _baseline(ctx, required if required is not None else capacity)
     savings = 1 - cost / baseline_cost if baseline_cost else None
     currency = ctx.pools[0].currency if ctx.pools else "USD"
