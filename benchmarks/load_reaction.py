@@ -36,8 +36,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
@@ -48,29 +46,13 @@ from tests.e2e.prometheus_support import (  # noqa: E402
 )
 
 from deepseek_operator.controlplane import cluster  # noqa: E402
-from deepseek_operator.controlplane.build import ensure_binaries, find_kubectl  # noqa: E402
+from deepseek_operator.controlplane.build import ensure_binaries  # noqa: E402
+from kubectl_watch import Kube, ReplicaWatch, percentile  # noqa: E402
 from render_dashboard import render  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 HEADROOM = 0.2
 INTERVAL = 15
-
-
-class Kube:
-    def __init__(self, kubeconfig: str) -> None:
-        self.base = [str(find_kubectl()), f"--kubeconfig={kubeconfig}"]
-
-    def __call__(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [*self.base, *args], input=stdin, capture_output=True, text=True, check=True
-        )
-        return done.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self(*args, "-o", "json"))
-
-    def apply(self, documents: list[dict[str, Any]], namespace: str = "default") -> None:
-        self("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(documents))
 
 
 def dsd(name: str, address: str, *, policy: str, replicas: int, mode: str) -> dict[str, Any]:
@@ -112,39 +94,6 @@ def dsd(name: str, address: str, *, policy: str, replicas: int, mode: str) -> di
     }
 
 
-class Watch:
-    """`kubectl get deployments -w`: (time, name, replicas) as each event arrives."""
-
-    def __init__(self, kube: Kube) -> None:
-        import threading
-
-        self.seen: list[tuple[float, str, int]] = []
-        self.process = subprocess.Popen(
-            [
-                *kube.base,
-                "get",
-                "deployments",
-                "-w",
-                "--output-watch-events",
-                "-o",
-                'jsonpath={.object.metadata.name} {.object.spec.replicas}{"\\n"}',
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                self.seen.append((time.time(), parts[0], int(parts[1])))
-
-    def close(self) -> None:
-        self.process.terminate()
-
-
 class Sampler:
     """Evaluates a query every 0.1 s in the background."""
 
@@ -171,11 +120,6 @@ def replicas_for(tokens: float, per_replica: float, most: int) -> int:
     return max(1, min(most, math.ceil(tokens * (1 + HEADROOM) / per_replica - 1e-9)))
 
 
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
-
-
 def reaction(
     kube: Kube, source: LoadSource, prometheus: PrometheusServer, cycles: int, moves: bool
 ) -> list[float]:
@@ -192,7 +136,7 @@ def reaction(
         time.sleep(1)
     assert per_replica, "no calibrated figure in status"
     query = 'sum(rate(deepseek_server_generation_tokens_total{deployment="bench"}[1m]))'
-    watch, sampler = Watch(kube), Sampler(prometheus, query)
+    watch, sampler = ReplicaWatch(kube, clock=time.time), Sampler(prometheus, query)
     high = (most - 0.5) * per_replica / (1 + HEADROOM)
     try:
         time.sleep(70)  # the rate window fills at the low level

@@ -25,7 +25,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -33,71 +32,12 @@ from typing import Any
 import yaml
 
 from deepseek_operator.controlplane import cluster
-from deepseek_operator.controlplane.build import ensure_binaries, find_kubectl
+from deepseek_operator.controlplane.build import ensure_binaries
+from kubectl_watch import Kube, ReplicaWatch, percentile
 from resident import rss_mib
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
-
-
-class Kube:
-    def __init__(self, kubeconfig: str) -> None:
-        self.base = [str(find_kubectl()), f"--kubeconfig={kubeconfig}"]
-
-    def __call__(self, *args: str, stdin: str | None = None) -> str:
-        done = subprocess.run(
-            [*self.base, *args], input=stdin, capture_output=True, text=True, check=True
-        )
-        return done.stdout
-
-    def json(self, *args: str) -> Any:
-        return json.loads(self(*args, "-o", "json"))
-
-    def apply(self, documents: list[dict[str, Any]], namespace: str = "default") -> None:
-        self("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(documents))
-
-
-class ReplicaWatch:
-    """`kubectl get deployments -w` in the background: when each (name, replicas) first shows."""
-
-    def __init__(self, kube: Kube, namespace: str) -> None:
-        self.seen: list[tuple[float, str, int]] = []
-        self.process = subprocess.Popen(
-            [
-                *kube.base,
-                "get",
-                "deployments",
-                "-n",
-                namespace,
-                "-w",
-                "--output-watch-events",
-                "-o",
-                'jsonpath={.object.metadata.name} {.object.spec.replicas}{"\\n"}',
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        self.thread = threading.Thread(target=self._read, daemon=True)
-        self.thread.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            parts = line.split()
-            if len(parts) == 2 and parts[1].isdigit():
-                self.seen.append((time.monotonic(), parts[0], int(parts[1])))
-
-    def wait(self, name: str, replicas: int, after: float, timeout: float = 30) -> float:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for at, seen_name, count in list(self.seen):
-                if at >= after and seen_name == name and count == replicas:
-                    return at
-            time.sleep(0.005)
-        raise TimeoutError(f"{name} never showed {replicas} replicas")
-
-    def close(self) -> None:
-        self.process.terminate()
 
 
 def dsd(name: str, replicas: int, mode: str = "apply", policy: str = "cpuOnly") -> dict[str, Any]:
@@ -111,11 +51,6 @@ def dsd(name: str, replicas: int, mode: str = "apply", policy: str = "cpuOnly") 
     spec["migration"].update(cooldownSeconds=0, minDwellSeconds=0, minAvailable=min(1, replicas))
     spec["mode"] = mode
     return body
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:
