@@ -73,7 +73,14 @@ def test_policy_change_moves_replicas_make_before_break(
         timeline(cluster, namespace, "r1") as seen,
     ):
         patch_spec(cluster, namespace, "r1", {"schedule": {"defaultPolicy": "gpuOnly"}})
-        wait_until(lambda: placed(cluster, namespace, "r1", "e2e-a100", 2), 120, "2 A100 pods")
+        wait_until(
+            lambda: (
+                placed(cluster, namespace, "r1", "e2e-a100", 2)
+                and seen.first_gone("e2e-cpu") is not None
+            ),
+            120,
+            "2 A100 pods, and the recorder seeing a CPU pod end",
+        )
         time.sleep(1)
     assert on_pool_nodes(cluster, namespace, "r1", "nvidia-a100")
     new_ready, old_gone = seen.last_ready("e2e-a100"), seen.first_gone("e2e-cpu")
@@ -131,10 +138,14 @@ def test_window_boundary_moves_by_itself_and_is_ready_at_the_boundary(
     assert transition["window"] == "day" and transition["policy"] == "gpuOnly"
 
     with timeline(cluster, namespace, "r1") as seen:
+        # The recorder polls on its own: wait until it, too, has seen the CPU pod end.
         wait_until(
-            lambda: placed(cluster, namespace, "r1", "e2e-a100", 1),
+            lambda: (
+                placed(cluster, namespace, "r1", "e2e-a100", 1)
+                and seen.first_gone("e2e-cpu") is not None
+            ),
             (boundary - datetime.now(UTC)).total_seconds() + 60,
-            "the A100 pod after the boundary",
+            "the A100 pod after the boundary, and the CPU pod gone",
         )
     started = seen.first_created("e2e-a100")
     ready = seen.last_ready("e2e-a100")
