@@ -141,6 +141,10 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.peering.lifetime = config.peering_lifetime_seconds
     settings.peering.clusterwide = True
     settings.persistence.finalizer = FINALIZER
+    # The kinds are discovered once at start (the chart installs the CRDs before the operator);
+    # watching CRDs for later changes would need a cluster-wide read of every CRD, which the
+    # least-privilege RBAC does not grant.
+    settings.scanning.disabled = True
     # Watches that notice a silent API server and reconnect (the server may be frozen).
     settings.watching.server_timeout = 60
     settings.watching.client_timeout = 75

@@ -1,4 +1,6 @@
-"""`deepseek-operator crds`: write (or check) crds/ and docs/reference/api.md from the models."""
+"""`deepseek-operator crds`: write (or check) crds/, the chart's copy of them and
+docs/reference/api.md from the models. The chart carries its own copy because helm installs
+only CRDs that lie inside the chart."""
 
 from __future__ import annotations
 
@@ -14,12 +16,16 @@ from deepseek_operator.textfiles import FileProblem, read_utf8
 console = Console(stderr=True)
 
 
-def generated_files(crd_dir: Path, reference: Path) -> dict[Path, str]:
+def generated_files(
+    crd_dir: Path, reference: Path, chart_crd_dir: Path | None = None
+) -> dict[Path, str]:
     """Every generated path with the text it must hold."""
     from deepseek_operator.api.crd import rendered_crds
     from deepseek_operator.api.reference_page import render_reference
 
     files = {crd_dir / name: text for name, text in rendered_crds().items()}
+    if chart_crd_dir is not None:
+        files.update({chart_crd_dir / name: text for name, text in rendered_crds().items()})
     files[reference] = render_reference()
     return files
 
@@ -42,6 +48,10 @@ def crds(
     output_dir: Annotated[
         Path, typer.Option("--output-dir", "-o", help="Directory for the CRD YAML files.")
     ] = Path("crds"),
+    chart_crds: Annotated[
+        Path,
+        typer.Option("--chart-crds", help="The Helm chart's CRD directory, kept identical."),
+    ] = Path("charts/deepseek-operator/crds"),
     reference: Annotated[
         Path, typer.Option("--reference", help="Markdown API reference to write.")
     ] = Path("docs/reference/api.md"),
@@ -51,10 +61,18 @@ def crds(
     ] = False,
 ) -> None:
     """Generate the CustomResourceDefinitions and the API reference from the pydantic models."""
-    files = generated_files(output_dir, reference)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise InputError(f"--output-dir: {output_dir} is not a directory")
-    options = {path: "--reference" if path == reference else "--output-dir" for path in files}
+    files = generated_files(output_dir, reference, chart_crds)
+    for option, directory in (("--output-dir", output_dir), ("--chart-crds", chart_crds)):
+        if directory.exists() and not directory.is_dir():
+            raise InputError(f"{option}: {directory} is not a directory")
+    options = {
+        path: "--reference"
+        if path == reference
+        else "--chart-crds"
+        if path.parent == chart_crds
+        else "--output-dir"
+        for path in files
+    }
     stale = stale_files(files, options)
     if check:
         for path in stale:

@@ -12,6 +12,8 @@ from pydantic import Field, StringConstraints
 
 from deepseek_operator.cli.inputs import CommandOptions, stop
 
+PEERING_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
+"""A ClusterKopfPeering's name: a DNS subdomain."""
 NAMESPACE_PATTERN = r"^!?[-a-z0-9*?\[\]]{1,63}$"
 """A namespace, or kopf's glob of namespaces (`ml-*`), optionally negated (`!kube-*`)."""
 LIVENESS_PATTERN = r"^https?://[^/\s:]+(:[0-9]{1,5})?(/[^\s]*)?$"
@@ -26,6 +28,7 @@ class RunOptions(CommandOptions):
     namespace: list[Annotated[str, StringConstraints(pattern=NAMESPACE_PATTERN)]] = Field(
         max_length=256
     )
+    peering: Annotated[str, StringConstraints(pattern=PEERING_PATTERN)]
     liveness: (
         Annotated[str, StringConstraints(max_length=2048, pattern=LIVENESS_PATTERN)] | None
     ) = None
@@ -68,6 +71,13 @@ def run(
             "earliest started acts.",
         ),
     ] = None,
+    peering: Annotated[
+        str,
+        typer.Option(
+            help="The ClusterKopfPeering operators meet in: of those in one peering, one acts. "
+            "Give installs that watch different namespaces their own.",
+        ),
+    ] = "deepseek-operator",
     peering_lifetime: Annotated[
         int,
         typer.Option(
@@ -104,7 +114,9 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
 ) -> None:
     """Run until interrupted; SIGTERM stops the daemons and leaves the peering cleanly."""
-    RunOptions.check(priority=priority, namespace=namespace or [], liveness=liveness)
+    RunOptions.check(
+        priority=priority, namespace=namespace or [], peering=peering, liveness=liveness
+    )
     if kubeconfig is not None:
         if not kubeconfig.is_file():
             stop(f"--kubeconfig: {kubeconfig} is not a file")
@@ -119,7 +131,7 @@ def run(
     import kopf
     from kubernetes.config.config_exception import ConfigException
 
-    from deepseek_operator import handlers  # registers the handlers with kopf
+    from deepseek_operator import handlers  # noqa: F401  (registers the handlers with kopf)
     from deepseek_operator.adapters.kube import KubeWriter
 
     try:
@@ -140,6 +152,6 @@ def run(
         namespaces=namespaces,
         standalone=standalone,
         priority=priority,
-        peering_name=handlers.PEERING_NAME,
+        peering_name=peering,
         liveness_endpoint=liveness,
     )

@@ -176,8 +176,11 @@ def test_unions_are_refused_rather_than_emitted() -> None:
 
 def test_committed_files_match_the_models() -> None:
     """Drift guard: run `deepseek-operator crds` after changing deepseek_operator.api."""
+    chart_crds = REPO_ROOT / "charts" / "deepseek-operator" / "crds"
     for name, text in rendered_crds().items():
         assert (REPO_ROOT / "crds" / name).read_text(encoding="utf-8") == text, name
+        assert (chart_crds / name).read_text(encoding="utf-8") == text, f"chart: {name}"
+    assert sorted(p.name for p in chart_crds.iterdir()) == sorted(rendered_crds())
     assert (REPO_ROOT / "docs/reference/api.md").read_text(encoding="utf-8") == render_reference()
 
 
@@ -188,6 +191,8 @@ def test_crds_command_writes_and_checks(tmp_path: Path) -> None:
         "crds",
         "--output-dir",
         str(tmp_path / "crds"),
+        "--chart-crds",
+        str(tmp_path / "chart-crds"),
         "--reference",
         str(tmp_path / "api.md"),
     ]
@@ -195,7 +200,9 @@ def test_crds_command_writes_and_checks(tmp_path: Path) -> None:
     assert stale.exit_code == 1
     written = runner.invoke(app, arguments)
     assert written.exit_code == 0, written.output
-    for path, text in generated_files(tmp_path / "crds", tmp_path / "api.md").items():
+    for path, text in generated_files(
+        tmp_path / "crds", tmp_path / "api.md", tmp_path / "chart-crds"
+    ).items():
         assert path.read_text(encoding="utf-8") == text
     fresh = runner.invoke(app, [*arguments, "--check"])
     assert fresh.exit_code == 0, fresh.output

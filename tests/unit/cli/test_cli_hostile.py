@@ -143,7 +143,13 @@ def _example(name: str) -> str:
 
 BASELINES: dict[tuple[str, ...], list[dict[str, Value]]] = {
     ("run",): [{"--kubeconfig": _at("kubeconfig"), "--standalone": None}],
-    ("crds",): [{"--output-dir": _at("crds"), "--reference": _at("api.md")}],
+    ("crds",): [
+        {
+            "--output-dir": _at("crds"),
+            "--chart-crds": _at("chart-crds"),
+            "--reference": _at("api.md"),
+        }
+    ],
     ("cost",): [{"--hardware": "rtx-4090"}],
     ("simulate",): [
         {
