@@ -29,8 +29,8 @@ CLUSTER_RULES: tuple[Rule, ...] = (
 NAMESPACED_RULES: tuple[Rule, ...] = (
     ("serving.deepseek-operator.io", "deepseekdeployments", ("list", "watch", "patch")),
     ("serving.deepseek-operator.io", "deepseekdeployments/status", ("patch",)),
-    ("apps", "deployments", ("list", "watch", "patch", "delete")),
-    ("", "services", ("list", "watch", "patch")),
+    ("apps", "deployments", ("list", "watch", "create", "patch", "delete")),
+    ("", "services", ("list", "watch", "create", "patch")),
     ("", "pods", ("list", "watch")),
     ("", "events", ("create",)),
 )

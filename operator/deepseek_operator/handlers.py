@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import random
@@ -532,6 +533,12 @@ def _store(index: kopf.Index[Any, Any], key: Any) -> list[Any]:
 
 
 def _short(error: BaseException) -> str:
+    """One line for the log. An API error keeps the server's own message, which names the verb
+    and resource refused: a 403 must say which permission the operator lacks."""
     if isinstance(error, ApiException):
-        return f"HTTP {error.status} {error.reason}"
+        message = ""
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            message = str(json.loads(error.body).get("message") or "")
+        detail = f": {message[:300]}" if message else ""
+        return f"HTTP {error.status} {error.reason}{detail}"
     return f"{type(error).__name__}: {error}"
