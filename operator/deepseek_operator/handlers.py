@@ -538,7 +538,7 @@ def _short(error: BaseException) -> str:
     if isinstance(error, ApiException):
         message = ""
         with contextlib.suppress(ValueError, TypeError, AttributeError):
-            message = str(json.loads(error.body).get("message") or "")
+            message = str(json.loads(error.body or "").get("message") or "")
         detail = f": {message[:300]}" if message else ""
         return f"HTTP {error.status} {error.reason}{detail}"
     return f"{type(error).__name__}: {error}"
