@@ -234,7 +234,8 @@ def test_install_upgrade_uninstall_in_a_restricted_namespace(
     for verb, resource in [
         ("get", "secrets"), ("list", "secrets"), ("watch", "secrets"),
         ("create", "pods/exec"), ("get", "pods/exec"), ("create", "pods"),
-        ("create", "deployments.apps"), ("delete", "pods"), ("escalate", "clusterroles"),
+        ("create", "statefulsets.apps"), ("delete", "services"), ("delete", "pods"),
+        ("escalate", "clusterroles"),
         ("bind", "clusterroles"), ("impersonate", "users"), ("get", "configmaps"),
     ]:  # fmt: skip
         assert not can(verb, resource, "-A"), f"{verb} {resource}"
