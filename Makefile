@@ -1,4 +1,4 @@
-# Two entry points a new user needs: `make demo` runs the operator on the local cluster with a demo resource,
+# Two entry points a new user needs: `make demo` shows the operator over a compressed day on the local cluster,
 # `make test` runs every check. Both set up everything they need first (idempotent).
 PYTHON ?= python3
 VENV ?= .venv
@@ -37,31 +37,15 @@ binaries: setup
 demo-binaries: demo-setup
 	$(build_binaries)
 
-KUBECTL = $(BIN)/kubectl --kubeconfig "$$($(BIN)/deepseek-operator cluster kubeconfig)"
-
-STATE = $$(dirname "$$($(BIN)/deepseek-operator cluster kubeconfig)")
+# `make demo DEMO_ARGS=--keep` leaves the cluster, operator, Prometheus and load running.
+DEMO_ARGS ?=
 
 demo: demo-binaries
-	$(BIN)/deepseek-operator cluster status >/dev/null 2>&1 || $(BIN)/deepseek-operator cluster up --config examples/cluster.yaml
-	$(KUBECTL) apply -f crds/
-	$(KUBECTL) wait --for=condition=Established crd --all --timeout=60s
-	$(KUBECTL) apply -f examples/pools.yaml -f examples/r1-7b-gpu-by-day-cpu-at-night.yaml
-	@if [ -f "$(STATE)/operator.pid" ] && kill -0 "$$(cat "$(STATE)/operator.pid")" 2>/dev/null; then \
-	  echo "the operator is already running (log: $(STATE)/operator.log)"; \
-	else \
-	  nohup $(BIN)/deepseek-operator run --kubeconfig "$$($(BIN)/deepseek-operator cluster kubeconfig)" \
-	    >"$(STATE)/operator.log" 2>&1 & echo $$! >"$(STATE)/operator.pid"; \
-	  echo "started the operator (log: $(STATE)/operator.log)"; \
-	fi
-	@echo "waiting for r1-7b's replicas to load (simulated model start-up: 60 s on CPU, 120 s on GPU)..."
-	$(KUBECTL) wait --for=condition=Ready deepseekdeployment/r1-7b --timeout=300s
-	$(KUBECTL) get poolprofiles,deepseekdeployments
-	$(KUBECTL) get pods -o wide -l app.kubernetes.io/instance=r1-7b
-	@echo; echo "export KUBECONFIG=$$($(BIN)/deepseek-operator cluster kubeconfig)   # then: kubectl get dsd"
-	@echo "make demo-down stops the operator and the cluster."
+	$(BIN)/deepseek-operator demo $(DEMO_ARGS)
 
+# Stops what `make demo DEMO_ARGS=--keep` left: the operator, Prometheus and the load source are
+# recorded with the cluster's processes.
 demo-down: demo-setup
-	-@if [ -f "$(STATE)/operator.pid" ]; then kill "$$(cat "$(STATE)/operator.pid")" 2>/dev/null; rm -f "$(STATE)/operator.pid"; fi
 	$(BIN)/deepseek-operator cluster down
 
 test: binaries

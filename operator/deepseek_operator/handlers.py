@@ -33,7 +33,6 @@ import random
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -42,6 +41,7 @@ from pydantic import ValidationError
 from urllib3.exceptions import HTTPError
 
 from deepseek_operator.adapters import observe
+from deepseek_operator.adapters.clock import Clock
 from deepseek_operator.adapters.demand import POLL_SECONDS, DemandBoard
 from deepseek_operator.adapters.kube import Conflict, KubeWriter, PeeringNotInstalled
 from deepseek_operator.adapters.metrics import OperatorMetrics
@@ -113,6 +113,8 @@ class _Runtime:
     metrics: OperatorMetrics = field(default_factory=OperatorMetrics)
     board: DemandBoard | None = None
     poller: asyncio.Task[None] | None = None
+    clock: Clock = field(default_factory=Clock)
+    """decide()'s time: real, unless `run --time-scale/--clock-start` (a demo aid) moves it."""
 
     def wake(self, key: tuple[str, str] | None) -> None:
         if key is not None and key in self.wakeups:
@@ -154,6 +156,11 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 5
     settings.posting.level = logging.WARNING
+    RUNTIME.clock = Clock.from_environment()
+    if not RUNTIME.clock.real:
+        logger.warning(
+            f"Demo clock, not real time: decisions are made for {RUNTIME.clock.describe()}"
+        )
     if config.metrics_port:
         try:
             RUNTIME.metrics.serve(config.metrics_port, config.metrics_address)
@@ -387,7 +394,8 @@ async def reconcile_once(
     """One tick for one deployment; returns the seconds until the next one is due."""
     writer = RUNTIME.writer
     assert writer is not None, "the startup handler creates the writer"
-    now = datetime.now(UTC)
+    clock = RUNTIME.clock
+    now = clock.now()
     key = (namespace, name)
     calls_before = writer.calls
     try:
@@ -410,8 +418,8 @@ async def reconcile_once(
     board = RUNTIME.board
     demand = None
     if load is not None and board is not None:
-        demand = await board.read(load)
-        now = datetime.now(UTC)
+        demand = clock.demand(await board.read(load))
+        now = clock.now()
     elif board is not None:
         board.forget(key)
     snapshot = reconcile.Snapshot(dsd, profiles, states, demand, invalid)
@@ -469,7 +477,8 @@ async def reconcile_once(
     )
     interval = float(dsd.spec.reconcile_interval_seconds)
     if decision.wake_at is not None:
-        interval = min(interval, max(0.0, (decision.wake_at - now).total_seconds()))
+        ahead = clock.real_seconds((decision.wake_at - now).total_seconds())
+        interval = min(interval, max(0.0, ahead))
     return interval
 
 

@@ -75,13 +75,14 @@ def _register_commands() -> None:
         cluster,
         cost,
         crds,
+        demo,
         plan,
         run,
         serve,
         simulate,
     )
 
-    for command in (run, cluster, crds, cost, simulate, plan, serve, calibrate):
+    for command in (demo, run, cluster, crds, cost, simulate, plan, serve, calibrate):
         command.register(app)
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from deepseek_operator.cli.inputs import CommandOptions, stop
 
@@ -32,6 +33,11 @@ class RunOptions(CommandOptions):
     liveness: (
         Annotated[str, StringConstraints(max_length=2048, pattern=LIVENESS_PATTERN)] | None
     ) = None
+    # A day walked in a minute is 1440x; beyond a million, a reconcile interval is a fortnight.
+    time_scale: float = Field(default=1.0, ge=1.0, le=1_000_000)
+    clock_start: AwareDatetime | None = None
+    # Epoch seconds between 2001 and 2286: a real instant, not a typo's 0 or milliseconds.
+    clock_anchor: float | None = Field(default=None, ge=1e9, le=1e10)
 
 
 class _QuietHandlers(logging.Filter):
@@ -111,11 +117,37 @@ def run(
             "a deployment whose load moved is reconciled at once.",
         ),
     ] = 1.0,
+    time_scale: Annotated[
+        float,
+        typer.Option(
+            help="Demo and testing aid: decisions see a clock running this many times faster "
+            "than real time (windows, cooldowns, stabilisation); never for production.",
+        ),
+    ] = 1.0,
+    clock_start: Annotated[
+        str | None,
+        typer.Option(
+            help="Demo and testing aid: the time decisions see at --clock-anchor (ISO 8601 with "
+            "an offset, e.g. 2026-11-25T06:00+08:00); default: real time.",
+        ),
+    ] = None,
+    clock_anchor: Annotated[
+        float | None,
+        typer.Option(
+            help="The real instant (Unix seconds) --clock-start refers to; default: the start.",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log every step.")] = False,
 ) -> None:
     """Run until interrupted; SIGTERM stops the daemons and leaves the peering cleanly."""
-    RunOptions.check(
-        priority=priority, namespace=namespace or [], peering=peering, liveness=liveness
+    checked = RunOptions.check(
+        priority=priority,
+        namespace=namespace or [],
+        peering=peering,
+        liveness=liveness,
+        time_scale=time_scale,
+        clock_start=clock_start,
+        clock_anchor=clock_anchor,
     )
     if kubeconfig is not None:
         if not kubeconfig.is_file():
@@ -127,6 +159,12 @@ def run(
     os.environ["DEEPSEEK_OPERATOR_METRICS_PORT"] = str(metrics_port)
     os.environ["DEEPSEEK_OPERATOR_METRICS_ADDRESS"] = metrics_address
     os.environ["DEEPSEEK_OPERATOR_LOAD_POLL_SECONDS"] = str(load_poll_seconds)
+    from deepseek_operator.adapters import clock
+
+    os.environ[clock.SCALE_ENV] = repr(checked.time_scale)
+    if checked.clock_start is not None:
+        os.environ[clock.START_ENV] = checked.clock_start.isoformat()
+    os.environ[clock.ANCHOR_ENV] = repr(checked.clock_anchor or time.time())
 
     import kopf
     from kubernetes.config.config_exception import ConfigException

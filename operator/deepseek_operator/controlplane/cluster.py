@@ -31,7 +31,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -199,7 +199,9 @@ def stop_process(record: ProcessRecord, grace_seconds: float = 10.0) -> None:
         time.sleep(0.1)
 
 
-def _spawn(name: str, argv: list[str], state: ClusterState) -> subprocess.Popen[bytes]:
+def _spawn(
+    name: str, argv: list[str], state: ClusterState, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     log_path = Path(state.state_dir) / "logs" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
@@ -211,13 +213,25 @@ def _spawn(name: str, argv: list[str], state: ClusterState) -> subprocess.Popen[
             start_new_session=True,  # its own process group: `down` signals the whole group
             cwd=state.state_dir,
             # found by `down` even if `up` dies before the record below is saved
-            env={**os.environ, CLUSTER_TAG_ENV: _tag(state.state_dir)},
+            env={**os.environ, **(env or {}), CLUSTER_TAG_ENV: _tag(state.state_dir)},
         )
     stat = _proc_stat(proc.pid)
     ticks = stat[1] if stat else 0
     state.processes.append(ProcessRecord(name, proc.pid, ticks, str(log_path)))
     state.save()
     return proc
+
+
+def attach(
+    state_dir: Path, name: str, argv: list[str], env: Mapping[str, str] | None = None
+) -> ProcessRecord:
+    """Start a process that belongs with the running cluster (the demo's operator, Prometheus
+    and load source): recorded in state.json, so `status` lists it and `down` stops it."""
+    state = ClusterState.load(state_dir)
+    if state is None:
+        raise ControlPlaneError(f"no local cluster in {state_dir}")
+    _spawn(name, argv, state, env)
+    return state.processes[-1]
 
 
 def _log_tail(proc_log: str, lines: int = 15) -> str:
