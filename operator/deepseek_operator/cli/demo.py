@@ -102,13 +102,28 @@ def demo(
             stop(f"demo needs the repository's {needed.name} ({needed}): run it from a clone")
     require_extra("cluster", "kubernetes", "kopf", "cryptography")
 
+    state = (state_dir or _default_state_dir()).resolve()
+    if state.exists() and not state.is_dir():
+        stop(f"--state-dir: {state} is not a directory")
+    walk_the_day(
+        checked, output, state, keep=keep, prometheus=prometheus, named=state_dir is not None
+    )
+
+
+def _default_state_dir() -> Path:
+    from deepseek_operator.controlplane import cluster
+
+    return cluster.default_state_dir()
+
+
+def walk_the_day(
+    checked: DemoOptions, output: Path, state: Path, *, keep: bool, prometheus: bool, named: bool
+) -> None:
+    """Everything after the options are checked: cluster, chart, operator, the day, the end."""
     from deepseek_operator.controlplane import cluster
     from deepseek_operator.controlplane import prometheus as prom
     from deepseek_operator.controlplane.errors import ControlPlaneError
 
-    state = (state_dir or cluster.default_state_dir()).resolve()
-    if state.exists() and not state.is_dir():
-        stop(f"--state-dir: {state} is not a directory")
     began = time.monotonic()
     try:
         binaries = _binaries()
@@ -158,7 +173,7 @@ def demo(
             console.print(
                 f"left running (--keep): export KUBECONFIG={kubeconfig}; "
                 "stop everything with `deepseek-operator cluster down`"
-                + (f" (--state-dir {state})" if state_dir else "")
+                + (f" (--state-dir {state})" if named else "")
             )
         else:
             stopped = cluster.down(state)

@@ -172,6 +172,7 @@ BASELINES: dict[tuple[str, ...], list[dict[str, Value]]] = {
             "--at": "2026-11-28T23:00+08:00",
         },
     ],
+    ("demo",): [{"--state-dir": _at("state"), "--output": _at("day.png")}],
     ("cluster", "up"): [{"--config": _example("cluster.yaml"), "--state-dir": _at("state")}],
     ("cluster", "down"): [{"--state-dir": _at("state")}],
     ("cluster", "status"): [{"--state-dir": _at("state")}],
@@ -279,7 +280,7 @@ def stubs(files: Files) -> Iterator[None]:
     import kopf
 
     from deepseek_operator.calibration.summary import LevelResult
-    from deepseek_operator.cli import calibrate
+    from deepseek_operator.cli import calibrate, demo
     from deepseek_operator.controlplane import build, cluster
 
     async def measured(console: Any, url: str, model: str | None, *_: Any) -> Any:
@@ -294,6 +295,7 @@ def stubs(files: Files) -> Iterator[None]:
         patch.setattr(kopf, "run", lambda **_: None)
         patch.setattr(kopf, "configure", lambda **_: None)
         patch.setattr(calibrate, "_measure", measured)
+        patch.setattr(demo, "walk_the_day", lambda *_, **__: None)
         patch.setattr(cluster, "up", lambda options, progress=None: state)
         patch.setattr(build, "ensure_binaries", lambda progress=None: SimpleNamespace(etcd="/e"))
         try:
