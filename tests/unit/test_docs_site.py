@@ -90,3 +90,20 @@ def test_every_event_reason_has_a_troubleshooting_row() -> None:
     code = _constants(reconcile, "EVENT_")
     assert code - rows == set(), "Event reasons without a row under '## Events'"
     assert rows - code == set(), "rows for Event reasons the operator does not emit"
+
+
+def _slug(heading: str) -> str:
+    text = re.sub(r"[^\w\s-]", "", heading.replace("`", "").strip().lower())
+    return re.sub(r"\s+", "-", text)
+
+
+def test_the_readme_links_into_docs_resolve() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\((docs/[^)#\s]+)(?:#([^)\s]+))?\)", readme)
+    assert links, "the README links into docs/"
+    for path, anchor in links:
+        target = REPO_ROOT / path
+        assert target.is_file(), f"README links to {path}, which does not exist"
+        if anchor:
+            headings = re.findall(r"^#+\s+(.*)$", target.read_text(encoding="utf-8"), re.M)
+            assert anchor in {_slug(h) for h in headings}, f"README: no #{anchor} in {path}"

@@ -226,6 +226,11 @@ _SCHEMA_MISTAKES: tuple[tuple[str, str], ...] = (
         conditions.REASON_UNKNOWN_CATALOG_KEY,
     ),
     (
+        "a variant's PoolProfile names a `hardware.acceleratorModel` that is not in the hardware "
+        "catalog",
+        conditions.REASON_UNKNOWN_ACCELERATOR,
+    ),
+    (
         "the model, at the variant's precision and context length, fits no listed pool (too "
         "large for its GPUs or memory even at the largest `tensorParallel`)",
         conditions.REASON_MODEL_FITS_NO_POOL,
@@ -254,6 +259,9 @@ validates. The resource is accepted; the operator then reports the problem on th
 `{conditions.READY}` with status `False`, one of these reasons, and a message naming the field:
 
 {_mistakes_table()}
+
+Every condition reason, with what to do about it, is in
+[Troubleshooting](../troubleshooting.md).
 
 A pool that exists but has no free capacity now is not a mistake: it is reported as
 `{conditions.CAPACITY_AVAILABLE}=False` and the operator falls back to the next pool that fits.
