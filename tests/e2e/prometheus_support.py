@@ -19,16 +19,17 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from deepseek_operator.controlplane import prometheus as local_prometheus
+from deepseek_operator.controlplane.errors import ControlPlaneError
+from deepseek_operator.controlplane.prometheus import serve_exposition
 from deepseek_operator.core.workloads.engines import TRANSFORMERS
 
-SCRAPE_SECONDS = 1
 NAMES = TRANSFORMERS.metrics
 
 
@@ -120,22 +121,7 @@ class LoadSource:
         return "\n".join(lines) + "\n"
 
     def start(self) -> LoadSource:
-        source = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                body = source.exposition().encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = serve_exposition(self.exposition)
         self.port = int(self._server.server_address[1])
         threading.Thread(target=self._server.serve_forever, args=(0.1,), daemon=True).start()
         return self
@@ -165,49 +151,21 @@ class PrometheusServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> PrometheusServer:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        config = {
-            "global": {
-                "scrape_interval": f"{SCRAPE_SECONDS}s",
-                "scrape_timeout": f"{SCRAPE_SECONDS}s",
-                "evaluation_interval": f"{SCRAPE_SECONDS}s",
-            },
-            "scrape_configs": [
-                {
-                    "job_name": "load",
-                    "honor_labels": True,
-                    "static_configs": [{"targets": self.targets}],
-                }
-            ],
-        }
-        (self.directory / "prometheus.yml").write_text(yaml.safe_dump(config))
+        local_prometheus.write_config(self.directory, self.targets)
         log = (self.directory / "prometheus.log").open("ab")
-        self.process = subprocess.Popen(
-            [
-                prometheus_binary(),
-                f"--config.file={self.directory / 'prometheus.yml'}",
-                f"--storage.tsdb.path={self.directory / 'data'}",
-                f"--web.listen-address=127.0.0.1:{self.port}",
-                "--storage.tsdb.retention.time=2h",
-                "--web.console.templates=/dev/null",
-                "--web.console.libraries=/dev/null",
-            ],
+        process = subprocess.Popen(
+            local_prometheus.argv(prometheus_binary(), self.directory, self.port),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        self.process = process
         log.close()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log()[-2000:]
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"{self.address}/-/ready", timeout=2) as answer,
-            ):
-                if answer.status == 200:
-                    return self
-            time.sleep(0.2)
-        raise AssertionError(f"Prometheus did not become ready:\n{self.log()[-2000:]}")
+        try:
+            local_prometheus.wait_ready(self.address, lambda: process.poll() is None)
+        except ControlPlaneError as error:
+            raise AssertionError(f"{error}:\n{self.log()[-2000:]}") from error
+        return self
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

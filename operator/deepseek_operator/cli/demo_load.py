@@ -16,10 +16,9 @@ import sys
 import threading
 import time
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from deepseek_operator.cli import demo_day
+from deepseek_operator.controlplane.prometheus import serve_exposition
 from deepseek_operator.core.workloads.engines import TRANSFORMERS
 
 POOL_LABEL = "load-source"
@@ -59,28 +58,10 @@ class DayLoad:
         return f"# TYPE {COUNTER} counter\n{COUNTER}{{{labels}}} {total}\n"
 
 
-def serve(load: DayLoad, port: int) -> ThreadingHTTPServer:
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            body = load.exposition().encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *_: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    return server
-
-
 def main(argv: list[str]) -> None:
     port, scale, start, anchor = argv
     load = DayLoad(float(scale), datetime.fromisoformat(start), float(anchor))
-    serve(load, int(port)).serve_forever(poll_interval=0.2)
+    serve_exposition(load.exposition, int(port)).serve_forever(poll_interval=0.2)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,9 @@ import shutil
 import time
 import urllib.request
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -66,3 +68,25 @@ def wait_ready(address: str, alive: Callable[[], bool], timeout: float = 60.0) -
                 return
         time.sleep(0.2)
     raise ControlPlaneError(f"Prometheus did not become ready within {timeout:.0f} s")
+
+
+def serve_exposition(render: Callable[[], str], port: int = 0) -> ThreadingHTTPServer:
+    """An HTTP server on 127.0.0.1 answering every GET with `render()` in Prometheus' text
+    format: a stand-in for model servers' `/metrics` where simulated pods run no process. The
+    caller runs `serve_forever`; port 0 picks a free one (see `server_address`)."""
+
+    class Exposition(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = render().encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Exposition)
+    server.daemon_threads = True
+    return server
