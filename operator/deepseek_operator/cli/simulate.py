@@ -52,8 +52,9 @@ from deepseek_operator.core.replay.comparison import (
     Comparison,
     ReplaySettings,
     compare,
+    timeline,
 )
-from deepseek_operator.core.replay.engine import Observation
+from deepseek_operator.core.replay.engine import DemandTimeline, Observation, PolicyRun
 from deepseek_operator.core.replay.inputs import ReplayInputs, replay_inputs
 from deepseek_operator.core.replay.oracle import DEFAULT_MAX_STEPS
 from deepseek_operator.core.replay.traces import (
@@ -285,7 +286,24 @@ def comparison_json(
             "variables": result.oracle.variables,
         },
         "notes": list(result.notes),
+        "timeline": {run.name: _timeline_json(run, demand) for run in result.runs},
     }
+
+
+def _timeline_json(run: PolicyRun, demand: DemandTimeline) -> list[dict[str, Any]]:
+    """Each step at which the policy's replicas or rule changed (see `timeline`)."""
+    return [
+        {
+            "step": e.step,
+            "at": e.at.astimezone(demand.start.tzinfo).isoformat(),
+            "billed": e.billed,
+            "ready": e.ready,
+            "demandSeenTokensPerSecond": e.demand_seen_tokens_per_second,
+            "demandPlannedTokensPerSecond": e.demand_planned_tokens_per_second,
+            "rule": e.rule,
+        }
+        for e in timeline(run, demand)
+    ]
 
 
 def simulate(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -99,6 +100,50 @@ def test_json_output_carries_each_policy_and_the_oracle(tmp_path: Path) -> None:
     assert payload["oracle"]["status"] == "optimal"
     assert plot.stat().st_size > 10_000
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_json_timeline_gives_each_change_with_its_rule_and_demand() -> None:
+    code, output = invoke(
+        *base_args(), "--synthetic", "diurnal", "--days", "1", "--step", "60", "--json"
+    )
+    assert code == 0, output
+    payload = json.loads(output)
+    timeline = payload["timeline"]
+    assert set(timeline) == set(POLICY_NAMES)
+    ours = timeline["ours"]
+    assert ours[0]["step"] == 0
+    steps = [entry["step"] for entry in ours]
+    assert steps == sorted(set(steps))
+    rules = {entry["rule"] for entry in ours}
+    # The example's night window cannot carry the night (3 CPU replicas at most).
+    assert ours[0]["rule"] == "capacityShort"
+    assert {"scaleUp", "scaleDown", "window"} <= rules
+    for before, after in itertools.pairwise(ours):
+        # every entry is a change of replicas or of rule
+        assert (before["billed"], before["ready"], before["rule"]) != (
+            after["billed"],
+            after["ready"],
+            after["rule"],
+        )
+    assert all(entry["demandPlannedTokensPerSecond"] is not None for entry in ours)
+    # The replicas at each change add up to the policy's billed GPU-hours.
+    gpu_steps = 0
+    for entry, following in zip(ours, [*ours[1:], None], strict=True):
+        last = following["step"] if following else int(payload["trace"]["durationSeconds"] / 60)
+        gpu_steps += entry["billed"]["a100"] * (last - entry["step"])
+    by_name = {p["name"]: p for p in payload["policies"]}
+    assert gpu_steps / 60 == pytest.approx(by_name["ours"]["gpuHours"])
+    assert {entry["rule"] for entry in timeline["oracle"]} == {"hindsight"}
+    assert {entry["rule"] for entry in timeline["static-gpu"]} == {"fixed"}
+    assert {e["rule"] for e in timeline["load-only"]} <= {
+        "hpa:start",
+        "hpa:steady",
+        "hpa:tolerance",
+        "hpa:stabilisation",
+        "hpa:scaleUp",
+        "hpa:scaleDown",
+        "hpa:noMetrics",
+    }
 
 
 def test_a_bad_trace_stops_before_anything_is_simulated(tmp_path: Path) -> None:

@@ -128,13 +128,16 @@ def test_scale_up_is_immediate_and_scale_down_waits_for_the_window() -> None:
     up = plan(s, pools(), observed, 500.0, DAY + timedelta(seconds=15), history)
     assert up.capacity_tokens_per_second >= 600.0
     assert up.change is Change.SCALE_UP
+    assert (first.rule, up.rule) == ("initial", "scaleUp")
     observed = [PoolReplicas(p, n, n) for p, n in up.replicas.items()]
     history = up.next_history(history, observed, DAY + timedelta(seconds=15), s.load)
     early = plan(s, pools(), observed, 100.0, DAY + timedelta(seconds=300), history)
     assert early.replicas == up.replicas, "demand fell 5 min ago: the 10 min window holds"
+    assert early.rule == "held:stabilisation"
     late = plan(s, pools(), observed, 100.0, DAY + timedelta(seconds=700), history)
     assert late.total_replicas < up.total_replicas
     assert late.change is Change.SCALE_DOWN
+    assert late.rule == "scaleDown"
 
 
 def test_cost_move_waits_for_savings_cooldown_and_dwell() -> None:
@@ -145,14 +148,18 @@ def test_cost_move_waits_for_savings_cooldown_and_dwell() -> None:
     recent = History(pool_since=(("a100", DAY - timedelta(seconds=60)),))
     held = plan(s, pools(), running, 14.0, DAY, recent)
     assert held.replicas["a100"] == 1 and "dwell" in held.reason
+    assert held.rule == "held:dwell"
     cooling = History(moves=(_move(DAY - timedelta(seconds=120)),))
     held = plan(s, pools(), running, 14.0, DAY, cooling)
     assert held.replicas["a100"] == 1 and "cooldown" in held.reason
+    assert held.rule == "held:cooldown"
     greedy_saver = spec(
         schedule=Schedule("UTC"), slo=Slo(), migration=Migration(min_savings_percent=95)
     )
     held = plan(greedy_saver, pools(), running, 14.0, DAY)
     assert held.replicas["a100"] == 1 and "minSavingsPercent" in held.reason
+    assert held.rule == "held:minSavings"
+    assert plan(s, pools(), running, 14.0, DAY).rule == "move"
 
 
 def test_window_forbidding_a_pool_forces_the_move_despite_cooldown() -> None:
@@ -164,6 +171,7 @@ def test_window_forbidding_a_pool_forces_the_move_despite_cooldown() -> None:
     result = plan(spec(), pools(), running, 14.0, NIGHT, cooling)
     assert result.replicas == {"a100": 0, "rtx4090": 0, "cpu-xeon": 2}
     assert "leaving a100 (cpuOnly window excludes gpu pools)" in result.reason
+    assert result.rule == "window"
 
 
 def test_metrics_unavailable_holds_but_obeys_the_window() -> None:

@@ -70,6 +70,7 @@ __all__ = [
     "PoolOption",
     "PoolReplicas",
     "ReplicaBounds",
+    "Rule",
     "Schedule",
     "Slo",
     "SloOverride",
@@ -199,6 +200,34 @@ class Change(StrEnum):
     MOVE = "move"
 
 
+class Rule(StrEnum):
+    """The rule that made the plan, or held a better placement back, as a short code (what
+    `simulate --json` reports per step). A refused move reads ``held:`` and the gate's rule."""
+
+    NO_POOL = "noPool"
+    """No allowed pool can run the model."""
+    METRICS_UNAVAILABLE = "metricsUnavailable"
+    """No demand figure: the placement is held."""
+    CAPACITY_SHORT = "capacityShort"
+    """No placement meets demand: the most capacity the bounds allow."""
+    INITIAL = "initial"
+    """Nothing runs: the cheapest placement."""
+    STEADY = "steady"
+    """What runs serves the demand and is the cheapest placement (or no move is worth it)."""
+    STABILISING = "held:stabilisation"
+    """Demand fell, but not for the scale-down stabilisation window yet: nothing stops."""
+    SCALE_UP = "scaleUp"
+    """What runs cannot serve demand: the cheapest replicas are added."""
+    SCALE_DOWN = "scaleDown"
+    """The stabilised demand fell: the cheapest placement within what runs."""
+    REBALANCE = "rebalance"
+    """Replica bounds force replicas from one pool to another."""
+    MOVE = "move"
+    """The cheapest placement replaces what runs: the move gate allows it."""
+    WINDOW = "window"
+    """The window's policy or SLO forbids a running pool: its replicas leave."""
+
+
 @dataclass(frozen=True)
 class PlannedPool:
     pool: str
@@ -241,6 +270,10 @@ class Plan:
     """(pool, why) for every pool the planner could not use."""
     reason: str
     currency: str
+    rule: str = ""
+    """What made the plan or held a better one back: a `Rule`, or ``held:`` + the move gate's
+    rule (``held:minSavings``, ``held:disruption``, ``held:payback``, ``held:cooldown``,
+    ``held:dwell``)."""
 
     @property
     def replicas(self) -> dict[str, int]:
@@ -295,7 +328,8 @@ def plan(
         effective = (
             None if demand is None else effective_demand(history, demand, ctx.now, spec.load)
         )
-        return _assemble(ctx, {}, demand, effective, "none", ctx.bounds.min == 0, note)
+        found = _assemble(ctx, {}, demand, effective, "none", ctx.bounds.min == 0, note)
+        return replace(found, rule=Rule.NO_POOL)
     try:
         return _decide(ctx, demand, history, _EXACT)
     except SolverFailed as failure:
@@ -336,45 +370,73 @@ def _decide(
     forced_note = f"leaving {ctx.why_excluded(forced)}" if forced else ""
 
     def finish(
-        target: Mapping[str, int], effective: float | None, feasible: bool, *notes: str
+        target: Mapping[str, int],
+        effective: float | None,
+        feasible: bool,
+        rule: str,
+        *notes: str,
     ) -> Plan:
         note = "; ".join(n for n in (*notes, forced_note, fallback) if n)
-        return _assemble(ctx, target, demand, effective, method.name, feasible, note)
+        found = _assemble(ctx, target, demand, effective, method.name, feasible, note)
+        if forced and rule in (Rule.STEADY, Rule.SCALE_DOWN):
+            rule = Rule.WINDOW
+        return replace(found, rule=str(rule))
 
     if demand is None:
-        return finish(ctx.hold(method), None, True, "metrics unavailable: holding placement")
+        return finish(
+            ctx.hold(method),
+            None,
+            True,
+            Rule.METRICS_UNAVAILABLE,
+            "metrics unavailable: holding placement",
+        )
 
     effective = effective_demand(history, demand, ctx.now, ctx.spec.load)
     required = effective * (1 + ctx.slo.headroom_fraction)
     best = ctx.solve(method, ctx.terms(), required)
     if best is None:
-        return finish(ctx.most_capacity(method), effective, False)
+        return finish(ctx.most_capacity(method), effective, False, Rule.CAPACITY_SHORT)
 
     running = ctx.running_allowed()
     if not running:
-        return finish(best, effective, True, "" if forced else "initial placement")
+        return finish(
+            best,
+            effective,
+            True,
+            Rule.WINDOW if forced else Rule.INITIAL,
+            "" if forced else "initial placement",
+        )
 
     # Staying: grow the running placement if it cannot serve demand (pure scale-up, new pools
     # only where cheapest), then, if the stabilised demand fell, trim it (pure scale-down; each
     # running pool keeps ≥ 1 replica). Neither half stops a replica in order to start another.
     notes: list[str] = []
+    rule: str = Rule.STEADY
     grown = running if ctx.serves(running, required) else None
     if grown is None:
+        rule = Rule.SCALE_UP
         grown = ctx.solve(method, ctx.terms(at_least=running), required)
         if grown is not None and set(grown) - set(running):
             notes.append("running pools cannot serve demand: adding pools")
     if grown is None:
         grown = ctx.solve(method, ctx.terms(keep=list(running)), required, reference=running)
         if grown is None:
-            return finish(best, effective, True, "running pools cannot serve demand within bounds")
+            return finish(
+                best, effective, True, Rule.MOVE, "running pools cannot serve demand within bounds"
+            )
+        rule = Rule.REBALANCE
         notes.append("replica bounds force a rebalance")
     fell = history.effective_demand is None or effective < history.effective_demand
     stay = grown
     if fell:
         trimmed = ctx.terms(keep=list(grown), at_most=grown)
         stay = ctx.solve(method, trimmed, required, reference=grown) or grown
+        if stay != grown:
+            rule = Rule.SCALE_DOWN
+    if rule == Rule.STEADY and ctx.could_shed(stay, demand, effective):
+        rule = Rule.STABILISING
     if stay == best:
-        return finish(stay, effective, True, *notes)
+        return finish(stay, effective, True, rule, *notes)
     verdict = judge_move(
         stay,
         best,
@@ -386,10 +448,12 @@ def _decide(
         start_cost={p.name: ctx.biased_cost(p) * p.startup_seconds / 3600 for p in ctx.allowed},
     )
     if verdict.allowed:
-        return finish(best, effective, True, ctx.move_note(stay, best))
+        return finish(best, effective, True, Rule.MOVE, ctx.move_note(stay, best))
     cheaper = " + ".join(f"{n}×{p}" for p, n in best.items())
+    if rule in (Rule.STEADY, Rule.STABILISING):
+        rule = f"held:{verdict.rule}"
     return finish(
-        stay, effective, True, *notes, f"stays over {cheaper or 'none'}: {verdict.why_not}"
+        stay, effective, True, rule, *notes, f"stays over {cheaper or 'none'}: {verdict.why_not}"
     )
 
 
@@ -502,6 +566,21 @@ class _Context:
             for name, n in self.current.items()
             if name in capacity and min(n, capacity[name]) > 0
         }
+
+    def could_shed(self, replicas: Mapping[str, int], demand: float, effective: float) -> bool:
+        """Whether the demand measured now, below the stabilised one, could do with a replica
+        less: the scale-down stabilisation is what keeps it (a diagnostic, not a decision)."""
+        if demand >= effective or sum(replicas.values()) <= self.bounds.min:
+            return False
+        need = demand * (1 + self.slo.headroom_fraction)
+        by_name = {p.name: p for p in self.allowed}
+        capacity = math.fsum(
+            by_name[p].tokens_per_second_per_replica * n for p, n in replicas.items()
+        )
+        smallest = min(
+            by_name[p].tokens_per_second_per_replica for p, n in replicas.items() if n > 0
+        )
+        return capacity - smallest >= need
 
     def serves(self, replicas: Mapping[str, int], required: float) -> bool:
         return solver.is_feasible(

@@ -132,6 +132,9 @@ class MoveVerdict:
     saving_fraction: float
     disruption_fraction: float
     why_not: str = ""
+    rule: str = ""
+    """The rule that refused the move, as a short code: ``minSavings``, ``disruption``,
+    ``payback``, ``cooldown`` or ``dwell`` ("" when allowed)."""
 
 
 def judge_move(
@@ -156,13 +159,13 @@ def judge_move(
     verdict = MoveVerdict(False, saving, disruption)
     if saving <= 0 or saving * 100 < migration.min_savings_percent:
         why = f"saves {saving:.0%} (< minSavingsPercent {migration.min_savings_percent:g}%)"
-        return replace(verdict, why_not=why)
+        return replace(verdict, why_not=why, rule="minSavings")
     if disruption > 0 and saving / disruption < 1 / DISRUPTION_TOLERANCE_K:
         why = (
             f"saves {saving:.0%} but disrupts {disruption:.0%} of replicas "
             f"(score {saving / disruption:.2f} < {1 / DISRUPTION_TOLERANCE_K:.2f})"
         )
-        return replace(verdict, why_not=why)
+        return replace(verdict, why_not=why, rule="disruption")
     started = sum(
         max(0, n - base.get(pool, 0)) * (start_cost or {}).get(pool, 0.0)
         for pool, n in candidate.items()
@@ -175,11 +178,11 @@ def judge_move(
             f"{started:.3g} its new replicas cost while starting within "
             f"{_ago(timedelta(hours=horizon_hours))}"
         )
-        return replace(verdict, why_not=why)
+        return replace(verdict, why_not=why, rule="payback")
     last = history.last_move_at
     if last is not None and now - last < timedelta(seconds=migration.cooldown_seconds):
         why = f"cooldown: last move {_ago(now - last)} ago (< {migration.cooldown_seconds}s)"
-        return replace(verdict, why_not=why)
+        return replace(verdict, why_not=why, rule="cooldown")
     for pool, n in sorted(base.items()):
         entered = history.entered(pool)
         dwell = timedelta(seconds=migration.min_dwell_seconds)
@@ -188,7 +191,7 @@ def judge_move(
                 f"dwell: {pool} entered {_ago(now - entered)} ago "
                 f"(< minDwellSeconds {migration.min_dwell_seconds})"
             )
-            return replace(verdict, why_not=why)
+            return replace(verdict, why_not=why, rule="dwell")
     return replace(verdict, allowed=True)
 
 

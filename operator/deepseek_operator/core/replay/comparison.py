@@ -98,6 +98,55 @@ class Comparison:
         return next((r for r in self.runs if r.name == name), None)
 
 
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One change in a policy's replay: from `step` on (until the next entry), these replicas
+    per pool were billed and Ready, under this rule. The demand is the value at `step`."""
+
+    step: int
+    at: datetime
+    billed: dict[str, int]
+    ready: dict[str, int]
+    demand_seen_tokens_per_second: float | None
+    demand_planned_tokens_per_second: float | None
+    rule: str
+
+
+def timeline(run: PolicyRun, demand: DemandTimeline) -> list[TimelineEntry]:
+    """The steps at which the run's billed or Ready replicas, or its rule, changed (the first step
+    always): a per-step record without repeating the steps in between, which are the same."""
+    steps = demand.steps
+    changed = np.zeros(steps, dtype=bool)
+    changed[0] = True
+    if steps > 1:
+        changed[1:] |= (np.diff(run.billed, axis=1) != 0).any(axis=0)
+        changed[1:] |= (np.diff(run.ready, axis=1) != 0).any(axis=0)
+        if run.rule_index is not None:
+            changed[1:] |= np.diff(run.rule_index) != 0
+    names = [p.name for p in run.pools]
+    entries = []
+    for step in np.flatnonzero(changed):
+        seen = float(demand.observed_tokens_per_second[step])
+        planned = (
+            float("nan")
+            if run.planned_tokens_per_second is None
+            else float(run.planned_tokens_per_second[step])
+        )
+        index = -1 if run.rule_index is None else int(run.rule_index[step])
+        entries.append(
+            TimelineEntry(
+                step=int(step),
+                at=demand.at(int(step)),
+                billed={n: int(run.billed[i, step]) for i, n in enumerate(names)},
+                ready={n: int(run.ready[i, step]) for i, n in enumerate(names)},
+                demand_seen_tokens_per_second=None if np.isnan(seen) else seen,
+                demand_planned_tokens_per_second=None if np.isnan(planned) else planned,
+                rule=run.rules[index] if index >= 0 else "",
+            )
+        )
+    return entries
+
+
 def _kind_pools(pools: Sequence[ReplayPool], kind: HardwareKind) -> list[ReplayPool]:
     return [p for p in pools if p.kind == kind]
 

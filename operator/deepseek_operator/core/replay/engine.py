@@ -178,10 +178,26 @@ class StepView:
 Decision = Placement | Rollout | Actions | None  # None: hold the current placement
 
 
+@dataclass(frozen=True)
+class Explanation:
+    """Why a policy decided as it did at one step: the rule that held or made the change (a
+    short code such as ``scaleUp`` or ``held:cooldown``, the same at every step it applies), and
+    the demand it planned for (the stabilised demand; None when the policy plans none)."""
+
+    rule: str
+    planned_tokens_per_second: float | None = None
+
+
 class ReplayPolicy(Protocol):
     name: str
 
     def decide(self, view: StepView) -> Decision: ...
+
+
+class ExplainingPolicy(Protocol):
+    """A policy that can say why it took its last decision (see `Explanation`)."""
+
+    def explain(self) -> Explanation: ...
 
 
 @dataclass(frozen=True)
@@ -197,6 +213,10 @@ class PolicyRun:
     arriving_tokens: FloatArray  # [step]
     moves: int
     note: str = ""
+    rules: tuple[str, ...] = ()
+    """The distinct rules the policy gave, in order of first use; `rule_index` points here."""
+    rule_index: IntArray | None = None  # [step] index into `rules`, -1 where none was given
+    planned_tokens_per_second: FloatArray | None = None  # [step] NaN where none was planned
 
     @property
     def cost_per_step(self) -> FloatArray:
@@ -361,6 +381,10 @@ def replay(
     ready = np.zeros((len(pools), steps), dtype=np.int64)
     moves = 0
     throughput = np.array([p.tokens_per_second_per_replica for p in pools])
+    explain = getattr(policy, "explain", None)
+    said_rules: dict[str, int] = {}
+    rule_index = np.full(steps, -1, dtype=np.int64)
+    planned = np.full(steps, np.nan, dtype=np.float64)
     for step in range(steps):
         fleet.promote(step)
         observed = float(demand.observed_tokens_per_second[step])
@@ -373,6 +397,11 @@ def replay(
             starting=starting_now,
         )
         decision = policy.decide(view)
+        if explain is not None:
+            said: Explanation = explain()
+            rule_index[step] = said_rules.setdefault(said.rule, len(said_rules))
+            if said.planned_tokens_per_second is not None:
+                planned[step] = said.planned_tokens_per_second
         if step == 0 and decision is not None and not isinstance(decision, Actions):
             # Warm start: the trace begins with the policy's placement already serving.
             placed = decision.target if isinstance(decision, Rollout) else decision
@@ -409,4 +438,7 @@ def replay(
         unmet_tokens=unmet,
         arriving_tokens=demand.arriving_tokens.copy(),
         moves=moves,
+        rules=tuple(said_rules),
+        rule_index=rule_index,
+        planned_tokens_per_second=planned,
     )

@@ -37,6 +37,7 @@ from deepseek_operator.core.replay.engine import (
     UNMET_EPSILON_TOKENS,
     Actions,
     DemandTimeline,
+    Explanation,
     FloatArray,
     IntArray,
     ReplayPool,
@@ -342,6 +343,9 @@ class OraclePolicy:
     def __init__(self, solution: OracleSolution, pools: Sequence[ReplayPool]) -> None:
         self.solution = solution
         self.pools = tuple(pools)
+
+    def explain(self) -> Explanation:
+        return Explanation("hindsight")
 
     def decide(self, view: StepView) -> Actions | None:
         factor = self.solution.factor

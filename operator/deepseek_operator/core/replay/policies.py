@@ -23,6 +23,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from deepseek_operator.api.deployment import DeepSeekDeployment
+from deepseek_operator.core.planning.reconcile import Decision as OperatorDecision
 from deepseek_operator.core.planning.reconcile import (
     DemandReading,
     DemandUnavailable,
@@ -34,6 +35,7 @@ from deepseek_operator.core.planning.reconcile import (
 )
 from deepseek_operator.core.replay.engine import (
     DemandTimeline,
+    Explanation,
     Placement,
     ReplayPool,
     Rollout,
@@ -111,6 +113,9 @@ class StaticPolicy:
     def decide(self, view: StepView) -> Placement:
         return self.placement
 
+    def explain(self) -> Explanation:
+        return Explanation("fixed")
+
 
 def static_sizing(
     name: str,
@@ -143,12 +148,18 @@ class TimeOnlyPolicy:
     ) -> None:
         self.rules = tuple(rules)
         self.fallback = fallback
+        self.rule = "clock:default"
 
     def decide(self, view: StepView) -> Placement:
         for rule, placement in self.rules:
             if rule.active(view.at):
+                self.rule = f"clock:{rule.name}"
                 return placement
+        self.rule = "clock:default"
         return self.fallback
+
+    def explain(self) -> Explanation:
+        return Explanation(self.rule)
 
 
 def time_only_policy(
@@ -207,6 +218,7 @@ class LoadOnlyPolicy:
         keep = max(1, math.ceil(scale_down_stabilization_seconds / step_seconds))
         self.recent: deque[int] = deque(maxlen=keep)
         self.current: int | None = None
+        self.said = Explanation("hpa:start")
 
     def _clamp(self, replicas: int) -> int:
         return max(self.min_replicas, min(self.max_replicas, replicas))
@@ -214,6 +226,7 @@ class LoadOnlyPolicy:
     def decide(self, view: StepView) -> Placement | None:
         observed = view.observed_tokens_per_second
         if observed is None:
+            self.said = Explanation("hpa:noMetrics")
             return None  # no metrics: hold, as the HPA does
         per_replica = self.pool.tokens_per_second_per_replica
         if self.current is None:
@@ -222,19 +235,34 @@ class LoadOnlyPolicy:
                 math.ceil(observed / (per_replica * self.target_utilisation))
             )
             self.recent.append(self.current)
+            self.said = Explanation("hpa:start", observed)
             return {self.pool.name: self.current}
         # Like the HPA, the ratio is taken over the desired replica count, not the ready ones.
         utilisation = observed / (self.current * per_replica)
         ratio = utilisation / self.target_utilisation
         recommendation = self.current
+        rule = "hpa:steady"
         if abs(ratio - 1.0) > HPA_TOLERANCE:
             recommendation = self._clamp(math.ceil(self.current * ratio - 1e-9))
+        elif math.ceil(self.current * ratio - 1e-9) != self.current:
+            rule = "hpa:tolerance"
         self.recent.append(recommendation)
+        before = self.current
         if recommendation >= self.current:
             self.current = recommendation
         else:
             self.current = max(self.recent)
+            if self.current == before:
+                rule = "hpa:stabilisation"
+        if self.current > before:
+            rule = "hpa:scaleUp"
+        elif self.current < before:
+            rule = "hpa:scaleDown"
+        self.said = Explanation(rule, observed)
         return {self.pool.name: self.current}
+
+    def explain(self) -> Explanation:
+        return self.said
 
 
 class OperatorPolicy:
@@ -252,6 +280,7 @@ class OperatorPolicy:
         self.deployment = deployment.model_copy(update={"spec": spec, "status": None})
         self.resolution = resolution
         self.history: ReconcileHistory | None = None
+        self.said = Explanation("")
 
     def decide(self, view: StepView) -> Rollout:
         desired = view.desired
@@ -276,4 +305,21 @@ class OperatorPolicy:
         decision = decide(snapshot, view.at, self.history)
         self.history = decision.history
         writes = {w.pool: w.replicas for w in decision.writes or ()}
+        self.said = _explained(decision)
         return Rollout(target=dict(decision.target), writes=writes)
+
+    def explain(self) -> Explanation:
+        return self.said
+
+
+def _explained(decision: OperatorDecision) -> Explanation:
+    """The plan's rule, or what decide() added on top of the plan: pre-warming before a window
+    boundary, or holding what runs when the plan would place fewer than replicas.min."""
+    planned = decision.plan
+    if planned is None:
+        return Explanation("specInvalid")
+    rule = planned.rule
+    wanted = planned.replicas
+    if any(n > wanted.get(p, 0) for p, n in decision.target.items()):
+        rule = "prewarm" if planned.total_replicas >= planned.replica_bounds.min else "held:minimum"
+    return Explanation(rule, planned.effective_demand_tokens_per_second)
