@@ -415,6 +415,15 @@ class Load(ApiModel):
         le=86400,
         description="Demand must stay lower for this long before replicas are removed.",
     )
+    tolerance_fraction: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Replicas are added only when the capacity needed (demand × (1 + "
+        "headroomFraction)) exceeds the running capacity by more than this fraction, as the "
+        "HorizontalPodAutoscaler's tolerance (default 0.1) ignores small changes; it keeps one "
+        "replica from coming and going while demand sits at a replica boundary.",
+    )
 
 
 class Migration(ApiModel):

@@ -351,14 +351,24 @@ def test_a_move_that_disrupts_more_than_twice_what_it_saves_is_refused() -> None
     assert half.allowed and half.disruption_fraction == 0.5
 
 
-def test_running_replicas_just_short_of_demand_scale_up() -> None:
-    # 3 × 4090 give 360 tok/s; 310 tok/s × 1.2 headroom needs 372: 3 % short is still short.
+def test_running_replicas_just_short_of_demand_scale_up_only_past_the_tolerance() -> None:
+    # 3 × 4090 give 360 tok/s; 310 tok/s × 1.2 headroom needs 372: 3 % short.
     running = [PoolReplicas("rtx4090", 3, 3)]
-    result = plan(spec(), pools(), running, 310.0, DAY)
+    strict = spec(load=Load(0, 0, tolerance_fraction=0.0))
+    result = plan(strict, pools(), running, 310.0, DAY)
     assert result.feasible
     assert result.capacity_tokens_per_second >= 372.0
     assert result.replicas == {"a100": 0, "rtx4090": 4, "cpu-xeon": 0}
     assert result.change is Change.SCALE_UP
+    # The HPA's 10 % tolerance keeps the 3 replicas: no replica comes and goes at the boundary.
+    kept = plan(spec(), pools(), running, 310.0, DAY)
+    assert kept.replicas == {"a100": 0, "rtx4090": 3, "cpu-xeon": 0}
+    assert kept.change is Change.NONE and kept.rule == "held:tolerance"
+    assert kept.feasible and kept.shortfall_tokens_per_second == 0
+    # 340 tok/s needs 408, 13 % above 360: past the tolerance, replicas are added.
+    grown = plan(spec(), pools(), running, 340.0, DAY)
+    assert grown.capacity_tokens_per_second >= 408.0
+    assert grown.change is Change.SCALE_UP and grown.rule == "scaleUp"
 
 
 def test_capacity_just_below_the_requirement_is_not_feasible() -> None:

@@ -122,7 +122,11 @@ def plan_spec(spec: PlanningRules) -> PlanSpec:
             exception_dates=tuple(schedule.exception_dates),
             default_policy=schedule.default_policy,
         ),
-        load=Load(load.scale_up_stabilization_seconds, load.scale_down_stabilization_seconds)
+        load=Load(
+            load.scale_up_stabilization_seconds,
+            load.scale_down_stabilization_seconds,
+            load.tolerance_fraction,
+        )
         if load
         else Load(),
         migration=Migration(

@@ -214,6 +214,8 @@ class Rule(StrEnum):
     """Nothing runs: the cheapest placement."""
     STEADY = "steady"
     """What runs serves the demand and is the cheapest placement (or no move is worth it)."""
+    TOLERANCE = "held:tolerance"
+    """What runs is short of demand × (1 + headroom) by less than the load's tolerance: kept."""
     STABILISING = "held:stabilisation"
     """Demand fell, but not for the scale-down stabilisation window yet: nothing stops."""
     SCALE_UP = "scaleUp"
@@ -392,10 +394,16 @@ def _decide(
         )
 
     effective = effective_demand(history, demand, ctx.now, ctx.spec.load)
+    floor = effective * (1 + ctx.slo.headroom_fraction) / (1 + ctx.tolerance)
     required = effective * (1 + ctx.slo.headroom_fraction)
     best = ctx.solve(method, ctx.terms(), required)
     if best is None:
-        return finish(ctx.most_capacity(method), effective, False, Rule.CAPACITY_SHORT)
+        # No placement holds demand × (1 + headroom): aim for the tolerated floor instead, as a
+        # running placement within the tolerance would be kept; failing that, the most capacity.
+        best = ctx.solve(method, ctx.terms(), floor)
+        if best is None:
+            return finish(ctx.most_capacity(method), effective, False, Rule.CAPACITY_SHORT)
+        required = floor
 
     running = ctx.running_allowed()
     if not running:
@@ -412,7 +420,9 @@ def _decide(
     # running pool keeps ≥ 1 replica). Neither half stops a replica in order to start another.
     notes: list[str] = []
     rule: str = Rule.STEADY
-    grown = running if ctx.serves(running, required) else None
+    grown = running if ctx.serves(running, floor) else None
+    if grown is not None and not ctx.serves(running, required):
+        rule = Rule.TOLERANCE
     if grown is None:
         rule = Rule.SCALE_UP
         grown = ctx.solve(method, ctx.terms(at_least=running), required)
@@ -429,13 +439,15 @@ def _decide(
     fell = history.effective_demand is None or effective < history.effective_demand
     stay = grown
     if fell:
-        trimmed = ctx.terms(keep=list(grown), at_most=grown)
-        stay = ctx.solve(method, trimmed, required, reference=grown) or grown
+        trimmed = ctx.solve(
+            method, ctx.terms(keep=list(grown), at_most=grown), required, reference=grown
+        )
+        stay = trimmed or grown
         if stay != grown:
             rule = Rule.SCALE_DOWN
     if rule == Rule.STEADY and ctx.could_shed(stay, demand, effective):
         rule = Rule.STABILISING
-    if stay == best:
+    if stay == best or ctx.objective(stay) <= ctx.objective(best):
         return finish(stay, effective, True, rule, *notes)
     verdict = judge_move(
         stay,
@@ -450,7 +462,7 @@ def _decide(
     if verdict.allowed:
         return finish(best, effective, True, Rule.MOVE, ctx.move_note(stay, best))
     cheaper = " + ".join(f"{n}×{p}" for p, n in best.items())
-    if rule in (Rule.STEADY, Rule.STABILISING):
+    if rule in (Rule.STEADY, Rule.STABILISING, Rule.TOLERANCE):
         rule = f"held:{verdict.rule}"
     return finish(
         stay, effective, True, rule, *notes, f"stays over {cheaper or 'none'}: {verdict.why_not}"
@@ -582,6 +594,15 @@ class _Context:
         )
         return capacity - smallest >= need
 
+    @property
+    def tolerance(self) -> float:
+        return self.spec.load.tolerance_fraction
+
+    def within_tolerance(self, capacity: float, required: float) -> bool:
+        """Capacity short of `required` by no more than the tolerance (then nothing is added)."""
+        floor = required / (1 + self.tolerance)
+        return capacity >= floor - solver.CAPACITY_TOLERANCE * max(1.0, floor)
+
     def serves(self, replicas: Mapping[str, int], required: float) -> bool:
         return solver.is_feasible(
             self.terms(), self.vector(replicas), required, self.bounds.min, self.bounds.max
@@ -691,6 +712,8 @@ def _assemble(
     shortfall = 0.0 if required is None else max(0.0, required - capacity)
     if required is not None and shortfall <= 1e-9 * max(1.0, required):
         shortfall = 0.0
+    if required is not None and ctx.within_tolerance(capacity, required):
+        shortfall = 0.0  # kept on purpose: within the tolerance of what is required
     served = capacity if demand is None else min(demand, capacity)
     served_millions_per_hour = served * 3600 / 1e6
     per_million = cost / served_millions_per_hour if served_millions_per_hour > 0 else None

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-_CAPACITY_TOLERANCE = 1e-9
+CAPACITY_TOLERANCE = 1e-9
 _SOLVER_MARGIN = 1e-6
 ENUMERATION_LIMIT = 20_000
 """Instances with at most this many placements are solved by enumeration instead of HiGHS."""
@@ -59,7 +59,7 @@ def is_feasible(
         return False
     if not total_min <= sum(replicas) <= total_max:
         return False
-    return capacity(terms, replicas) >= required - _CAPACITY_TOLERANCE * max(1.0, required)
+    return capacity(terms, replicas) >= required - CAPACITY_TOLERANCE * max(1.0, required)
 
 
 def _milp(
@@ -138,7 +138,7 @@ def _enumerate_min_cost(
     rates = np.array([t.tokens_per_second for t in terms], dtype=np.float64)
     costs = np.array([t.cost for t in terms], dtype=np.float64)
     capacity = grid @ rates if len(terms) else np.zeros(len(grid))
-    enough = capacity >= required - _CAPACITY_TOLERANCE * max(1.0, required)
+    enough = capacity >= required - CAPACITY_TOLERANCE * max(1.0, required)
     grid = grid[enough]
     cost = grid @ costs if len(terms) else np.zeros(len(grid))
     return True, _first_best(grid, cost, grid.sum(axis=1))
@@ -175,14 +175,14 @@ def solve_max_capacity(
         costs = np.array([t.cost for t in terms], dtype=np.float64)
         served = grid @ rates if len(terms) else np.zeros(len(grid))
         top = float(served.max())
-        grid = grid[served >= top - _CAPACITY_TOLERANCE * max(1.0, top)]
+        grid = grid[served >= top - CAPACITY_TOLERANCE * max(1.0, top)]
         cost = grid @ costs if len(terms) else np.zeros(len(grid))
         return _first_best(grid, cost, grid.sum(axis=1))
     most = _milp([-t.tokens_per_second for t in terms], terms, None, total_min, total_max)
     if most is None:
         return None
     best = capacity(terms, most)
-    slack = _CAPACITY_TOLERANCE * max(1.0, best)
+    slack = CAPACITY_TOLERANCE * max(1.0, best)
     cheapest = _milp([t.cost for t in terms], terms, best - slack, total_min, total_max)
     return most if cheapest is None else cheapest
 

@@ -28,17 +28,31 @@ DISRUPTION_TOLERANCE_K = 2.0
 _KEPT_MOVES = 32
 
 
+DEFAULT_TOLERANCE = 0.1
+"""The HorizontalPodAutoscaler's default tolerance: a capacity within 10 % of the target is kept."""
+
+
 @dataclass(frozen=True)
 class Load:
-    """Stabilisation windows (``load {scaleUpStabilizationSeconds, scaleDownStabilizationSeconds}``)."""
+    """Stabilisation windows and tolerance (``load {scaleUpStabilizationSeconds,
+    scaleDownStabilizationSeconds, toleranceFraction}``)."""
 
     scale_up_stabilization_seconds: int = 0
     scale_down_stabilization_seconds: int = 600
+    tolerance_fraction: float = DEFAULT_TOLERANCE
+    """A running placement whose capacity is within this fraction of the required capacity
+    (demand × (1 + headroom)) is kept, as the HPA keeps replicas whose utilisation is within its
+    tolerance of the target: the required capacity must exceed the running one by more than
+    this before replicas are added."""
 
     def __post_init__(self) -> None:
         for name in ("scale_up_stabilization_seconds", "scale_down_stabilization_seconds"):
             if getattr(self, name) < 0:
                 raise ValueError(f"load.{_camel(name)} must be ≥ 0, got {getattr(self, name)}")
+        if not 0 <= self.tolerance_fraction <= 1:
+            raise ValueError(
+                f"load.toleranceFraction must be in [0, 1], got {self.tolerance_fraction}"
+            )
 
 
 @dataclass(frozen=True)
