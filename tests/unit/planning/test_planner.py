@@ -270,6 +270,23 @@ def test_scale_to_zero_is_a_move_that_waits_for_dwell() -> None:
     assert plan(spec(), pools(), running, 0.0, NIGHT, settled).total_replicas == 0
 
 
+def test_a_scale_down_empties_a_settled_pool_but_not_one_just_entered() -> None:
+    s = spec(schedule=Schedule("UTC"), slo=Slo())
+    running = [PoolReplicas("a100", 1, 1), PoolReplicas("rtx4090", 2, 2)]  # 640 tok/s
+    # Demand fell to 200 tok/s (240 with headroom): 2 × 4090 alone carry it.
+    settled = History(effective_demand=500.0, pool_since=(("a100", DAY - timedelta(hours=2)),))
+    result = plan(s, pools(), running, 200.0, DAY, settled)
+    assert result.replicas == {"a100": 0, "rtx4090": 2, "cpu-xeon": 0}
+    assert result.change is Change.SCALE_DOWN and result.rule == "scaleDown"
+    history = result.next_history(settled, running, DAY, s.load)
+    assert history.moves == (), "emptying a pool by a pure scale-down is not a move"
+    assert history.entered("a100") is None
+    # The a100 replica started a minute ago: minDwellSeconds keeps the pool.
+    fresh = History(effective_demand=500.0, pool_since=(("a100", DAY - timedelta(seconds=60)),))
+    kept = plan(s, pools(), running, 200.0, DAY, fresh)
+    assert kept.replicas["a100"] == 1
+
+
 def test_trims_when_demand_falls_but_consolidates_only_through_the_gate() -> None:
     running = [PoolReplicas("cpu-xeon", 8, 8)]  # 72 tok/s of capacity for 14 tok/s
     recent_move = (_move(NIGHT - timedelta(seconds=60)),)

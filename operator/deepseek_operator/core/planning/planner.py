@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from deepseek_operator.api.vocabulary import HARDWARE_KINDS, HardwareKind, Policy
@@ -439,9 +439,15 @@ def _decide(
     fell = history.effective_demand is None or effective < history.effective_demand
     stay = grown
     if fell:
-        trimmed = ctx.solve(
-            method, ctx.terms(keep=list(grown), at_most=grown), required, reference=grown
-        )
+        # A pure scale-down may empty a pool entered at least minDwellSeconds ago; emptying the
+        # last one (scaling to zero) is a move, left to the gate below.
+        settled = ctx.settled_pools(history)
+        keep = [p for p in grown if p not in settled]
+        trimmed = ctx.solve(method, ctx.terms(keep=keep, at_most=grown), required, reference=grown)
+        if trimmed is None or not trimmed:
+            trimmed = ctx.solve(
+                method, ctx.terms(keep=list(grown), at_most=grown), required, reference=grown
+            )
         stay = trimmed or grown
         if stay != grown:
             rule = Rule.SCALE_DOWN
@@ -593,6 +599,16 @@ class _Context:
             by_name[p].tokens_per_second_per_replica for p, n in replicas.items() if n > 0
         )
         return capacity - smallest >= need
+
+    def settled_pools(self, history: History) -> set[str]:
+        """Running pools entered at least minDwellSeconds ago (or before the history began)."""
+        dwell = timedelta(seconds=self.spec.migration.min_dwell_seconds)
+        settled = set()
+        for pool in self.current:
+            entered = history.entered(pool)
+            if entered is None or self.now - entered >= dwell:
+                settled.add(pool)
+        return settled
 
     @property
     def tolerance(self) -> float:

@@ -228,7 +228,9 @@ def record(
     used_before = {p for p, n in before.items() if n > 0}
     used_after = {p for p, n in after.items() if n > 0}
     moves = history.moves
-    if is_move(before, after) or (used_before and used_after and used_before != used_after):
+    # A move shifts replicas between pools (cooldown counts from it). Entering a pool by a pure
+    # scale-up or emptying one by a pure scale-down is not a move; dwell covers the pool entered.
+    if is_move(before, after):
         move = Move(now, _pairs(before), _pairs(after))
         moves = (*moves, move)[-_KEPT_MOVES:]
     since = {p: t for p, t in history.pool_since if p in used_after}
