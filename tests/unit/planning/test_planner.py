@@ -368,6 +368,33 @@ def test_a_move_that_disrupts_more_than_twice_what_it_saves_is_refused() -> None
     assert half.allowed and half.disruption_fraction == 0.5
 
 
+def test_disruption_counts_the_capacity_a_move_stops_not_its_replicas() -> None:
+    from deepseek_operator.core.planning.stability import judge_move
+
+    free = Migration(cooldown_seconds=0, min_savings_percent=5, min_dwell_seconds=0)
+    # 3 big replicas (1,000 tok/s each) and 3 small ones (28 tok/s): consolidating onto a 4th
+    # big one stops half the replicas but under 3 % of the capacity, to save 9 %.
+    rates = {"big": 1000.0, "small": 28.0}
+    before, after = {"big": 3, "small": 3}, {"big": 4}
+    by_count = judge_move(before, after, 32.0, 29.1, History(), DAY, free)
+    assert not by_count.allowed and by_count.rule == "disruption"
+    weighed = judge_move(before, after, 32.0, 29.1, History(), DAY, free, tokens_per_replica=rates)
+    assert weighed.allowed
+    assert weighed.disruption_fraction == pytest.approx(84 / 3084)
+    # The planner weighs by capacity: 2 × 4090 + 8 slow CPU replicas (28.8/h) consolidate onto
+    # 3 × 4090 (24/h, 17 % less) although 8 of 10 replicas stop: they carry 72 of 312 tok/s.
+    s = spec(
+        schedule=Schedule("UTC"),
+        slo=Slo(),
+        replicas=ReplicaBounds(1, 12),
+        migration=Migration(0, 8, 0, 10, 0),
+    )
+    running = [PoolReplicas("rtx4090", 2, 2), PoolReplicas("cpu-xeon", 8, 8)]
+    moved = plan(s, pools(), running, 250.0, DAY, History(effective_demand=250.0))
+    assert moved.replicas == {"a100": 0, "rtx4090": 3, "cpu-xeon": 0}
+    assert moved.rule == "move"
+
+
 def test_running_replicas_just_short_of_demand_scale_up_only_past_the_tolerance() -> None:
     # 3 × 4090 give 360 tok/s; 310 tok/s × 1.2 headroom needs 372: 3 % short.
     running = [PoolReplicas("rtx4090", 3, 3)]

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -160,23 +161,34 @@ def judge_move(
     now: datetime,
     migration: Migration,
     start_cost: Mapping[str, float] | None = None,
+    tokens_per_replica: Mapping[str, float] | None = None,
 ) -> MoveVerdict:
     """Whether a cost move from ``base`` (what staying would look like) to ``candidate`` is worth it.
 
     ``start_cost`` is what one replica costs on each pool while it starts (cost per hour ×
     start-up time): a move must earn that back within the time it is guaranteed to last.
+    ``tokens_per_replica`` weighs the disruption by the capacity the move stops, i.e. the share
+    of traffic whose replicas go (without it, every replica counts the same): stopping three
+    small CPU replicas that carry 2 % of the traffic disrupts 2 %, not half of six replicas.
     """
     saving = (base_cost - candidate_cost) / base_cost if base_cost > 0 else 0.0
-    total = sum(base.values())
-    stopped = sum(max(0, n - candidate.get(pool, 0)) for pool, n in base.items())
-    disruption = stopped / total if total else 0.0
+
+    def weight(pool: str) -> float:
+        return 1.0 if tokens_per_replica is None else tokens_per_replica.get(pool, 0.0)
+
+    total = math.fsum(n * weight(pool) for pool, n in base.items())
+    stopped = math.fsum(
+        max(0, n - candidate.get(pool, 0)) * weight(pool) for pool, n in base.items()
+    )
+    disruption = stopped / total if total > 0 else 0.0
     verdict = MoveVerdict(False, saving, disruption)
     if saving <= 0 or saving * 100 < migration.min_savings_percent:
         why = f"saves {saving:.0%} (< minSavingsPercent {migration.min_savings_percent:g}%)"
         return replace(verdict, why_not=why, rule="minSavings")
     if disruption > 0 and saving / disruption < 1 / DISRUPTION_TOLERANCE_K:
         why = (
-            f"saves {saving:.0%} but disrupts {disruption:.0%} of replicas "
+            f"saves {saving:.0%} but disrupts {disruption:.0%} of "
+            f"{'replicas' if tokens_per_replica is None else 'capacity'} "
             f"(score {saving / disruption:.2f} < {1 / DISRUPTION_TOLERANCE_K:.2f})"
         )
         return replace(verdict, why_not=why, rule="disruption")
