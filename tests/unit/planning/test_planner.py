@@ -287,6 +287,28 @@ def test_a_scale_down_empties_a_settled_pool_but_not_one_just_entered() -> None:
     assert kept.replicas["a100"] == 1
 
 
+def test_cost_moves_wait_until_the_stabilised_demand_has_settled() -> None:
+    from deepseek_operator.core.planning.stability import DemandSample
+
+    s = spec(schedule=Schedule("UTC"), load=Load(0, 600))
+    running = [PoolReplicas("a100", 1, 1)]  # 400 tok/s at 30/h
+    # Demand fell from 300 to 100 tok/s a minute ago: the plan still holds 300 (360 with
+    # headroom), for which 3 × 4090 (24/h) would be 20 % cheaper than the a100.
+    falling = History(
+        demand_samples=(DemandSample(DAY - timedelta(seconds=60), 300.0),),
+        effective_demand=300.0,
+    )
+    held = plan(s, pools(), running, 100.0, DAY, falling)
+    assert held.replicas["a100"] == 1
+    assert held.rule == "held:stabilisation"
+    assert "demand still settling (100 tok/s measured, 300 stabilised)" in held.reason
+    # Once the stabilised demand has caught up, the move is judged as usual: 1 × 4090.
+    settled = History(effective_demand=100.0)
+    moved = plan(s, pools(), running, 100.0, DAY, settled)
+    assert moved.replicas == {"a100": 0, "rtx4090": 1, "cpu-xeon": 0}
+    assert moved.rule == "move"
+
+
 def test_trims_when_demand_falls_but_consolidates_only_through_the_gate() -> None:
     running = [PoolReplicas("cpu-xeon", 8, 8)]  # 72 tok/s of capacity for 14 tok/s
     recent_move = (_move(NIGHT - timedelta(seconds=60)),)

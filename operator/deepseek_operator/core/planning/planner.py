@@ -455,6 +455,22 @@ def _decide(
         rule = Rule.STABILISING
     if stay == best or ctx.objective(stay) <= ctx.objective(best):
         return finish(stay, effective, True, rule, *notes)
+    if not math.isclose(effective, demand, rel_tol=1e-9, abs_tol=1e-12):
+        # The stabilised demand has not caught up with the measured one: the level the move
+        # would be made for is about to change. Cost moves wait for a settled demand (as
+        # Karpenter consolidates only after pods have been stable for consolidateAfter).
+        if rule in (Rule.STEADY, Rule.STABILISING, Rule.TOLERANCE):
+            rule = Rule.STABILISING
+        cheaper = " + ".join(f"{n}×{p}" for p, n in best.items())
+        return finish(
+            stay,
+            effective,
+            True,
+            rule,
+            *notes,
+            f"stays over {cheaper or 'none'}: demand still settling "
+            f"({_rate(demand)} tok/s measured, {_rate(effective)} stabilised)",
+        )
     verdict = judge_move(
         stay,
         best,
