@@ -46,17 +46,18 @@ def write_plot(result: Comparison, currency: str, path: Path, policy: str = "our
         ls="--",
         label="demand as the operator sees it (scrape + rate window)",
     )
-    oracle = result.run("oracle")
-    if oracle is not None and oracle is not shown:
-        top.step(
-            hours,
-            oracle.capacity_tokens_per_second.sum(axis=0),
-            where="post",
-            color="tab:green",
-            lw=0.8,
-            ls=":",
-            label="oracle: total ready capacity",
-        )
+    for name, color in (("oracle", "tab:green"), ("fair-oracle", "tab:olive")):
+        oracle = result.run(name)
+        if oracle is not None and oracle is not shown:
+            top.step(
+                hours,
+                oracle.capacity_tokens_per_second.sum(axis=0),
+                where="post",
+                color=color,
+                lw=0.8,
+                ls=":",
+                label=f"{name}: total ready capacity",
+            )
     top.set_ylabel("output tokens per second")
     top.set_title(f"Demand and ready capacity per pool (policy: {shown.name})")
     top.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)

@@ -144,6 +144,7 @@ def test_oracle_is_cheapest_among_all_policies_that_serve_as_much(
         "load-only",
         "ours",
         "oracle",
+        "fair-oracle",
     ]
     for run in result.runs:
         if run.unmet <= oracle.unmet + 1e-6:

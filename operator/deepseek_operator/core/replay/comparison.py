@@ -8,6 +8,7 @@ savings against static-gpu and the gap to the oracle.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,9 +17,11 @@ import numpy as np
 
 from deepseek_operator.api.vocabulary import HardwareKind, Policy
 from deepseek_operator.core.planning.planner import Schedule, Window, plan
-from deepseek_operator.core.planning.schedule import active_window
+from deepseek_operator.core.planning.schedule import active_window, next_transition
 from deepseek_operator.core.replay.engine import (
     DemandTimeline,
+    FloatArray,
+    IntArray,
     Observation,
     PolicyRun,
     ReplayPolicy,
@@ -51,6 +54,7 @@ POLICY_NAMES: tuple[str, ...] = (
     "load-only",
     "ours",
     "oracle",
+    "fair-oracle",
 )
 HPA_SCALE_DOWN_STABILIZATION_SECONDS = 300.0
 
@@ -83,6 +87,7 @@ class PolicySummary:
     gpu_hours: float
     savings_vs_static_gpu_percent: float | None
     gap_to_oracle_percent: float | None
+    gap_to_fair_oracle_percent: float | None
     detail: str
 
 
@@ -93,6 +98,7 @@ class Comparison:
     summaries: tuple[PolicySummary, ...]
     oracle: OracleSolution | None
     notes: tuple[str, ...] = field(default=())
+    fair_oracle: OracleSolution | None = None
 
     def run(self, name: str) -> PolicyRun | None:
         return next((r for r in self.runs if r.name == name), None)
@@ -177,26 +183,59 @@ def deployment_rules(inputs: ReplayInputs, demand: DemandTimeline) -> OracleRule
     """Per step: which pools the planner may use and its replica bounds, for the oracle."""
     spec = inputs.spec
     names = [p.name for p in inputs.pools]
+    owner = window_per_step(spec.schedule, demand)
     allowed = np.ones((len(names), demand.steps), dtype=bool)
     low = np.zeros(demand.steps, dtype=np.int64)
     high = np.zeros(demand.steps, dtype=np.int64)
-    seen: dict[str | None, tuple[list[bool], int, int]] = {}
-    for step in range(demand.steps):
-        window = active_window(spec.schedule, demand.at(step))
-        key = window.name if window else None
-        if key not in seen:
-            # The planner's own verdict for this window: which pools it excludes and why, and
-            # the replica bounds in force (a plan for zero demand computes both).
-            verdict = plan(spec, inputs.options, [], 0.0, demand.at(step))
-            excluded = {pool for pool, _ in verdict.excluded}
-            usable = [name not in excluded for name in names]
-            bounds = verdict.replica_bounds
-            seen[key] = (usable, bounds.min, bounds.max)
-        usable, least, most = seen[key]
-        allowed[:, step] = usable
-        low[step] = least
-        high[step] = most
+    for index in np.unique(owner):
+        steps = owner == index
+        first = int(np.argmax(steps))
+        # The planner's own verdict for this window: which pools it excludes and why, and the
+        # replica bounds in force (a plan for zero demand computes both).
+        verdict = plan(spec, inputs.options, [], 0.0, demand.at(first))
+        excluded = {pool for pool, _ in verdict.excluded}
+        allowed[:, steps] = np.array([name not in excluded for name in names])[:, None]
+        low[steps] = verdict.replica_bounds.min
+        high[steps] = verdict.replica_bounds.max
     return OracleRules(allowed=allowed, max_ready=high, min_ready=low)
+
+
+def window_per_step(schedule: Schedule, demand: DemandTimeline) -> IntArray:
+    """Per step, the index of the schedule window in force (-1: none), found by walking from one
+    window transition to the next instead of asking at every step."""
+    index = np.full(demand.steps, -1, dtype=np.int64)
+    step = 0
+    start = demand.at(0)
+    while step < demand.steps:
+        at = demand.at(step)
+        window = active_window(schedule, at)
+        change = next_transition(schedule, at)
+        if change is None:
+            following = demand.steps
+        else:
+            offset = (change - start).total_seconds() / demand.step_seconds
+            following = min(demand.steps, max(step + 1, math.ceil(offset - 1e-9)))
+        if window is not None:
+            index[step:following] = schedule.windows.index(window)
+        step = following
+    return index
+
+
+def fair_requirement(inputs: ReplayInputs, demand: DemandTimeline) -> FloatArray:
+    """Per step, the capacity the planner's rules hold against demand: (1 + the window's
+    headroomFraction) ÷ (1 + the load's toleranceFraction), the least that `ours` keeps
+    before it adds replicas. The fair oracle must meet demand times this at every step."""
+    spec = inputs.spec
+    tolerance = spec.load.tolerance_fraction
+    windows = spec.schedule.windows
+    per_window = np.array(
+        [
+            (1.0 + spec.slo.overridden(w.slo if w else None).headroom_fraction) / (1.0 + tolerance)
+            for w in (*windows, None)
+        ]
+    )
+    factor: FloatArray = per_window[window_per_step(spec.schedule, demand)]
+    return factor
 
 
 def cheapest_per_token(pools: Sequence[ReplayPool]) -> ReplayPool:
@@ -232,7 +271,8 @@ def build_policies(
         fallback = _pools_for(schedule.default_policy, pools)
         if not rules:
             notes.append("time-only: the schedule has no windows, so it is one fixed placement")
-        policies.append(time_only_policy(demand, pools, rules, fallback, headroom, low))
+        owner = window_per_step(schedule, demand)
+        policies.append(time_only_policy(demand, pools, rules, fallback, headroom, low, owner))
     if "load-only" in wanted:
         if settings.load_only_pool is not None:
             chosen_pool = next((p for p in pools if p.name == settings.load_only_pool), None)
@@ -263,14 +303,18 @@ def summarise(runs: Sequence[PolicyRun]) -> tuple[PolicySummary, ...]:
     by_name = {r.name: r for r in runs}
     baseline = by_name.get("static-gpu")
     oracle = by_name.get("oracle")
+    fair = by_name.get("fair-oracle")
     summaries = []
+
+    def above(run: PolicyRun, reference: PolicyRun | None) -> float | None:
+        if reference is None or reference.total_cost <= 0:
+            return None
+        return 100.0 * (run.total_cost / reference.total_cost - 1.0)
+
     for run in runs:
         savings = None
         if baseline is not None and baseline.total_cost > 0:
             savings = 100.0 * (1.0 - run.total_cost / baseline.total_cost)
-        gap = None
-        if oracle is not None and oracle.total_cost > 0:
-            gap = 100.0 * (run.total_cost / oracle.total_cost - 1.0)
         summaries.append(
             PolicySummary(
                 name=run.name,
@@ -281,7 +325,8 @@ def summarise(runs: Sequence[PolicyRun]) -> tuple[PolicySummary, ...]:
                 moves=run.moves,
                 gpu_hours=run.gpu_hours,
                 savings_vs_static_gpu_percent=savings,
-                gap_to_oracle_percent=gap,
+                gap_to_oracle_percent=above(run, oracle),
+                gap_to_fair_oracle_percent=above(run, fair),
                 detail=run.note,
             )
         )
@@ -307,10 +352,12 @@ def compare(
                 progress(name, step + 1, demand.steps)
 
         runs.append(replay(policy, demand, inputs.pools, inputs.rules, report))
-    solution = None
-    if "oracle" in settings.policies:
+    solutions: dict[str, OracleSolution] = {}
+    for name in ("oracle", "fair-oracle"):
+        if name not in settings.policies:
+            continue
         if progress is not None:
-            progress("oracle", 0, demand.steps)
+            progress(name, 0, demand.steps)
         try:
             solution = solve_oracle(
                 demand,
@@ -318,19 +365,21 @@ def compare(
                 rules=deployment_rules(inputs, demand),
                 max_steps=settings.oracle_max_steps,
                 time_limit_seconds=settings.oracle_time_limit_seconds,
+                requirement=1.0 if name == "oracle" else fair_requirement(inputs, demand),
             )
         except OracleError as exc:
-            notes.append(str(exc))
+            notes.append(f"{name}: {exc}")
         else:
-            notes.append(solution.describe())
-            oracle_run = replay(OraclePolicy(solution, inputs.pools), demand, inputs.pools)
-            runs.append(oracle_run)
+            solutions[name] = solution
+            notes.append(f"{name}: {solution.describe()}")
+            runs.append(replay(OraclePolicy(solution, inputs.pools, name), demand, inputs.pools))
         if progress is not None:
-            progress("oracle", demand.steps, demand.steps)
+            progress(name, demand.steps, demand.steps)
     return Comparison(
         demand=demand,
         runs=tuple(runs),
         summaries=summarise(runs),
-        oracle=solution,
+        oracle=solutions.get("oracle"),
         notes=tuple(notes),
+        fair_oracle=solutions.get("fair-oracle"),
     )

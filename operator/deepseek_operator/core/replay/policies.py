@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from deepseek_operator.api.deployment import DeepSeekDeployment
@@ -144,19 +145,27 @@ class TimeOnlyPolicy:
     name = "time-only"
 
     def __init__(
-        self, rules: Sequence[tuple[ClockRule, dict[str, int]]], fallback: dict[str, int]
+        self,
+        rules: Sequence[tuple[ClockRule, dict[str, int]]],
+        fallback: dict[str, int],
+        owner: npt.NDArray[np.int64] | None = None,
     ) -> None:
         self.rules = tuple(rules)
         self.fallback = fallback
+        self.owner = owner
         self.rule = "clock:default"
 
     def decide(self, view: StepView) -> Placement:
-        for rule, placement in self.rules:
-            if rule.active(view.at):
-                self.rule = f"clock:{rule.name}"
-                return placement
-        self.rule = "clock:default"
-        return self.fallback
+        if self.owner is not None and view.index < len(self.owner):
+            index = int(self.owner[view.index])
+        else:
+            index = next((i for i, (r, _) in enumerate(self.rules) if r.active(view.at)), -1)
+        if index < 0:
+            self.rule = "clock:default"
+            return self.fallback
+        rule, placement = self.rules[index]
+        self.rule = f"clock:{rule.name}"
+        return placement
 
     def explain(self) -> Explanation:
         return Explanation(self.rule)
@@ -169,17 +178,22 @@ def time_only_policy(
     fallback_pools: tuple[str, ...],
     headroom: float,
     min_replicas: int,
+    owner: npt.NDArray[np.int64] | None = None,
 ) -> TimeOnlyPolicy:
-    """Size each rule's placement for the peak demand seen while that rule is the active one."""
+    """Size each rule's placement for the peak demand seen while that rule is the active one.
+
+    `owner` (optional) is the active rule's index per step (-1: none), when the caller knows it
+    already; otherwise each step asks the rules."""
     by_name = {p.name: p for p in pools}
     rates = demand.arriving_tokens_per_second
-    owner = np.full(demand.steps, -1, dtype=np.int64)
-    for step in range(demand.steps):
-        at = demand.at(step)
-        for index, rule in enumerate(rules):
-            if rule.active(at):
-                owner[step] = index
-                break
+    if owner is None:
+        owner = np.full(demand.steps, -1, dtype=np.int64)
+        for step in range(demand.steps):
+            at = demand.at(step)
+            for index, rule in enumerate(rules):
+                if rule.active(at):
+                    owner[step] = index
+                    break
 
     def size(index: int, names: tuple[str, ...]) -> dict[str, int]:
         chosen = [by_name[n] for n in names if n in by_name] or list(pools)
@@ -189,7 +203,7 @@ def time_only_policy(
         return {p.name: placement.placement.get(p.name, 0) for p in pools}
 
     sized = [(rule, size(i, rule.pools)) for i, rule in enumerate(rules)]
-    return TimeOnlyPolicy(sized, size(-1, fallback_pools))
+    return TimeOnlyPolicy(sized, size(-1, fallback_pools), owner)
 
 
 class LoadOnlyPolicy:
