@@ -287,6 +287,19 @@ def test_a_scale_down_empties_a_settled_pool_but_not_one_just_entered() -> None:
     assert kept.replicas["a100"] == 1
 
 
+def test_disruption_is_measured_against_what_runs_not_the_placement_staying_would_grow_to() -> None:
+    big = PoolOption("big", "gpu", "v", 8, 14.57, 102.5, 50.0, currency="CNY")
+    small = PoolOption("small", "gpu", "v", 2, 11.1, 65.8, 50.0, currency="CNY")
+    s = spec(schedule=Schedule("UTC"), slo=Slo(headroom_fraction=0.2), load=Load(0, 0, 0.0))
+    running = [PoolReplicas("big", 3, 3), PoolReplicas("small", 1, 1)]  # 373 tok/s
+    # 341 tok/s needs 409: growing adds a second small replica (65.91/h); 4 big ones cost
+    # 58.26/h (12 % less). Against the grown placement that stops 2 small replicas (30 % of
+    # its capacity, score 0.39); against what runs it stops one (18 %, score 0.66): allowed.
+    result = plan(s, [big, small], running, 341.0, DAY, History(effective_demand=300.0))
+    assert result.replicas == {"big": 4, "small": 0}
+    assert result.rule == "move"
+
+
 def test_cost_moves_wait_until_the_stabilised_demand_has_settled() -> None:
     from deepseek_operator.core.planning.stability import DemandSample
 

@@ -481,6 +481,7 @@ def _decide(
         ctx.spec.migration,
         start_cost={p.name: ctx.biased_cost(p) * p.startup_seconds / 3600 for p in ctx.allowed},
         tokens_per_replica={p.name: p.tokens_per_second_per_replica for p in ctx.allowed},
+        running=running,
     )
     if verdict.allowed:
         return finish(best, effective, True, Rule.MOVE, ctx.move_note(stay, best))

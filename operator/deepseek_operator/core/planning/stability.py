@@ -162,6 +162,7 @@ def judge_move(
     migration: Migration,
     start_cost: Mapping[str, float] | None = None,
     tokens_per_replica: Mapping[str, float] | None = None,
+    running: Mapping[str, int] | None = None,
 ) -> MoveVerdict:
     """Whether a cost move from ``base`` (what staying would look like) to ``candidate`` is worth it.
 
@@ -170,15 +171,18 @@ def judge_move(
     ``tokens_per_replica`` weighs the disruption by the capacity the move stops, i.e. the share
     of traffic whose replicas go (without it, every replica counts the same): stopping three
     small CPU replicas that carry 2 % of the traffic disrupts 2 %, not half of six replicas.
+    ``running`` is what runs now, when ``base`` is a placement staying would grow to: the
+    disruption is the share of what runs now that the move stops (default: ``base``).
     """
     saving = (base_cost - candidate_cost) / base_cost if base_cost > 0 else 0.0
 
     def weight(pool: str) -> float:
         return 1.0 if tokens_per_replica is None else tokens_per_replica.get(pool, 0.0)
 
-    total = math.fsum(n * weight(pool) for pool, n in base.items())
+    now_running = base if running is None else running
+    total = math.fsum(n * weight(pool) for pool, n in now_running.items())
     stopped = math.fsum(
-        max(0, n - candidate.get(pool, 0)) * weight(pool) for pool, n in base.items()
+        max(0, n - candidate.get(pool, 0)) * weight(pool) for pool, n in now_running.items()
     )
     disruption = stopped / total if total > 0 else 0.0
     verdict = MoveVerdict(False, saving, disruption)
