@@ -351,9 +351,28 @@ def test_short_spikes_wait_for_the_scale_up_window() -> None:
         effective_demand=10.0,
     )
     assert effective_demand(busy, 100.0, DAY, load) == 100.0
+    # Beyond what the placement in force serves, waiting serves nothing: the level rises at once.
+    assert effective_demand(calm, 100.0, DAY, load, capacity=150.0) == 10.0
+    assert effective_demand(calm, 100.0, DAY, load, capacity=80.0) == 100.0
     # Falling: held at the highest demand of the last 600 s.
     assert effective_demand(busy, 5.0, DAY, load) == 10.0
     assert effective_demand(History(effective_demand=50.0), 5.0, DAY, Load(0, 0)) == 5.0
+
+
+def test_demand_above_what_runs_scales_up_without_waiting_for_the_window() -> None:
+    from deepseek_operator.core.planning.stability import DemandSample
+
+    s = spec(schedule=Schedule("UTC"), load=Load(60, 600, 0.0))
+    running = [PoolReplicas("rtx4090", 3, 3)]  # 360 tok/s
+    calm = History(
+        demand_samples=(DemandSample(DAY - timedelta(seconds=30), 250.0),), effective_demand=250.0
+    )
+    # 320 tok/s (384 with headroom) is still served, within the headroom: the 60 s window holds.
+    held = plan(s, pools(), running, 320.0, DAY, calm)
+    assert held.replicas["rtx4090"] == 3 and held.effective_demand_tokens_per_second == 250.0
+    # 400 tok/s is more than 3 replicas serve at all: replicas are added at once.
+    burst = plan(s, pools(), running, 400.0, DAY, calm)
+    assert burst.capacity_tokens_per_second >= 480.0 and burst.rule == "scaleUp"
 
 
 def test_history_records_moves_and_when_pools_were_entered() -> None:

@@ -393,7 +393,9 @@ def _decide(
             "metrics unavailable: holding placement",
         )
 
-    effective = effective_demand(history, demand, ctx.now, ctx.spec.load)
+    effective = effective_demand(
+        history, demand, ctx.now, ctx.spec.load, capacity=ctx.capacity(ctx.running_allowed())
+    )
     floor = effective * (1 + ctx.slo.headroom_fraction) / (1 + ctx.tolerance)
     required = effective * (1 + ctx.slo.headroom_fraction)
     best = ctx.solve(method, ctx.terms(), required)
@@ -617,6 +619,14 @@ class _Context:
             by_name[p].tokens_per_second_per_replica for p, n in replicas.items() if n > 0
         )
         return capacity - smallest >= need
+
+    def capacity(self, replicas: Mapping[str, int]) -> float:
+        by_name = {p.name: p for p in self.allowed}
+        return math.fsum(
+            by_name[p].tokens_per_second_per_replica * n
+            for p, n in replicas.items()
+            if p in by_name
+        )
 
     def settled_pools(self, history: History) -> set[str]:
         """Running pools entered at least minDwellSeconds ago (or before the history began)."""

@@ -124,14 +124,26 @@ class History:
         return dict(self.pool_since).get(pool)
 
 
-def effective_demand(history: History, demand: float, now: datetime, load: Load) -> float:
-    """HPA-style stabilised demand: rise to the up-window minimum, fall to the down-window maximum."""
+def effective_demand(
+    history: History,
+    demand: float,
+    now: datetime,
+    load: Load,
+    capacity: float | None = None,
+) -> float:
+    """HPA-style stabilised demand: rise to the up-window minimum, fall to the down-window maximum.
+
+    The scale-up window keeps a short spike from adding replicas while the headroom absorbs
+    it. Demand above `capacity` (what the placement in force serves) is not absorbed: it goes
+    unserved now, and waiting cannot serve it, so the level rises to it at once."""
 
     def within(seconds: int) -> list[DemandSample]:
         start = now - timedelta(seconds=seconds)
         return [s for s in history.demand_samples if start < s.at < now]
 
     up_level = min([demand, *(s.low for s in within(load.scale_up_stabilization_seconds))])
+    if capacity is not None and demand > capacity:
+        up_level = demand
     down_level = max(
         [demand, *(s.tokens_per_second for s in within(load.scale_down_stabilization_seconds))]
     )
