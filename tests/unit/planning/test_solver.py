@@ -17,7 +17,8 @@ def instances(draw: st.DrawFn) -> tuple[list[PoolTerms], float, int, int]:
         lower = draw(st.integers(0, upper))
         cost = draw(st.floats(0.1, 100.0, allow_nan=False))
         rate = draw(st.floats(0.5, 500.0, allow_nan=False))
-        terms.append(PoolTerms(cost, rate, lower, upper))
+        least = draw(st.sampled_from([0, 0, 1, 2, 3, 9]))  # floor when used
+        terms.append(PoolTerms(cost, rate, lower, upper, least))
     required = draw(st.floats(0.0, 3000.0, allow_nan=False))
     low = draw(st.integers(0, 6))
     high = draw(st.integers(low, 20))

@@ -35,6 +35,8 @@ class PoolTerms:
     tokens_per_second: float
     lower: int
     upper: int
+    least_if_used: int = 0
+    """A pool that gets replicas gets at least this many (0 or 1: no such floor)."""
 
 
 def capacity(terms: Sequence[PoolTerms], replicas: Sequence[int]) -> float:
@@ -56,6 +58,8 @@ def is_feasible(
     if len(replicas) != len(terms):
         return False
     if any(not t.lower <= x <= t.upper for t, x in zip(terms, replicas, strict=True)):
+        return False
+    if any(0 < x < t.least_if_used for t, x in zip(terms, replicas, strict=True)):
         return False
     if not total_min <= sum(replicas) <= total_max:
         return False
@@ -82,11 +86,24 @@ def _milp(
         rows.append(np.array([t.tokens_per_second for t in terms]))
         low.append(required)
         high.append(np.inf)
+    # A pool with a floor when used is semi-integer (integrality 3): 0, or floor..upper; one
+    # that must be used anyway (lower ≥ 1) simply starts at the floor.
+    semi = [t.least_if_used > 1 and t.lower == 0 for t in terms]
+    floors = [
+        float(t.least_if_used) if s else float(max(t.lower, t.least_if_used if t.lower else 0))
+        for t, s in zip(terms, semi, strict=True)
+    ]
+    uppers = [float(t.upper) for t in terms]
+    if any(f > u for f, u, s in zip(floors, uppers, semi, strict=True) if not s):
+        return None  # a pool that must be used cannot reach its floor
+    # A semi-integer column whose floor is above its cap can only stay at 0.
+    uppers = [0.0 if s and f > u else u for f, u, s in zip(floors, uppers, semi, strict=True)]
+    floors = [0.0 if s and u == 0 else f for f, u, s in zip(floors, uppers, semi, strict=True)]
     result = milp(
         c=np.array(cost, dtype=float),
         constraints=LinearConstraint(np.vstack(rows), low, high),
-        integrality=np.ones(n),
-        bounds=Bounds([float(t.lower) for t in terms], [float(t.upper) for t in terms]),
+        integrality=np.array([3 if s else 1 for s in semi]),
+        bounds=Bounds(floors, uppers),
         options={"mip_rel_gap": 1e-9, "time_limit": 20.0},
     )
     if result.status == 2:  # infeasible
@@ -110,7 +127,12 @@ def _placements(terms: Sequence[PoolTerms], total_min: int, total_max: int) -> A
         axes = [np.arange(t.lower, t.upper + 1, dtype=np.int64) for t in terms]
         grid = np.stack(np.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, len(terms))
     totals = grid.sum(axis=1)
-    return grid[(totals >= total_min) & (totals <= total_max)]
+    keep = (totals >= total_min) & (totals <= total_max)
+    for index, t in enumerate(terms):
+        if t.least_if_used > 1:
+            column = grid[:, index]
+            keep &= (column == 0) | (column >= t.least_if_used)
+    return grid[keep]
 
 
 def _first_best(grid: Any, primary: Any, totals: Any) -> tuple[int, ...] | None:
