@@ -424,6 +424,13 @@ class Load(ApiModel):
         "HorizontalPodAutoscaler's tolerance (default 0.1) ignores small changes; it keeps one "
         "replica from coming and going while demand sits at a replica boundary.",
     )
+    forecast: bool = Field(
+        default=True,
+        description="Learn the daily demand profile from measured demand (kept in "
+        "status.history.forecast) and start replicas ahead of a rise it expects; it is used "
+        "only after two days of history and while its error stays within 20 %. false: plan "
+        "from measured demand alone.",
+    )
 
 
 class Migration(ApiModel):

@@ -236,6 +236,44 @@ class MoveRecord(ApiModel):
     )
 
 
+FORECAST_BINS = 96
+
+
+class DemandForecast(ApiModel):
+    """The demand profile the forecast learns: per quarter-hour of the local day (schedule's
+    time zone), the mean demand seen there on earlier days, and how well it forecasts."""
+
+    means: list[Annotated[float, Field(ge=0)]] = Field(
+        default=[],
+        max_length=FORECAST_BINS,
+        description="Smoothed mean demand (tokens/s) per quarter-hour of the local day, from "
+        "00:00; empty: nothing learned yet.",
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
+    days_seen: list[Annotated[int, Field(ge=0, le=1000)]] = Field(
+        default=[],
+        max_length=FORECAST_BINS,
+        description="On how many days each quarter-hour has been seen.",
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
+    bin_start: Timestamp | None = Field(
+        default=None,
+        description="Start of the quarter-hour being seen now.",
+        json_schema_extra={"format": "date-time"},
+    )
+    bin_sum: float = Field(default=0.0, ge=0, description="Sum of the demand seen in it so far.")
+    bin_samples: int = Field(default=0, ge=0, description="Readings seen in it so far.")
+    level: float = Field(
+        default=1.0, gt=0, description="Recent demand ÷ profile (today against the usual day)."
+    )
+    error_fraction: float | None = Field(
+        default=None, ge=0, description="Smoothed relative error of the forecasts checked."
+    )
+    checked: int = Field(
+        default=0, ge=0, le=1000, description="Quarter-hours whose forecast has been checked."
+    )
+
+
 class DecisionHistory(ApiModel):
     """What the operator remembers between decisions, kept here so a restart loses nothing:
     demand seen within the stabilisation windows, recent moves (cooldownSeconds), when each pool
@@ -285,6 +323,9 @@ class DecisionHistory(ApiModel):
         max_length=MAX_PLACEMENTS,
         description="Ready replicas per pool and since when (a sample needs a steady pool).",
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["pool"]},
+    )
+    forecast: DemandForecast | None = Field(
+        default=None, description="The demand profile the forecast has learned."
     )
 
 

@@ -21,12 +21,15 @@ stabilised demand × (1 + headroom) within the active window's policy, replica b
    have no free capacity are excluded (each with a reason);
 2. demand unavailable → hold the running placement, except replicas on excluded pools, whose
    capacity is replaced by the cheapest allowed capacity;
-3. otherwise *staying* never stops a replica to start another: the running placement grows by
+3. the stabilised demand is adjusted by the forecast (`forecast.Outlook`), when it has one that
+   is usable: raised for a rise due before new replicas would be Ready that the headroom would
+   not cover, lowered at once to the highest demand forecast over the scale-down window;
+4. *staying* never stops a replica to start another: the running placement grows by
    the cheapest replicas if it cannot serve demand, is trimmed if the stabilised demand fell
    (each running pool keeps ≥ 1 replica), and is otherwise kept as it is;
-4. the global optimum replaces staying only if ``stability.judge_move`` allows it
+5. the global optimum replaces staying only if ``stability.judge_move`` allows it
    (minSavingsPercent, savings ÷ disruption, start-up payback, cooldown, dwell);
-5. if no placement meets demand: the placement with the most capacity, and the shortfall.
+6. if no placement meets demand: the placement with the most capacity, and the shortfall.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from enum import StrEnum
 from deepseek_operator.api.vocabulary import HARDWARE_KINDS, HardwareKind, Policy
 from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning import solver
+from deepseek_operator.core.planning.forecast import Outlook
 from deepseek_operator.core.planning.schedule import (
     ReplicaBounds,
     Schedule,
@@ -57,6 +61,7 @@ from deepseek_operator.core.planning.stability import (
     is_move,
     judge_move,
     record,
+    settled,
 )
 
 __all__ = [
@@ -222,6 +227,10 @@ class Rule(StrEnum):
     """What runs cannot serve demand: the cheapest replicas are added."""
     SCALE_DOWN = "scaleDown"
     """The stabilised demand fell: the cheapest placement within what runs."""
+    SCALE_UP_FORECAST = "scaleUp:forecast"
+    """Replicas start ahead of a rise the forecast expects before they would be Ready."""
+    HELD_FORECAST = "held:forecast"
+    """A scale-down would cut into a rise the forecast expects within minDwellSeconds."""
     REBALANCE = "rebalance"
     """Replica bounds force replicas from one pool to another."""
     MOVE = "move"
@@ -251,6 +260,9 @@ class Plan:
     capacity_tokens_per_second: float
     demand_tokens_per_second: float | None
     effective_demand_tokens_per_second: float | None
+    planned_demand_tokens_per_second: float | None
+    """The level planned for: the stabilised demand, or higher where the forecast expects a rise
+    before new replicas would be Ready."""
     required_tokens_per_second: float | None
     baseline_pool: str | None
     baseline_cost_per_hour: float | None
@@ -311,8 +323,10 @@ def plan(
     demand: float | None,
     now: datetime,
     history: History | None = None,
+    outlook: Outlook | None = None,
 ) -> Plan:
-    """Plan the placement at ``now``; see the module docstring for the rules."""
+    """Plan the placement at ``now``; see the module docstring for the rules. ``outlook``: the
+    demand forecast (`forecast.Outlook`), when the caller keeps a demand profile."""
     history = History() if history is None else history
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
@@ -320,7 +334,7 @@ def plan(
         raise ValueError(f"demand must be a finite number ≥ 0 tokens/s or None, got {demand}")
     check_pools(pools)
     names = [p.name for p in pools]
-    ctx = _Context.build(spec, pools, observed, now)
+    ctx = _Context.build(spec, pools, observed, now, outlook)
     if not ctx.allowed:
         note = (
             "no allowed pool can run the model: " + ctx.why_excluded(names)
@@ -371,21 +385,22 @@ def _decide(
     forced = sorted(p for p, n in ctx.current.items() if n > 0 and p not in ctx.allowed_names)
     forced_note = f"leaving {ctx.why_excluded(forced)}" if forced else ""
 
-    def finish(
+    def finish_plain(
         target: Mapping[str, int],
         effective: float | None,
         feasible: bool,
         rule: str,
         *notes: str,
+        planned: float | None = None,
     ) -> Plan:
         note = "; ".join(n for n in (*notes, forced_note, fallback) if n)
-        found = _assemble(ctx, target, demand, effective, method.name, feasible, note)
+        found = _assemble(ctx, target, demand, effective, method.name, feasible, note, planned)
         if forced and rule in (Rule.STEADY, Rule.SCALE_DOWN):
             rule = Rule.WINDOW
         return replace(found, rule=str(rule))
 
     if demand is None:
-        return finish(
+        return finish_plain(
             ctx.hold(method),
             None,
             True,
@@ -396,9 +411,31 @@ def _decide(
     effective = effective_demand(
         history, demand, ctx.now, ctx.spec.load, capacity=ctx.capacity(ctx.running_allowed())
     )
-    floor = effective * (1 + ctx.slo.headroom_fraction) / (1 + ctx.tolerance)
-    required = effective * (1 + ctx.slo.headroom_fraction)
-    best = ctx.solve(method, ctx.terms(), required)
+    ahead = ctx.foresee(effective, demand)
+    effective = min(effective, ahead.settled)
+    planned = max(effective, ahead.rise)
+    headroom = 1 + ctx.slo.headroom_fraction
+    floor = planned * headroom / (1 + ctx.tolerance)
+    required = planned * headroom
+    keep_for = max(required, ahead.within_dwell * headroom)
+
+    def finish(
+        target: Mapping[str, int],
+        effective: float | None,
+        feasible: bool,
+        rule: str,
+        *notes: str,
+    ) -> Plan:
+        return finish_plain(target, effective, feasible, rule, *notes, ahead.note, planned=planned)
+
+    # A pool that does not run enters only with at least the tolerance's share of what is
+    # required: a thinner sliver buys capacity the tolerance already forgives, at the price of
+    # a pool to start, dwell in and leave again (without it, the plan may use any pool). A
+    # first placement, with nothing running, is the plain optimum.
+    sliver = required * ctx.tolerance if ctx.running_allowed() else 0.0
+    best = ctx.solve(method, ctx.terms(sliver=sliver), required) or ctx.solve(
+        method, ctx.terms(), required
+    )
     if best is None:
         # No placement holds demand × (1 + headroom): aim for the tolerated floor instead, as a
         # running placement within the tolerance would be kept; failing that, the most capacity.
@@ -406,6 +443,7 @@ def _decide(
         if best is None:
             return finish(ctx.most_capacity(method), effective, False, Rule.CAPACITY_SHORT)
         required = floor
+        keep_for = max(keep_for, floor)
 
     running = ctx.running_allowed()
     if not running:
@@ -426,8 +464,10 @@ def _decide(
     if grown is not None and not ctx.serves(running, required):
         rule = Rule.TOLERANCE
     if grown is None:
-        rule = Rule.SCALE_UP
-        grown = ctx.solve(method, ctx.terms(at_least=running), required)
+        rule = Rule.SCALE_UP_FORECAST if planned > effective else Rule.SCALE_UP
+        grown = ctx.solve(
+            method, ctx.terms(at_least=running, sliver=sliver), required
+        ) or ctx.solve(method, ctx.terms(at_least=running), required)
         if grown is not None and set(grown) - set(running):
             notes.append("running pools cannot serve demand: adding pools")
     if grown is None:
@@ -442,25 +482,24 @@ def _decide(
     stay = grown
     if fell:
         # A pure scale-down may empty a pool entered at least minDwellSeconds ago; emptying the
-        # last one (scaling to zero) is a move, left to the gate below.
-        settled = ctx.settled_pools(history)
-        keep = [p for p in grown if p not in settled]
-        trimmed = ctx.solve(method, ctx.terms(keep=keep, at_most=grown), required, reference=grown)
-        if trimmed is None or not trimmed:
-            trimmed = ctx.solve(
-                method, ctx.terms(keep=list(grown), at_most=grown), required, reference=grown
-            )
-        stay = trimmed or grown
+        # last one (scaling to zero) is a move, left to the gate below. It keeps what the
+        # forecast expects within the dwell time (a rise due then is not scaled down into).
+        stay = ctx.trim(method, grown, keep_for, history)
         if stay != grown:
             rule = Rule.SCALE_DOWN
+        if keep_for > required and ctx.trim(method, grown, required, history) != stay:
+            rule = Rule.HELD_FORECAST if stay == grown else rule
     if rule == Rule.STEADY and ctx.could_shed(stay, demand, effective):
         rule = Rule.STABILISING
     if stay == best or ctx.objective(stay) <= ctx.objective(best):
         return finish(stay, effective, True, rule, *notes)
-    if not math.isclose(effective, demand, rel_tol=1e-9, abs_tol=1e-12):
-        # The stabilised demand has not caught up with the measured one: the level the move
-        # would be made for is about to change. Cost moves wait for a settled demand (as
-        # Karpenter consolidates only after pods have been stable for consolidateAfter).
+    if not math.isclose(effective, demand, rel_tol=1e-9, abs_tol=1e-12) or not settled(
+        history, demand, ctx.now, ctx.spec.load
+    ):
+        # The stabilised demand has not caught up with the measured one, or the measured one
+        # is still moving: the level a move would be made for is about to change. Cost moves
+        # wait for a settled demand (as Karpenter consolidates only after pods have been stable
+        # for consolidateAfter); pure scale-downs do not wait for it.
         if rule in (Rule.STEADY, Rule.STABILISING, Rule.TOLERANCE):
             rule = Rule.STABILISING
         cheaper = " + ".join(f"{n}×{p}" for p, n in best.items())
@@ -495,6 +534,26 @@ def _decide(
     )
 
 
+FORECAST_LEAD_MARGIN = 60.0
+"""Replicas for a forecast rise start this long before they must be Ready (beyond start-up),
+so that a reconcile or two of delay does not make them late."""
+
+
+@dataclass(frozen=True)
+class _Foresight:
+    """The forecast's say in one plan (see `_Context.foresee`)."""
+
+    rise: float
+    """Highest demand expected before replicas started now are Ready (plan at least for it):
+    the stabilised demand times the rise the profile expects."""
+    within_dwell: float
+    """Highest demand expected within minDwellSeconds (a scale-down keeps capacity for it)."""
+    settled: float
+    """The stabilised demand, lowered to the measured one when the forecast expects no rise
+    over the scale-down window."""
+    note: str
+
+
 @dataclass(frozen=True)
 class _Context:
     """Everything derived from the inputs before optimising: window, SLO, exclusions, costs."""
@@ -509,10 +568,15 @@ class _Context:
     slo: Slo
     transition: datetime | None
     exclusions: Mapping[str, str]
+    outlook: Outlook | None = None
 
     @staticmethod
     def build(
-        spec: PlanSpec, pools: Sequence[PoolOption], observed: Sequence[PoolReplicas], now: datetime
+        spec: PlanSpec,
+        pools: Sequence[PoolOption],
+        observed: Sequence[PoolReplicas],
+        now: datetime,
+        outlook: Outlook | None = None,
     ) -> _Context:
         window = active_window(spec.schedule, now)
         policy = window.policy if window else spec.schedule.default_policy
@@ -535,6 +599,7 @@ class _Context:
             slo=slo,
             transition=next_transition(spec.schedule, now),
             exclusions=exclusions,
+            outlook=outlook,
         )
 
     @property
@@ -558,17 +623,26 @@ class _Context:
         keep: Sequence[str] = (),
         at_least: Mapping[str, int] | None = None,
         at_most: Mapping[str, int] | None = None,
+        sliver: float = 0.0,
     ) -> list[PoolTerms]:
-        """Columns for the allowed pools: ``keep`` pools hold ≥ 1; optional per-pool floors/caps."""
+        """Columns for the allowed pools: ``keep`` pools hold ≥ 1; optional per-pool floors/caps.
+        A pool that does not run now enters only with at least ``sliver`` tokens/s."""
         columns = []
         for p in self.allowed:
             upper = p.capacity_replicas
             if at_most is not None:
                 upper = min(upper, at_most.get(p.name, 0))
             lower = max(1 if p.name in keep else 0, (at_least or {}).get(p.name, 0))
+            least = 0
+            if sliver > 0 and self.current.get(p.name, 0) <= 0:
+                least = math.ceil(sliver / p.tokens_per_second_per_replica - 1e-9)
             columns.append(
                 PoolTerms(
-                    self.biased_cost(p), p.tokens_per_second_per_replica, min(lower, upper), upper
+                    self.biased_cost(p),
+                    p.tokens_per_second_per_replica,
+                    min(lower, upper),
+                    upper,
+                    least,
                 )
             )
         return columns
@@ -619,6 +693,60 @@ class _Context:
             by_name[p].tokens_per_second_per_replica for p, n in replicas.items() if n > 0
         )
         return capacity - smallest >= need
+
+    def trim(
+        self, method: _Method, grown: dict[str, int], required: float, history: History
+    ) -> dict[str, int]:
+        """The cheapest placement within `grown` that still serves `required` (a pure
+        scale-down); a pool entered less than minDwellSeconds ago keeps a replica."""
+        settled = self.settled_pools(history)
+        keep = [p for p in grown if p not in settled]
+        trimmed = self.solve(method, self.terms(keep=keep, at_most=grown), required, grown)
+        if trimmed is None or not trimmed:
+            trimmed = self.solve(
+                method, self.terms(keep=list(grown), at_most=grown), required, reference=grown
+            )
+        return trimmed or grown
+
+    def foresee(self, effective: float, demand: float) -> _Foresight:
+        """What the forecast changes in the stabilised demand: the rise it expects before
+        replicas started now would be Ready, and within minDwellSeconds; and, when it expects no
+        rise over the scale-down window, a fall that need not wait for that window (nothing
+        without a usable forecast, or for a rise within its own usual error)."""
+        if self.outlook is None:
+            return _Foresight(effective, effective, effective, "")
+        why_not = self.outlook.unusable
+        if why_not:
+            return _Foresight(effective, effective, effective, why_not)
+        lead = max((p.startup_seconds for p in self.allowed), default=0.0) + FORECAST_LEAD_MARGIN
+        dwell = float(self.spec.migration.min_dwell_seconds)
+        window = float(self.spec.load.scale_down_stabilization_seconds)
+        soon = self.outlook.rise(self.now, lead)
+        later = self.outlook.rise(self.now, max(lead, dwell))
+        within_window = self.outlook.highest(self.now, window)
+        if soon is None or later is None or within_window is None:
+            return _Foresight(
+                effective, effective, effective, "no forecast for the next quarter-hours"
+            )
+        error = self.outlook.error
+        # The scale-down window holds the highest demand it saw in case the fall reverses; the
+        # forecast knows better whether it will: the level may fall at once to the highest
+        # demand it expects over that window (with its error as margin), or to the measured
+        # demand if that is higher.
+        settled = min(effective, max(demand, within_window) * (1 + error))
+        # The headroom is there for what nobody foresaw; the forecast adds capacity only for a
+        # rise, with the forecast's error as margin, that the headroom would not cover.
+        cover = 1 + self.slo.headroom_fraction
+        soon = max(1.0, soon * (1 + error) / cover)
+        later = max(1.0, later * (1 + error) / cover)
+        base = min(effective, settled)
+        rise, within_dwell = base * soon, base * later
+        notes = []
+        if soon > 1:
+            notes.append(f"forecast rise to {_rate(rise)} tok/s within {lead:.0f}s")
+        if settled < effective:
+            notes.append(f"forecast: at most {_rate(settled)} tok/s within {window:.0f}s")
+        return _Foresight(rise, within_dwell, settled, "; ".join(notes))
 
     def capacity(self, replicas: Mapping[str, int]) -> float:
         by_name = {p.name: p for p in self.allowed}
@@ -738,6 +866,7 @@ def _assemble(
     solver_used: str,
     feasible: bool,
     note: str,
+    planned_demand: float | None = None,
 ) -> Plan:
     planned = tuple(
         PlannedPool(
@@ -752,7 +881,8 @@ def _assemble(
     )
     cost = math.fsum(p.cost_per_hour for p in planned)
     capacity = math.fsum(p.tokens_per_second for p in planned)
-    required = None if effective is None else effective * (1 + ctx.slo.headroom_fraction)
+    level = effective if planned_demand is None else planned_demand
+    required = None if level is None else level * (1 + ctx.slo.headroom_fraction)
     shortfall = 0.0 if required is None else max(0.0, required - capacity)
     if required is not None and shortfall <= 1e-9 * max(1.0, required):
         shortfall = 0.0
@@ -783,6 +913,7 @@ def _assemble(
         capacity_tokens_per_second=capacity,
         demand_tokens_per_second=demand,
         effective_demand_tokens_per_second=effective,
+        planned_demand_tokens_per_second=level,
         required_tokens_per_second=required,
         baseline_pool=baseline_name,
         baseline_cost_per_hour=baseline_cost,

@@ -50,6 +50,7 @@ from deepseek_operator.api.status import (
     ConditionStatus,
     DecisionHistory,
     DeepSeekDeploymentStatus,
+    DemandForecast,
     MoveRecord,
     NextTransition,
     PoolEntered,
@@ -66,6 +67,7 @@ from deepseek_operator.core.costing.cost import UnknownCurrencyRate
 from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning import correction, inputs
 from deepseek_operator.core.planning.correction import Learnt, PoolLoad, Steady
+from deepseek_operator.core.planning.forecast import DemandProfile, Outlook, observe
 from deepseek_operator.core.planning.planner import Plan, PlanSpec, PoolOption, Slo, plan
 from deepseek_operator.core.planning.planner import PoolReplicas as PlannerReplicas
 from deepseek_operator.core.planning.rollout import (
@@ -227,6 +229,8 @@ class ReconcileHistory:
     """The capacity correction learnt per pool."""
     steady: Mapping[str, Steady] = field(default_factory=dict)
     """Ready replicas per pool and since when (a correction sample needs a steady pool)."""
+    profile: DemandProfile = field(default_factory=DemandProfile)
+    """The demand profile the forecast learns (`forecast.py`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,7 +368,10 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
         for o in resolved.options
         if current.get(o.name, 0) or _ready(snapshot, o.name)
     ]
-    planned = plan(resolved.spec, resolved.options, observed, demand, now, memory.planner)
+    zone = lookup_time_zone(resolved.spec.schedule.time_zone)
+    forecasting = spec.load is not None and spec.load.forecast
+    outlook = Outlook(memory.profile, zone) if forecasting else None
+    planned = plan(resolved.spec, resolved.options, observed, demand, now, memory.planner, outlook)
     if spec.paused:
         target = current  # frozen: what runs stays the plan in force
     elif _short_of_minimum(planned, current):
@@ -404,12 +411,16 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
     was = find_condition(previous.conditions, PROGRESSING)
     if warm.extra and acting and (was is None or was.reason != REASON_PREWARMING):
         events.append(warm.event)  # once, when pre-warming begins
+    reading = snapshot.demand
     next_memory = ReconcileHistory(
         planner=_compacted(planner_history),
         target=target,
         written=dict(step) if acting else dict(memory.written),
         throughput=learnt.learnt,
         steady=learnt.steady,
+        profile=observe(memory.profile, reading.tokens_per_second, now, zone)
+        if forecasting and isinstance(reading, DemandReading)
+        else memory.profile,
     )
     status = _status(
         snapshot, resolved, planned, report, target, step_target, step, warm, next_memory
@@ -1218,6 +1229,7 @@ def history_to_status(memory: ReconcileHistory) -> DecisionHistory:
             PoolSteady(pool=p, ready_replicas=min(1000, s.ready), since=s.since)
             for p, s in sorted(memory.steady.items())
         ][:16],
+        forecast=_profile_to_status(memory.profile),
     )
 
 
@@ -1243,7 +1255,43 @@ def history_from_status(status: DeepSeekDeploymentStatus | None) -> ReconcileHis
         written={e.pool: e.replicas for e in kept.written},
         throughput={e.pool: Learnt(e.factor, e.samples, e.last_sample_at) for e in kept.throughput},
         steady={e.pool: Steady(e.ready_replicas, e.since) for e in kept.steady},
+        profile=_profile_from_status(kept.forecast),
     )
+
+
+def _profile_to_status(profile: DemandProfile) -> DemandForecast | None:
+    if profile.bin_start is None and not any(profile.days_seen):
+        return None
+    return DemandForecast(
+        means=list(profile.means),
+        days_seen=list(profile.days_seen),
+        bin_start=profile.bin_start,
+        bin_sum=profile.bin_sum,
+        bin_samples=profile.bin_samples,
+        level=profile.level,
+        error_fraction=profile.error,
+        checked=profile.checked,
+    )
+
+
+def _profile_from_status(kept: DemandForecast | None) -> DemandProfile:
+    """The profile kept in status; an empty one when there is none or it does not fit (a
+    profile written by another version starts over rather than stop the operator)."""
+    if kept is None:
+        return DemandProfile()
+    try:
+        return DemandProfile(
+            means=tuple(kept.means),
+            days_seen=tuple(kept.days_seen),
+            bin_start=kept.bin_start,
+            bin_sum=kept.bin_sum,
+            bin_samples=kept.bin_samples,
+            level=kept.level,
+            error=kept.error_fraction,
+            checked=kept.checked,
+        )
+    except ValueError:
+        return DemandProfile()
 
 
 def _compacted(history: History) -> History:

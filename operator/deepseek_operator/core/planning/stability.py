@@ -153,6 +153,21 @@ def effective_demand(
     return min(max(previous, up_level), down_level)
 
 
+def settled(history: History, demand: float, now: datetime, load: Load) -> bool:
+    """Whether the measured demand has settled: over the scale-down window it has been no higher,
+    and over the scale-up window no lower, than the tolerance around what is measured now. A
+    cost move made for a level still on its way somewhere is made for the wrong level."""
+    band = 1 + load.tolerance_fraction
+    down_start = now - timedelta(seconds=load.scale_down_stabilization_seconds)
+    up_start = now - timedelta(seconds=load.scale_up_stabilization_seconds)
+    for sample in history.demand_samples:
+        if down_start < sample.at < now and sample.tokens_per_second > demand * band:
+            return False
+        if up_start < sample.at < now and sample.low * band < demand:
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class MoveVerdict:
     allowed: bool

@@ -336,4 +336,4 @@ def _explained(decision: OperatorDecision) -> Explanation:
     wanted = planned.replicas
     if any(n > wanted.get(p, 0) for p, n in decision.target.items()):
         rule = "prewarm" if planned.total_replicas >= planned.replica_bounds.min else "held:minimum"
-    return Explanation(rule, planned.effective_demand_tokens_per_second)
+    return Explanation(rule, planned.planned_demand_tokens_per_second)

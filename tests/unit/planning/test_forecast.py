@@ -1,0 +1,122 @@
+"""The daily demand profile: when it is used, when it falls back, and that status keeps it."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from deepseek_operator.api.status import DeepSeekDeploymentStatus
+from deepseek_operator.core.planning.forecast import (
+    BIN_SECONDS,
+    BINS,
+    ERROR_BOUND,
+    MIN_CHECKED,
+    DemandProfile,
+    Outlook,
+    observe,
+)
+from deepseek_operator.core.planning.reconcile import (
+    ReconcileHistory,
+    history_from_status,
+    history_to_status,
+)
+
+ZONE = ZoneInfo("Europe/Berlin")
+START = datetime(2026, 3, 2, 0, 0, tzinfo=ZONE)  # a Monday, local midnight
+
+
+def shaped(hour: float) -> float:
+    """Quiet at night, a step to the day's level at 09:00, back down at 18:00."""
+    return 1_000.0 if 9 <= hour < 18 else 200.0
+
+
+def learn(days: float, level: float = 1.0, step: float = 60.0) -> tuple[DemandProfile, datetime]:
+    profile = DemandProfile()
+    now = START
+    end = START + timedelta(days=days)
+    while now < end:
+        local = now.astimezone(ZONE)
+        profile = observe(profile, shaped(local.hour + local.minute / 60) * level, now, ZONE)
+        now += timedelta(seconds=step)
+    return profile, now
+
+
+def test_no_forecast_before_a_quarter_hour_was_seen_on_two_earlier_days() -> None:
+    profile, now = learn(1.0)
+    outlook = Outlook(profile, ZONE)
+    assert outlook.unusable  # a quarter-hour seen once cannot yet be checked against another day
+    assert outlook.rise(now, 3600) is None
+
+
+def test_after_two_days_the_forecast_expects_the_morning_rise_in_proportion() -> None:
+    profile, _ = learn(2.0 + 8.5 / 24)  # Wednesday 08:30
+    outlook = Outlook(profile, ZONE)
+    assert outlook.unusable == ""
+    at = START + timedelta(days=2, hours=8, minutes=30)
+    rise = outlook.rise(at, 3600)
+    assert rise is not None
+    assert abs(rise - 5.0) < 1e-6  # 200 → 1000 tokens/s at 09:00
+    assert outlook.rise(at, 600) == 1.0  # 08:30-08:40: no rise yet
+    assert outlook.next_change(at) == at + timedelta(seconds=BIN_SECONDS)
+
+
+def test_a_day_unlike_the_profile_makes_the_forecast_fall_back() -> None:
+    profile, now = learn(3.0)
+    assert Outlook(profile, ZONE).unusable == ""
+    # A day at random levels (within a quarter-hour constant) breaks the checks.
+    levels = [3.0, 0.2, 5.0, 0.1]
+    for index in range(MIN_CHECKED * 8):
+        for _ in range(BIN_SECONDS // 60):
+            profile = observe(profile, 300.0 * levels[index % 4], now, ZONE)
+            now += timedelta(seconds=60)
+    why = Outlook(profile, ZONE).unusable
+    assert profile.error is not None and profile.error > ERROR_BOUND
+    assert "error" in why
+
+
+@settings(max_examples=20, deadline=None)
+@given(level=st.floats(0.3, 3.0))
+def test_the_forecast_is_a_shape_so_a_day_at_another_level_gets_the_same_rise(
+    level: float,
+) -> None:
+    """The profile says what shape the day takes, the measured demand where on it today is:
+    two usual days, then a third at another level, still expects the same factor of rise."""
+    profile, _ = learn(2.0)
+    more, _ = learn(2.0 + 8.5 / 24)
+    at = START + timedelta(days=2, hours=8, minutes=30)
+    # The third day's night ran at `level` times the usual one.
+    tilted = profile
+    now = START + timedelta(days=2)
+    while now < at:
+        local = now.astimezone(ZONE)
+        tilted = observe(tilted, shaped(local.hour + local.minute / 60) * level, now, ZONE)
+        now += timedelta(seconds=60)
+    assert Outlook(tilted, ZONE).rise(at, 3600) == Outlook(more, ZONE).rise(at, 3600)
+
+
+def test_readings_that_are_not_numbers_or_negative_leave_the_profile_alone() -> None:
+    profile, now = learn(0.5)
+    assert observe(profile, float("nan"), now, ZONE) == profile
+    assert observe(profile, -1.0, now, ZONE) == profile
+
+
+def test_status_keeps_the_profile_so_a_restart_forecasts_as_before() -> None:
+    profile, _ = learn(2.5)
+    memory = ReconcileHistory(profile=profile)
+    status = DeepSeekDeploymentStatus(history=history_to_status(memory))
+    wire = DeepSeekDeploymentStatus.model_validate(status.model_dump(by_alias=True, mode="json"))
+    back = history_from_status(wire).profile
+    assert back.means == profile.means and back.days_seen == profile.days_seen
+    assert back.level == profile.level and back.error == profile.error
+    assert profile.bin_start is not None and back.bin_start == profile.bin_start
+    assert len(back.means) == BINS
+
+
+def test_a_profile_that_does_not_fit_starts_over() -> None:
+    status = DeepSeekDeploymentStatus.model_validate(
+        {"history": {"forecast": {"means": [1.0, 2.0], "daysSeen": [1, 1]}}}
+    )
+    assert history_from_status(status).profile == DemandProfile()
