@@ -531,3 +531,15 @@ def test_no_pools_at_all_says_so() -> None:
     assert not result.feasible and result.total_replicas == 0
     assert "no pools offered" in result.reason
     assert "run the model: )" not in result.reason
+
+
+def test_savings_compare_placements_that_serve_the_same_demand() -> None:
+    """A placement short of demand does not claim the saving of leaving demand unserved: the
+    all-GPU baseline it is compared with serves what it serves."""
+    only_a100 = pools()[:1]  # the baseline pool itself, 4 replicas at most
+    result = plan(spec(), only_a100, [], 4_000.0, DAY)
+    assert result.shortfall_tokens_per_second > 0
+    assert result.replicas["a100"] == 4
+    assert result.baseline_cost_per_hour == pytest.approx(4 * 30.0)
+    assert result.savings_fraction == pytest.approx(0.0)
+    assert "0% below a100 serving the same 1,600 tok/s" in result.reason

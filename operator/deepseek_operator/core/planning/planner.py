@@ -893,7 +893,11 @@ def _assemble(
     per_million = cost / served_millions_per_hour if served_millions_per_hour > 0 else None
     if per_million is not None and not math.isfinite(per_million):
         per_million = None  # a denormal demand: too little served for a price per token
-    baseline_name, baseline_cost = _baseline(ctx, required if required is not None else capacity)
+    # Savings compare placements that serve the same demand: a placement short of demand is
+    # compared with the baseline serving what it serves, not the demand it leaves unmet.
+    baseline_name, baseline_cost = _baseline(
+        ctx, required if required is not None and shortfall == 0 else capacity
+    )
     savings = 1 - cost / baseline_cost if baseline_cost else None
     currency = ctx.pools[0].currency if ctx.pools else "USD"
     next_window = (
@@ -998,6 +1002,8 @@ def _with_reason(ctx: _Context, p: Plan, note: str) -> Plan:
     if p.savings_fraction is not None and p.baseline_pool is not None and used:
         direction = "below" if p.savings_fraction >= 0 else "above"
         text += f", {abs(p.savings_fraction):.0%} {direction} {p.baseline_pool}"
+        if p.shortfall_tokens_per_second > 0:
+            text += f" serving the same {_rate(p.capacity_tokens_per_second)} tok/s"
     if note:
         text += f" ({note})"
     return _replace_reason(p, text)
