@@ -262,8 +262,15 @@ def build_policies(
             notes.append(f"{name}: skipped, the deployment has no {kind} pool that fits")
             continue
         policy, sizing = static_sizing(name, demand, chosen, headroom, low)
-        if not sizing.covers_demand:
+        peak = float(demand.arriving_tokens_per_second.max()) if demand.steps else 0.0
+        # Sized for peak × (1 + headroom): missing that is not missing the peak itself.
+        if sizing.capacity_tokens_per_second < peak:
             notes.append(f"{name}: the {kind} pools cannot carry the peak; all their replicas run")
+        elif not sizing.covers_demand:
+            notes.append(
+                f"{name}: the {kind} pools carry the peak but not its {headroom:.0%} headroom; "
+                "all their replicas run"
+            )
         policies.append(policy)
     if "time-only" in wanted:
         schedule = inputs.spec.schedule
