@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -65,6 +67,7 @@ from deepseek_operator.core.replay.traces import (
     TokenWeights,
     TraceError,
     TraceFormat,
+    implausible_clock,
     parse_trace,
     scale_load,
     shift_start,
@@ -444,6 +447,9 @@ def simulate(
             seed=bounds.seed,
             peak=bounds.peak_tokens_per_second,
         )
+        clock = implausible_clock(series, bounds.timestamp_unit) if trace is not None else ""
+        if clock:
+            Console(stderr=True).print(f"warning: {clock}", highlight=False, soft_wrap=True)
         if bounds.repeat_days is not None:
             series = tile_to_days(series, bounds.repeat_days)
         if bounds.load_scale != 1.0:
@@ -528,6 +534,11 @@ def _run_with_progress(
 ) -> Comparison:
     if not show:
         return compare(inputs, series, settings)
+    log = Console(stderr=True)
+    if not log.is_terminal:
+        # A bar redrawn in place means nothing in a log file or a pipe, and rich draws none
+        # there: a long replay would print nothing for minutes. Lines with an ETA instead.
+        return compare(inputs, series, settings, _progress_lines(log))
     with Progress(
         TextColumn("{task.description:>10}"),
         BarColumn(),
@@ -546,3 +557,34 @@ def _run_with_progress(
                 progress.update(tasks[name], completed=step)
 
         return compare(inputs, series, settings, report)
+
+
+PROGRESS_LINE_SECONDS = 10.0
+"""Least time between two progress lines of one policy when stderr is not a terminal."""
+
+
+def _progress_lines(log: Console) -> Callable[[str, int, int], None]:
+    """A progress reporter that writes a line per policy when it starts, every
+    `PROGRESS_LINE_SECONDS` after, and when it ends: steps done, elapsed time and the time
+    left at the rate so far."""
+    started: dict[str, float] = {}
+    said: dict[str, float] = {}
+
+    def report(name: str, step: int, steps: int) -> None:
+        now = time.monotonic()
+        began = started.setdefault(name, now)
+        if step < steps and name in said and now - said[name] < PROGRESS_LINE_SECONDS:
+            return
+        said[name] = now
+        elapsed = now - began
+        left = "ETA unknown" if step <= 0 else f"ETA {elapsed * (steps - step) / step:,.0f} s"
+        if step >= steps:
+            left = "done"
+        share = step / steps if steps else 1.0
+        log.print(
+            f"{name}: {step:,}/{steps:,} steps ({share:.0%}), {elapsed:,.0f} s elapsed, {left}",
+            highlight=False,
+            soft_wrap=True,
+        )
+
+    return report

@@ -318,3 +318,68 @@ def test_the_rate_window_follows_the_load_query():
     assert rate_window_from_query(example(load=address)) == 60.0
     own = {**address, "tokensPerSecondQuery": "sum(rate(my_tokens_total[2m]))"}
     assert rate_window_from_query(example(load=own)) == 120.0
+
+
+def test_a_long_replay_logs_progress_lines_with_an_eta_when_stderr_is_no_terminal(
+    tmp_path: Path,
+) -> None:
+    """A replay into a log file or a pipe still says how far it is and how long is left."""
+    result = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            *base_args(),
+            "--synthetic",
+            "diurnal",
+            "--days",
+            "1",
+            "--policies",
+            "load-only",
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stderr.splitlines() if line.startswith("load-only: ")]
+    assert lines, result.stderr
+    assert "steps" in lines[0] and ("ETA" in lines[0] or "done" in lines[0])
+    assert lines[-1].startswith("load-only: 5,760/5,760 steps (100%)") and "done" in lines[-1]
+
+
+def test_millisecond_timestamps_read_as_seconds_are_named_not_replayed_quietly(
+    tmp_path: Path,
+) -> None:
+    """One hour of requests stamped in milliseconds from 0, read as seconds, would replay 41
+    days of 1970: the command says so and how to read them."""
+    trace = tmp_path / "requests.jsonl"
+    lines = [
+        json.dumps({"timestamp": ms, "input_length": 900, "output_length": 300})
+        for ms in range(0, 3600 * 1000, 60_000)
+    ]
+    trace.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(
+        app,
+        ["simulate", *base_args(), "--trace", str(trace), "--policies", "static-gpu", "--json"],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "1970-01-01" in result.stderr
+    assert "--timestamp-unit 0.001" in result.stderr and "spans 0.98 h" in result.stderr
+    fixed = CliRunner().invoke(
+        app,
+        [
+            "simulate",
+            *base_args(),
+            "--trace",
+            str(trace),
+            "--timestamp-unit",
+            "0.001",
+            "--start",
+            "2024-01-02T09:00:00",
+            "--policies",
+            "static-gpu",
+            "--json",
+        ],
+        env={"COLUMNS": "200"},
+    )
+    assert fixed.exit_code == 0, fixed.output
+    assert "warning" not in fixed.stderr

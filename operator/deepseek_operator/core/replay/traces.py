@@ -369,6 +369,32 @@ def _bin_rates(offsets: FloatArray, rates: FloatArray, bin_seconds: float) -> Fl
     return np.diff(at_edges)
 
 
+PLAUSIBLE_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+"""A trace of LLM requests that starts before this was not recorded then: its clock is off."""
+
+
+def implausible_clock(series: TokenSeries, timestamp_unit_seconds: float) -> str:
+    """Why the trace's clock looks wrong, or "" when it does not.
+
+    Numeric timestamps are read as units since 1970-01-01; timestamps that count from 0 (an
+    offset into a recording) land in 1970, and milliseconds read as seconds stretch an hour
+    into weeks. Both replay quietly on the wrong days and hours, so windows and weekdays would
+    be wrong; the caller says so."""
+    if series.start.astimezone(UTC) >= PLAUSIBLE_FROM:
+        return ""
+    hours = series.duration_seconds / 3600
+    text = (
+        f"the trace starts at {series.start:%Y-%m-%d %H:%M %Z} and spans {hours:,.1f} h: its "
+        f"numeric timestamps were read as {timestamp_unit_seconds:g} s units since 1970-01-01"
+    )
+    if timestamp_unit_seconds >= 1.0 and hours > 24:
+        text += (
+            f"; if they are milliseconds (--timestamp-unit 0.001) it spans "
+            f"{hours * 3600 / 1000 / 3600:,.2f} h"
+        )
+    return text + "; --start places the trace on a date (windows and weekdays follow it)"
+
+
 def tile_to_days(series: TokenSeries, days: float) -> TokenSeries:
     """Repeat the trace back to back until it covers `days` days, cutting the last copy."""
     if days <= 0 or not math.isfinite(days):
