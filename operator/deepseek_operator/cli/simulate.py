@@ -11,7 +11,7 @@ import math
 import re
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -60,6 +60,7 @@ from deepseek_operator.core.replay.engine import DemandTimeline, Observation, Po
 from deepseek_operator.core.replay.inputs import ReplayInputs, replay_inputs
 from deepseek_operator.core.replay.oracle import DEFAULT_MAX_STEPS, OracleSolution
 from deepseek_operator.core.replay.traces import (
+    DEFAULT_TOKENS_PER_REQUEST,
     MAX_BINS,
     SECONDS_PER_DAY,
     DiurnalShape,
@@ -67,9 +68,11 @@ from deepseek_operator.core.replay.traces import (
     TokenWeights,
     TraceError,
     TraceFormat,
+    detect_format,
     implausible_clock,
     parse_trace,
     scale_load,
+    scale_to_peak,
     shift_start,
     synthetic_diurnal,
     tile_to_days,
@@ -102,7 +105,11 @@ class SimulateOptions(CommandOptions):
     generated_weight: float = Field(ge=0, le=1000)
     days: float = Field(gt=0, le=REPLAY_MAX_DAYS)
     seed: int = Field(ge=0, le=MAX_SEED)
-    peak_tokens_per_second: float = Field(ge=0, le=MAX_DEMAND_TOKENS_PER_SECOND)
+    peak_tokens_per_second: float | None = Field(
+        default=None, ge=0, le=MAX_DEMAND_TOKENS_PER_SECOND
+    )
+    # A request's output runs from one token to a long reasoning trace of ~10^5.
+    mean_output_tokens: float = Field(ge=1, le=1e6)
     # The trace's bins are one second and the reconcile interval is at most an hour.
     step: float | None = Field(default=None, ge=1, le=3600)
     # Prometheus scrapes every few seconds to minutes; an hour is the far end of practice.
@@ -123,6 +130,7 @@ class FormatChoice(StrEnum):
     AZURE = "azure"
     RATE = "rate"
     JSONL = "jsonl"
+    HOURLY = "hourly"
 
 
 def register(app: typer.Typer) -> None:
@@ -156,7 +164,8 @@ def build_series(
     start: str | None,
     days: float,
     seed: int,
-    peak: float,
+    peak: float | None,
+    tokens_per_request: float = DEFAULT_TOKENS_PER_REQUEST,
 ) -> TokenSeries:
     if (trace is None) == (synthetic is None):
         raise InputError("give either --trace FILE or --synthetic diurnal")
@@ -178,12 +187,13 @@ def build_series(
             raise InputError(str(exc)) from None
     if synthetic is not None:
         monday = begin or datetime(2024, 1, 1, tzinfo=zone)
-        shape = DiurnalShape(peak_tokens_per_second=peak)
+        shape = DiurnalShape(peak_tokens_per_second=2_000.0 if peak is None else peak)
         return synthetic_diurnal(monday, days, shape=shape, seed=seed)
     assert trace is not None
     text = read_text(trace, "--trace", TRACE_MAX_BYTES)
-    try:
-        series = parse_trace(
+
+    def read(per_request: float) -> TokenSeries:
+        return parse_trace(
             text,
             str(trace),
             fmt=None if fmt is FormatChoice.AUTO else TraceFormat(fmt.value),
@@ -191,10 +201,58 @@ def build_series(
             weights=TokenWeights(prompt=prompt_weight, generated=generated_weight),
             timestamp_unit_seconds=timestamp_unit_seconds,
             time_scale=time_scale,
+            tokens_per_request=per_request,
         )
+
+    try:
+        series = read(tokens_per_request)
+        if peak is not None:
+            hourly = (
+                detect_format(text, str(trace)) is TraceFormat.HOURLY
+                if fmt is FormatChoice.AUTO
+                else fmt is FormatChoice.HOURLY
+            )
+            scaled, factor = scale_to_peak(series, peak)
+            # An hourly-count trace states the output tokens per request that give the peak.
+            series = read(tokens_per_request * factor) if hourly and factor > 0 else scaled
     except TraceError as exc:
         raise InputError(f"--trace: {exc}") from None
     return series if begin is None else shift_start(series, begin)
+
+
+def plot_window(
+    series: TokenSeries, step_seconds: float, first: str | None, last: str | None, tz: str
+) -> tuple[int, int] | None:
+    """The replay steps [first, last) between the ISO instants `--from` and `--to` (either
+    may be absent: the trace's start or end); instants without a zone are read in `tz`."""
+    if first is None and last is None:
+        return None
+    steps = math.ceil(series.duration_seconds / step_seconds)
+    end = series.start + timedelta(seconds=steps * step_seconds)
+
+    def instant(text: str | None, flag: str, default: datetime) -> datetime:
+        if text is None:
+            return default
+        try:
+            at = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise InputError(f"{flag}: {text!r} is not an ISO 8601 date-time") from exc
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=lookup_time_zone(tz))
+        if not series.start <= at <= end:
+            raise InputError(
+                f"{flag}: {text} is outside the replay ({series.start.isoformat()} to "
+                f"{end.isoformat()})"
+            )
+        return at
+
+    begin = instant(first, "--from", series.start)
+    stop_at = instant(last, "--to", end)
+    if stop_at <= begin:
+        raise InputError(f"--to: {stop_at.isoformat()} is not after --from {begin.isoformat()}")
+    lo = math.floor((begin - series.start).total_seconds() / step_seconds)
+    hi = math.ceil((stop_at - series.start).total_seconds() / step_seconds - 1e-9)
+    return lo, max(lo + 1, min(steps, hi))
 
 
 def _percent(value: float | None, signed: bool = False) -> str:
@@ -367,8 +425,20 @@ def simulate(
     days: Annotated[float, typer.Option(help="Length of the synthetic trace, in days.")] = 7.0,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic trace.")] = 0,
     peak_tokens_per_second: Annotated[
-        float, typer.Option(help="Weekday afternoon level of the synthetic trace.")
-    ] = 2_000.0,
+        float | None,
+        typer.Option(
+            help="Scale the trace so its highest one-minute rate is this many tok/s (the "
+            "synthetic trace's weekday afternoon level; default 2,000 there, unscaled for a "
+            "trace file)."
+        ),
+    ] = None,
+    mean_output_tokens: Annotated[
+        float,
+        typer.Option(
+            help="Output tokens per request of an hourly-count trace (day or date, hour, count); "
+            "with --peak-tokens-per-second, the mean that gives that peak is used and stated."
+        ),
+    ] = DEFAULT_TOKENS_PER_REQUEST,
     nodes: NodesOption = None,
     cluster: ClusterOption = None,
     startup: StartupOption = None,
@@ -403,6 +473,14 @@ def simulate(
     plot: Annotated[
         Path | None, typer.Option("--plot", help="Write a PNG: demand vs capacity, cost.")
     ] = None,
+    plot_from: Annotated[
+        str | None,
+        typer.Option("--from", help="With --plot: draw from this ISO instant (zoom a long trace)."),
+    ] = None,
+    plot_to: Annotated[
+        str | None,
+        typer.Option("--to", help="With --plot: draw up to this ISO instant."),
+    ] = None,
     plot_policy: Annotated[
         str, typer.Option(help="Policy whose capacity per pool the plot stacks.")
     ] = "ours",
@@ -420,6 +498,7 @@ def simulate(
         days=days,
         seed=seed,
         peak_tokens_per_second=peak_tokens_per_second,
+        mean_output_tokens=mean_output_tokens,
         step=step,
         scrape_interval=scrape_interval,
         rate_window=rate_window,
@@ -446,6 +525,7 @@ def simulate(
             days=bounds.days,
             seed=bounds.seed,
             peak=bounds.peak_tokens_per_second,
+            tokens_per_request=bounds.mean_output_tokens,
         )
         clock = implausible_clock(series, bounds.timestamp_unit) if trace is not None else ""
         if clock:
@@ -489,13 +569,19 @@ def simulate(
         stop(exc)
 
     steps = math.ceil(series.duration_seconds / settings.step_seconds)
+    try:
+        if plot is None and (plot_from is not None or plot_to is not None):
+            raise InputError("--from/--to: they choose what --plot draws; give --plot too")
+        drawn = plot_window(series, settings.step_seconds, plot_from, plot_to, zone)
+    except InputError as exc:
+        stop(exc)
     result = _run_with_progress(inputs, series, settings, console, show=steps >= PROGRESS_MIN_STEPS)
 
     if plot is not None:
         from deepseek_operator.cli.simulate_plot import write_plot
 
         try:
-            write_plot(result, inputs.currency, plot, plot_policy)
+            write_plot(result, inputs.currency, plot, plot_policy, drawn)
         except OSError as error:
             stop(f"--plot: cannot write {plot}: {error.strerror or error}")
     if as_json:

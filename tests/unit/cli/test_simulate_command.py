@@ -383,3 +383,82 @@ def test_millisecond_timestamps_read_as_seconds_are_named_not_replayed_quietly(
     )
     assert fixed.exit_code == 0, fixed.output
     assert "warning" not in fixed.stderr
+
+
+def test_an_hourly_count_trace_scaled_to_a_peak_states_its_output_tokens_per_request(
+    tmp_path: Path,
+) -> None:
+    trace = tmp_path / "hourly.csv"
+    rows = [f"{h // 24},{h % 24},{1000 + 500 * (h % 24 >= 9)}" for h in range(48)]
+    trace.write_text("day,hour,conversation\n" + "\n".join(rows) + "\n")
+    code, output = invoke(
+        *base_args(),
+        "--trace",
+        str(trace),
+        "--peak-tokens-per-second",
+        "300",
+        "--policies",
+        "static-gpu",
+        "--json",
+    )
+    assert code == 0, output
+    payload = json.loads(output[output.index("{") :])
+    assert payload["trace"]["peakTokensPerSecond"] == pytest.approx(300.0)
+    # 1,500 requests in the busiest hour at 300 tok/s: 720 output tokens per request.
+    assert "hourly requests × 720 output tokens per request" in payload["trace"]["source"]
+    assert payload["trace"]["durationSeconds"] == 48 * 3600
+
+
+def test_plot_from_to_zooms_into_a_window_of_a_long_trace(tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    import numpy as np
+
+    from deepseek_operator.cli.simulate import plot_window
+    from deepseek_operator.core.replay.traces import TokenSeries
+
+    start = datetime(2024, 5, 12, tzinfo=UTC)
+    series = TokenSeries(start, 60.0, np.ones(6 * 24 * 60), "six days")
+    assert plot_window(series, 15.0, None, None, "UTC") is None
+    # Day 2 from 06:00 to 18:00 at 15 s steps; a zone-less instant is read in the zone given.
+    assert plot_window(series, 15.0, "2024-05-14T06:00", "2024-05-14T18:00", "UTC") == (
+        (2 * 24 + 6) * 240,
+        (2 * 24 + 18) * 240,
+    )
+    assert plot_window(series, 15.0, "2024-05-17T12:00+00:00", None, "UTC") == (
+        (5 * 24 + 12) * 240,
+        6 * 24 * 240,
+    )
+
+    plot = tmp_path / "zoom.png"
+    code, output = invoke(
+        *base_args(),
+        "--synthetic",
+        "diurnal",
+        "--days",
+        "2",
+        "--policies",
+        "load-only",
+        "--plot",
+        str(plot),
+        "--plot-policy",
+        "load-only",
+        "--from",
+        "2024-01-02T06:00",
+        "--to",
+        "2024-01-02T18:00",
+    )
+    assert code == 0, output
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for args, refusal in (
+        (["--from", "2024-01-02T06:00"], "give --plot too"),
+        (["--plot", str(plot), "--from", "2023-01-01T00:00"], "outside the replay"),
+        (
+            ["--plot", str(plot), "--from", "2024-01-02T06:00", "--to", "2024-01-02T05:00"],
+            "not after",
+        ),
+    ):
+        code, output = invoke(
+            *base_args(), "--synthetic", "diurnal", "--days", "2", "--policies", "load-only", *args
+        )
+        assert code != 0 and refusal in output, output

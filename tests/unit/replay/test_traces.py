@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -263,3 +264,57 @@ def test_a_stray_timestamp_that_spans_years_is_refused_not_allocated() -> None:
     text = "timestamp,tokens_per_second\n0,5\n1700000000,5\n"
     with pytest.raises(TraceError, match=r"r.csv:3: the trace spans 19,676 days from line 2"):
         parse_trace(text, "r.csv")
+
+
+def test_hourly_counts_become_rates_of_output_tokens_over_each_hour() -> None:
+    from deepseek_operator.core.replay.traces import HOURLY_FIRST_DAY, TraceFormat
+
+    text = "day,hour,conversation\n0,0,3600\n0,1,7200\n1,0,360\n"
+    assert detect_format(text, "h.csv") is TraceFormat.HOURLY
+    series = parse_trace(text, "h.csv", tz="Europe/Berlin", tokens_per_request=100.0)
+    rates = series.rates
+    # 3,600 requests in the hour × 100 tokens = 100 tok/s; 7,200 → 200; hour 2 to day 1 00:00
+    # has no row, so the 200 tok/s of hour 1 hold until the next row (a piecewise rate).
+    assert rates[0] == pytest.approx(100.0) and rates[3599] == pytest.approx(100.0)
+    assert rates[3600] == pytest.approx(200.0)
+    assert series.start == datetime(
+        HOURLY_FIRST_DAY.year,
+        HOURLY_FIRST_DAY.month,
+        HOURLY_FIRST_DAY.day,
+        tzinfo=ZoneInfo("Europe/Berlin"),
+    )
+    assert series.start.weekday() == 0  # day 0 is a Monday
+    assert "100 output tokens per request" in series.source
+
+
+def test_hourly_counts_with_dates_land_on_their_dates() -> None:
+    text = "day,hour,date,conversation\n0,23,2024-05-12,36\n1,0,2024-05-13,72\n"
+    series = parse_trace(text, "h.csv", tz="UTC", tokens_per_request=10.0)
+    assert series.start == datetime(2024, 5, 12, 23, tzinfo=ZoneInfo("UTC"))
+    assert series.rates[0] == pytest.approx(0.1) and series.rates[3600] == pytest.approx(0.2)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("day,hour,a,b\n0,0,1,2\n", "one count column beside day/date and hour; found a, b"),
+        ("day,hour,n\n0,24,1\n", "h.csv:2: hour: expected 0-23"),
+        ("date,hour,n\n2024-13-01,0,1\n", "h.csv:2: date: '2024-13-01' is not a YYYY-MM-DD"),
+        ("day,hour,n\n0,0,-5\n", "h.csv:2: n: must not be negative"),
+    ],
+)
+def test_malformed_hourly_traces_name_line_and_column(text: str, expected: str) -> None:
+    with pytest.raises(TraceError, match=re.escape(expected)):
+        parse_trace(text, "h.csv")
+
+
+def test_scaling_to_a_peak_uses_the_highest_minute() -> None:
+    from deepseek_operator.core.replay.traces import peak_rate, scale_to_peak
+
+    text = "day,hour,n\n0,0,3600\n0,1,7200\n"
+    series = parse_trace(text, "h.csv", tokens_per_request=1.0)
+    assert peak_rate(series) == pytest.approx(2.0)
+    scaled, factor = scale_to_peak(series, 500.0)
+    assert factor == pytest.approx(250.0)
+    assert peak_rate(scaled) == pytest.approx(500.0)
+    assert scaled.total_tokens == pytest.approx(series.total_tokens * 250.0)

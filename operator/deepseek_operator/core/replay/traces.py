@@ -23,7 +23,7 @@ import json
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -48,6 +48,15 @@ class TraceFormat(StrEnum):
     AZURE = "azure"
     RATE = "rate"
     JSONL = "jsonl"
+    HOURLY = "hourly"
+    """Requests counted per hour: `day` or `date`, `hour`, and one count column."""
+
+
+DEFAULT_TOKENS_PER_REQUEST = 250.0
+"""Output tokens per request assumed for an hourly-count trace unless told otherwise."""
+HOURLY_FIRST_DAY = date(2024, 1, 1)
+"""Day 0 of an hourly-count trace without dates: a Monday, so weekdays line up with windows."""
+_HOURLY_KEYS = ("day", "date", "hour")
 
 
 @dataclass(frozen=True)
@@ -195,13 +204,17 @@ def detect_format(text: str, source: str) -> TraceFormat:
         if stripped.startswith("{"):
             return TraceFormat.JSONL
         header = tuple(cell.strip() for cell in stripped.split(","))
+        names = {cell.lower() for cell in header}
+        if "hour" in names and names & {"day", "date"}:
+            return TraceFormat.HOURLY
         if header == _AZURE_HEADER:
             return TraceFormat.AZURE
         if header == _RATE_HEADER:
             return TraceFormat.RATE
         raise TraceError(
             f"{source}:1: unrecognised header {stripped!r}; expected "
-            f"{','.join(_AZURE_HEADER)!r}, {','.join(_RATE_HEADER)!r} or JSON lines"
+            f"{','.join(_AZURE_HEADER)!r}, {','.join(_RATE_HEADER)!r}, hourly counts "
+            "(day or date, hour, count) or JSON lines"
         )
     raise TraceError(f"{source}: the trace is empty")
 
@@ -231,6 +244,60 @@ def _csv_rows(
         yield line, dict(zip(header, cells, strict=True))
 
 
+def _hourly_events(text: str, source: str, tz: ZoneInfo, tokens_per_request: float) -> list[_Event]:
+    """Hourly request counts as rates: each hour's requests × output tokens per request,
+    spread evenly over the hour. A `date` column (YYYY-MM-DD) places the hours; without it,
+    `day` counts days from `HOURLY_FIRST_DAY`."""
+    reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
+    columns: list[str] | None = None
+    count_column = ""
+    events: list[_Event] = []
+    for row in reader:
+        line = reader.line_num
+        if not row or all(not cell.strip() for cell in row):
+            continue
+        cells = [cell.strip() for cell in row]
+        if columns is None:
+            columns = [cell.lower() for cell in cells]
+            counts = [c for c in columns if c not in _HOURLY_KEYS]
+            if len(counts) != 1:
+                raise TraceError(
+                    f"{source}:{line}: an hourly-count trace has one count column beside "
+                    f"day/date and hour; found {', '.join(counts) or 'none'}"
+                )
+            count_column = counts[0]
+            continue
+        if len(cells) != len(columns):
+            raise TraceError(f"{source}:{line}: expected {len(columns)} columns, got {len(cells)}")
+        values = dict(zip(columns, cells, strict=True))
+        where = f"{source}:{line}"
+        hour = _parse_count(values["hour"], where, "hour", integral=True)
+        if hour > 23:
+            raise TraceError(f"{where}: hour: expected 0-23, got {values['hour']!r}")
+        if "date" in values:
+            try:
+                day = date.fromisoformat(values["date"])
+            except ValueError as exc:
+                raise TraceError(
+                    f"{where}: date: {values['date']!r} is not a YYYY-MM-DD date"
+                ) from exc
+        else:
+            offset = _parse_count(values["day"], where, "day", integral=True)
+            if offset > MAX_BINS / SECONDS_PER_DAY:
+                raise TraceError(f"{where}: day: {values['day']!r} is too far from day 0")
+            day = HOURLY_FIRST_DAY + timedelta(days=int(offset))
+        at = datetime(day.year, day.month, day.day, int(hour), tzinfo=tz)
+        try:
+            instant_in_range(at, f"{where}: date")
+        except ValueError as exc:
+            raise TraceError(str(exc)) from None
+        requests = _parse_count(values[count_column], where, count_column, integral=False)
+        events.append(_Event(at, requests * tokens_per_request / 3600.0, line))
+    if columns is None:
+        raise TraceError(f"{source}: the trace is empty")
+    return events
+
+
 def _read_events(
     text: str,
     source: str,
@@ -238,9 +305,12 @@ def _read_events(
     tz: ZoneInfo,
     weights: TokenWeights,
     timestamp_unit_seconds: float,
+    tokens_per_request: float = DEFAULT_TOKENS_PER_REQUEST,
 ) -> list[_Event]:
     events: list[_Event] = []
-    if fmt is TraceFormat.AZURE:
+    if fmt is TraceFormat.HOURLY:
+        events = _hourly_events(text, source, tz, tokens_per_request)
+    elif fmt is TraceFormat.AZURE:
         for line, row in _csv_rows(text, source, _AZURE_HEADER):
             where = f"{source}:{line}"
             at = _parse_timestamp(row["TIMESTAMP"], tz, timestamp_unit_seconds, where, "TIMESTAMP")
@@ -302,15 +372,23 @@ def parse_trace(
     timestamp_unit_seconds: float = 1.0,
     time_scale: float = 1.0,
     bin_seconds: float = 1.0,
+    tokens_per_request: float = DEFAULT_TOKENS_PER_REQUEST,
 ) -> TokenSeries:
-    """Parse a whole trace and bin it; `time_scale` stretches every offset from the first row."""
+    """Parse a whole trace and bin it; `time_scale` stretches every offset from the first row.
+    `tokens_per_request`: output tokens per request of an hourly-count trace."""
+    if tokens_per_request <= 0 or not math.isfinite(tokens_per_request):
+        raise TraceError(
+            f"tokens_per_request: must be a positive number, got {tokens_per_request!r}"
+        )
     if time_scale <= 0 or not math.isfinite(time_scale):
         raise TraceError(f"time_scale: must be a positive number, got {time_scale!r}")
     if bin_seconds <= 0:
         raise TraceError(f"bin_seconds: must be positive, got {bin_seconds!r}")
     zone = _trace_zone(tz)
     chosen = fmt if fmt is not None else detect_format(text, source)
-    events = _read_events(text, source, chosen, zone, weights, timestamp_unit_seconds)
+    events = _read_events(
+        text, source, chosen, zone, weights, timestamp_unit_seconds, tokens_per_request
+    )
     start = events[0].at.astimezone(zone)
     # In UTC: aware datetimes sharing a zone subtract as wall-clock times, which would add or
     # drop an hour at a daylight-saving change.
@@ -335,11 +413,40 @@ def parse_trace(
             f"line {events[0].line}; at most {MAX_BINS * bin_seconds / SECONDS_PER_DAY:,.0f} days "
             f"can be replayed at {bin_seconds:g} s bins (a stray timestamp?)"
         )
-    if chosen is TraceFormat.RATE:
+    if chosen is TraceFormat.HOURLY:
+        tokens = _bin_rates(offsets, values, bin_seconds)
+        source = f"{source} (hourly requests × {tokens_per_request:,.4g} output tokens per request)"
+    elif chosen is TraceFormat.RATE:
         tokens = _bin_rates(offsets, values, bin_seconds)
     else:
         tokens = _bin_requests(offsets, values, bin_seconds)
     return TokenSeries(start=start, bin_seconds=bin_seconds, tokens=tokens, source=source)
+
+
+PEAK_SECONDS = 60.0
+"""A trace's peak is its highest mean rate over this long (one-second bins are spiky)."""
+
+
+def peak_rate(series: TokenSeries) -> float:
+    """The highest mean tokens/s over `PEAK_SECONDS` (aligned windows; the whole trace if
+    shorter)."""
+    per = max(1, round(PEAK_SECONDS / series.bin_seconds))
+    tokens = series.tokens
+    whole = len(tokens) // per
+    if whole == 0:
+        return float(tokens.sum()) / max(series.duration_seconds, 1e-9)
+    windows = tokens[: whole * per].reshape(whole, per).sum(axis=1)
+    return float(windows.max()) / (per * series.bin_seconds)
+
+
+def scale_to_peak(series: TokenSeries, peak: float) -> tuple[TokenSeries, float]:
+    """The trace scaled so that its peak (`peak_rate`) is `peak` tokens/s, and the factor."""
+    current = peak_rate(series)
+    if current <= 0:
+        raise TraceError("peak_tokens_per_second: the trace has no tokens to scale")
+    factor = peak / current
+    scaled = scale_load(series, factor)
+    return replace(scaled, source=f"{series.source}, scaled to a peak of {peak:,.0f} tok/s"), factor
 
 
 def _bin_requests(offsets: FloatArray, tokens: FloatArray, bin_seconds: float) -> FloatArray:
