@@ -663,7 +663,9 @@ def _progress_lines(log: Console) -> Callable[[str, int, int], None]:
             return
         said[name] = now
         elapsed = now - began
-        left = "ETA unknown" if step <= 0 else f"ETA {elapsed * (steps - step) / step:,.0f} s"
+        # One step says nothing of the rate: the ETA waits for a second of work to go on.
+        known = step > 0 and elapsed >= 1.0
+        left = f"ETA {elapsed * (steps - step) / step:,.0f} s" if known else "ETA unknown"
         if step >= steps:
             left = "done"
         share = step / steps if steps else 1.0
