@@ -21,9 +21,10 @@ therefore what the operator does. Pure: the snapshot, the instant and the histor
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import cached_property
 from typing import Literal
 
 from deepseek_operator.api.conditions import (
@@ -298,7 +299,9 @@ class Decision:
     broken spec)."""
     deletes: tuple[str, ...]
     """Pools whose Deployment is no longer needed and already has no pods."""
-    status: DeepSeekDeploymentStatus
+    report_status: Callable[[], DeepSeekDeploymentStatus] = field(repr=False, compare=False)
+    """Builds `status`: validating the whole status model is most of a tick's work, and the
+    replay, which calls decide() at every step, never reads it."""
     events: tuple[EventNote, ...]
     history: ReconcileHistory
     wake_at: datetime | None
@@ -309,6 +312,11 @@ class Decision:
     """Moves given up this tick before they completed, with the cause."""
     load_bound: LoadBound | None = None
     """Demand beyond which the plan in force no longer suffices (None: no load source)."""
+
+    @cached_property
+    def status(self) -> DeepSeekDeploymentStatus:
+        """The status to write, built on first use (the same every time)."""
+        return self.report_status()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,21 +430,25 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
         if forecasting and isinstance(reading, DemandReading)
         else memory.profile,
     )
-    status = _status(
+    build = _status(
         snapshot, resolved, planned, report, target, step_target, step, warm, next_memory
-    ).model_copy(
-        update={
-            "demand": _demand_status(snapshot.demand, queued, previous),
-            "capacity_correction": _correction_status(verdicts, target, snapshot),
-        }
     )
+
+    def status() -> DeepSeekDeploymentStatus:
+        return build().model_copy(
+            update={
+                "demand": _demand_status(snapshot.demand, queued, previous),
+                "capacity_correction": _correction_status(verdicts, target, snapshot),
+            }
+        )
+
     events += report.transition_events(previous.conditions)
     return Decision(
         plan=planned,
         target=step_target,
         writes=writes,
         deletes=deletes,
-        status=status,
+        report_status=status,
         events=tuple(events),
         history=next_memory,
         wake_at=_wake_at(planned, warm, now),
@@ -980,7 +992,7 @@ def _stopped(
         target=dict(memory.target or {}),
         writes=None,
         deletes=(),
-        status=status,
+        report_status=lambda: status,
         events=tuple(events),
         history=memory,
         wake_at=None,
@@ -997,7 +1009,9 @@ def _status(
     step: Mapping[str, int],
     warm: _Prewarm,
     memory: ReconcileHistory,
-) -> DeepSeekDeploymentStatus:
+) -> Callable[[], DeepSeekDeploymentStatus]:
+    """Sets this tick's conditions on `report` now (the Events follow from them) and returns
+    what builds the status model, which is only paid for when the status is read."""
     dsd = snapshot.deployment
     spec = dsd.spec
     states = snapshot.pools
@@ -1095,6 +1109,24 @@ def _status(
             CAPACITY_AVAILABLE, "True", REASON_CAPACITY_SUFFICIENT, "every pool used has room"
         )
 
+    generation, conditions = report.generation, list(report.conditions)
+    return lambda: _status_model(
+        snapshot, resolved, planned, target, memory, generation, conditions, ready_total
+    )
+
+
+def _status_model(
+    snapshot: Snapshot,
+    resolved: Resolution,
+    planned: Plan,
+    target: Mapping[str, int],
+    memory: ReconcileHistory,
+    generation: int,
+    conditions: list[Condition],
+    ready_total: int,
+) -> DeepSeekDeploymentStatus:
+    spec = snapshot.deployment.spec
+    target_total = sum(target.values())
     placement = _placement(snapshot, resolved, target, planned)
     cloud = spec.cost_model.cloud_api_price_per_million_tokens if spec.cost_model else None
     per_million = planned.cost_per_million_tokens
@@ -1103,8 +1135,8 @@ def _status(
         vs_cloud = max(-1_000_000.0, 100.0 * (1 - per_million / cloud))
     last_move = memory.planner.moves[-1] if memory.planner.moves else None
     return DeepSeekDeploymentStatus(
-        observed_generation=report.generation,
-        conditions=report.conditions,
+        observed_generation=generation,
+        conditions=conditions,
         placement=placement,
         pools=_pools(target)[:1024],
         desired_replicas=min(1000, target_total),
