@@ -158,3 +158,27 @@ def test_daylight_saving_zones_match_the_oracle_away_from_a_change(
     schedule = Schedule(zone, found, exception_dates=data.draw(exception_dates(local_day)))
     active = active_window(schedule, now)
     assert (active.name if active else None) == wall_clock_oracle(schedule, now)
+
+
+@SETTINGS
+@given(
+    zone=st.sampled_from(["Europe/Berlin", "America/New_York", "Australia/Lord_Howe"]),
+    found=windows(),
+    first=instants(days=60),
+    gaps=st.lists(st.integers(0, 6 * 3600), min_size=1, max_size=40),
+)
+def test_the_remembered_window_and_transition_are_those_worked_out_afresh(
+    zone: str, found: tuple[Window, ...], first: datetime, gaps: list[int]
+) -> None:
+    """Walking forward in time, as the operator and the replay do, every answer the memo
+    gives is the one `active_window` and `next_transition` give at that instant."""
+    from deepseek_operator.core.planning.schedule import window_and_transition
+
+    schedule = Schedule(zone, found, exception_dates=(first.date().isoformat(),))
+    now = first
+    for gap in gaps:
+        now += timedelta(seconds=gap)
+        assert window_and_transition(schedule, now) == (
+            active_window(schedule, now),
+            next_transition(schedule, now),
+        )

@@ -50,7 +50,7 @@ from deepseek_operator.core.planning.schedule import (
     SloOverride,
     Window,
     active_window,
-    next_transition,
+    window_and_transition,
 )
 from deepseek_operator.core.planning.solver import PoolTerms, SolverFailed
 from deepseek_operator.core.planning.stability import (
@@ -578,7 +578,7 @@ class _Context:
         now: datetime,
         outlook: Outlook | None = None,
     ) -> _Context:
-        window = active_window(spec.schedule, now)
+        window, transition = window_and_transition(spec.schedule, now)
         policy = window.policy if window else spec.schedule.default_policy
         bounds = window.replicas if window and window.replicas else spec.replicas
         slo = spec.slo.overridden(window.slo if window else None)
@@ -597,7 +597,7 @@ class _Context:
             policy=policy,
             bounds=bounds,
             slo=slo,
-            transition=next_transition(spec.schedule, now),
+            transition=transition,
             exclusions=exclusions,
             outlook=outlook,
         )

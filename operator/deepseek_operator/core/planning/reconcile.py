@@ -76,7 +76,7 @@ from deepseek_operator.core.planning.rollout import (
     next_step,
     reached,
 )
-from deepseek_operator.core.planning.schedule import active_window
+from deepseek_operator.core.planning.schedule import window_and_transition
 from deepseek_operator.core.planning.stability import (
     DemandSample,
     History,
@@ -563,7 +563,7 @@ def _demand_value(demand: Demand) -> float | None:
 
 
 def _slo_now(resolved: Resolution, now: datetime) -> Slo:
-    window = active_window(resolved.spec.schedule, now)
+    window, _ = window_and_transition(resolved.spec.schedule, now)
     return resolved.spec.slo.overridden(window.slo if window else None)
 
 

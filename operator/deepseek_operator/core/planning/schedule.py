@@ -237,3 +237,39 @@ def next_transition(schedule: Schedule, now: datetime) -> datetime | None:
                 return edge
         now_utc = max(now_utc, horizon - timedelta(microseconds=1))
     return None
+
+
+@dataclass(frozen=True)
+class _Span:
+    """From `since` until `until` (a transition) the same window is in force."""
+
+    schedule: Schedule
+    since: datetime
+    until: datetime
+    window: Window | None
+
+
+_SPANS: dict[int, _Span] = {}
+_MAX_SPANS = 256
+
+
+def window_and_transition(
+    schedule: Schedule, now: datetime
+) -> tuple[Window | None, datetime | None]:
+    """``active_window(schedule, now)`` and ``next_transition(schedule, now)``, remembered until
+    that transition: both are the same at every instant between two transitions, and working
+    them out (every occurrence of every window around now, up to a year ahead) was a fifth of
+    a planner call, which the replay makes at every step of a long trace. The answer is
+    exactly what the two functions give."""
+    now_utc = _require_aware(now)
+    span = _SPANS.get(id(schedule))
+    if span is not None and span.schedule is schedule and span.since <= now_utc < span.until:
+        return span.window, span.until
+    window = active_window(schedule, now_utc)
+    transition = next_transition(schedule, now_utc)
+    if transition is not None:
+        if len(_SPANS) >= _MAX_SPANS:
+            _SPANS.clear()
+        # Keyed by identity, holding the schedule so that its id is not reused meanwhile.
+        _SPANS[id(schedule)] = _Span(schedule, now_utc, transition, window)
+    return window, transition
