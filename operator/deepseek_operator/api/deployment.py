@@ -427,9 +427,10 @@ class Load(ApiModel):
     forecast: bool = Field(
         default=True,
         description="Learn the daily demand profile from measured demand (kept in "
-        "status.history.forecast) and start replicas ahead of a rise it expects; it is used "
-        "only after two days of history and while its error stays within 20 %. false: plan "
-        "from measured demand alone.",
+        "status.history.forecast): start replicas ahead of a rise it expects beyond the "
+        "headroom, and follow a fall it expects without waiting out the scale-down window. "
+        "Used only after two days of history and while its error stays within 20 %. false: "
+        "plan from measured demand alone.",
     )
 
 
