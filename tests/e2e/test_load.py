@@ -111,6 +111,27 @@ def start_loaded_operator(start_operator: StartOperator) -> int:
     return port
 
 
+def settle_on_cpu_with_metrics(
+    cluster: ClusterHandle,
+    namespace: str,
+    start_operator: StartOperator,
+    load_source: LoadSource,
+    prometheus: PrometheusServer,
+) -> int:
+    """r1 on one Ready CPU replica at low load, its metrics read: where the load tests start.
+    Returns the operator's metrics port."""
+    load_source.set(namespace, "r1", "e2e-cpu", tokens_per_second=LOW)
+    port = start_loaded_operator(start_operator)
+    cluster.apply(load_deployment("r1", prometheus), namespace)
+    wait_until(lambda: placed(cluster, namespace, "r1", "e2e-cpu", 1), 90, "1 Ready CPU pod")
+    wait_until(
+        lambda: condition(cluster, namespace, "r1", "MetricsAvailable").get("status") == "True",
+        30,
+        "MetricsAvailable=True",
+    )
+    return port
+
+
 def operator_metric(port: int, name: str, **labels: str) -> float:
     """The sum of the operator's samples called `name` whose labels include `labels`."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
@@ -229,15 +250,7 @@ def test_load_rises_onto_a_gpu_within_seconds_and_falls_back_to_cpu(
     prometheus: PrometheusServer,
     record_property: Any,
 ) -> None:
-    load_source.set(namespace, "r1", "e2e-cpu", tokens_per_second=LOW)
-    port = start_loaded_operator(start_operator)
-    cluster.apply(load_deployment("r1", prometheus), namespace)
-    wait_until(lambda: placed(cluster, namespace, "r1", "e2e-cpu", 1), 90, "1 Ready CPU pod")
-    wait_until(
-        lambda: condition(cluster, namespace, "r1", "MetricsAvailable").get("status") == "True",
-        30,
-        "MetricsAvailable=True",
-    )
+    port = settle_on_cpu_with_metrics(cluster, namespace, start_operator, load_source, prometheus)
     got = status(cluster, namespace, "r1")
     assert got["activeWindow"] == "night" and got["policy"] == "costOptimal"
     cpu = throughput(cluster, namespace, "r1", "e2e-cpu")["calibratedTokensPerSecond"]
@@ -314,15 +327,7 @@ def test_a_prometheus_outage_holds_the_placement_and_it_recovers_after_restart(
     load_source: LoadSource,
     prometheus: PrometheusServer,
 ) -> None:
-    load_source.set(namespace, "r1", "e2e-cpu", tokens_per_second=LOW)
-    port = start_loaded_operator(start_operator)
-    cluster.apply(load_deployment("r1", prometheus), namespace)
-    wait_until(lambda: placed(cluster, namespace, "r1", "e2e-cpu", 1), 90, "1 Ready CPU pod")
-    wait_until(
-        lambda: condition(cluster, namespace, "r1", "MetricsAvailable").get("status") == "True",
-        30,
-        "MetricsAvailable=True",
-    )
+    port = settle_on_cpu_with_metrics(cluster, namespace, start_operator, load_source, prometheus)
     ids = {"namespace": namespace, "deployment": "r1"}
     moves = operator_metric(port, "deepseek_operator_moves_total", **ids)
     before = generations(cluster, namespace)
