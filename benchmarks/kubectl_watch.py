@@ -1,19 +1,28 @@
-"""kubectl as the benchmarks' client: the same binary and kubeconfig a user has, so a measured
-latency includes nothing a user would not see."""
+"""The benchmarks' cluster and client: the local cluster of examples/cluster.yaml with the CRDs
+and sample pools, the operator as its own process, and kubectl (the binary and kubeconfig a user
+has, so a measured latency includes nothing a user would not see)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import subprocess
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import yaml
 
-from deepseek_operator.controlplane.build import find_kubectl
+from deepseek_operator.controlplane import cluster
+from deepseek_operator.controlplane.build import ensure_binaries, find_kubectl
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "examples"
 
 
 class Kube:
@@ -31,6 +40,39 @@ class Kube:
 
     def apply(self, documents: list[dict[str, Any]], namespace: str = "default") -> None:
         self("apply", "-n", namespace, "-f", "-", stdin=yaml.safe_dump_all(documents))
+
+
+@contextlib.contextmanager
+def sample_cluster(prefix: str) -> Iterator[tuple[Path, Kube, str]]:
+    """(state directory, kubectl, kubeconfig) of a fresh local cluster with the CRDs and the
+    sample PoolProfiles applied; everything is stopped and removed on exit."""
+    ensure_binaries()
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        options = cluster.UpOptions(config=EXAMPLES / "cluster.yaml", state_dir=Path(tmp))
+        with cluster.running_cluster(options) as state:
+            kube = Kube(str(state.kubeconfig))
+            kube("apply", "-f", str(ROOT / "crds"))
+            kube("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+            kube("apply", "-f", str(EXAMPLES / "pools.yaml"))
+            yield Path(tmp), kube, str(state.kubeconfig)
+
+
+def start_operator(kubeconfig: str, log_path: Path, *options: str) -> subprocess.Popen[bytes]:
+    """`deepseek-operator run` as its own process, as in a cluster, logging to `log_path`."""
+    with log_path.open("w") as log:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "deepseek_operator",
+                "run",
+                f"--kubeconfig={kubeconfig}",
+                *options,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
+        )
 
 
 class ReplicaWatch:

@@ -22,22 +22,14 @@ import json
 import re
 import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from deepseek_operator.controlplane import cluster
-from deepseek_operator.controlplane.build import ensure_binaries
-from kubectl_watch import Kube, ReplicaWatch, percentile
+from kubectl_watch import EXAMPLES, Kube, ReplicaWatch, percentile, sample_cluster, start_operator
 from resident import rss_mib
-
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
 
 
 def dsd(name: str, replicas: int, mode: str = "apply", policy: str = "cpuOnly") -> dict[str, Any]:
@@ -59,34 +51,14 @@ def main() -> None:
     parser.add_argument("--deployments", type=int, default=50)
     parser.add_argument("--skip-move", action="store_true", help="skip the 7B CPU to A100 move")
     args = parser.parse_args()
-    ensure_binaries()
-    with tempfile.TemporaryDirectory(prefix="operator-bench-") as tmp:
-        options = cluster.UpOptions(config=EXAMPLES / "cluster.yaml", state_dir=Path(tmp))
-        with cluster.running_cluster(options) as state:
-            kube = Kube(state.kubeconfig)
-            kube("apply", "-f", str(ROOT / "crds"))
-            kube("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-            kube("apply", "-f", str(EXAMPLES / "pools.yaml"))
-            log_path = Path(tmp) / "operator.log"
-            with log_path.open("w") as log:
-                operator = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "deepseek_operator",
-                        "run",
-                        "--verbose",
-                        f"--kubeconfig={state.kubeconfig}",
-                    ],
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    cwd=ROOT,
-                )
-            try:
-                run(kube, args, operator.pid, log_path)
-            finally:
-                operator.send_signal(signal.SIGTERM)
-                operator.wait(timeout=30)
+    with sample_cluster("operator-bench-") as (tmp, kube, kubeconfig):
+        log_path = tmp / "operator.log"
+        operator = start_operator(kubeconfig, log_path, "--verbose")
+        try:
+            run(kube, args, operator.pid, log_path)
+        finally:
+            operator.send_signal(signal.SIGTERM)
+            operator.wait(timeout=30)
 
 
 def run(kube: Kube, args: argparse.Namespace, pid: int, log_path: Path) -> None:
