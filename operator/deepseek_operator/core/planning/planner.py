@@ -15,7 +15,7 @@ Stable entry point (the replay, the CLI and the operator call exactly this)::
 
 It is pure and deterministic. It picks the cheapest placement whose capacity covers the
 stabilised demand × (1 + headroom) within the active window's policy, replica bounds and SLO
-(an exact MILP, HiGHS through scipy), then decides whether getting there is worth a move:
+(an exact integer programme, see `solver`), then decides whether getting there is worth a move:
 
 1. pools that do not fit, that the window's policy forbids, that miss the SLO per request or
    have no free capacity are excluded (each with a reason);
@@ -39,6 +39,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 
 from deepseek_operator.api.vocabulary import HARDWARE_KINDS, HardwareKind, Policy
 from deepseek_operator.core.costing.money import format_money
@@ -279,7 +280,9 @@ class Plan:
     feasible: bool
     shortfall_tokens_per_second: float
     solver: str
-    """"milp", "greedy" (solver failed) or "none" (nothing to solve)."""
+    """"milp": solved exactly (by `solver`'s branch-and-bound, or HiGHS behind it; the name
+    is kept, as ``plan --json`` reports it), "greedy" (solver failed) or "none" (nothing to
+    solve)."""
     excluded: tuple[tuple[str, str], ...]
     """(pool, why) for every pool the planner could not use."""
     reason: str
@@ -602,13 +605,14 @@ class _Context:
             outlook=outlook,
         )
 
-    @property
-    def allowed(self) -> list[PoolOption]:
-        return [p for p in self.pools if p.name not in self.exclusions]
+    @cached_property
+    def allowed(self) -> tuple[PoolOption, ...]:
+        """The pools that may take replicas (computed once: every solve and check reads it)."""
+        return tuple(p for p in self.pools if p.name not in self.exclusions)
 
-    @property
-    def allowed_names(self) -> list[str]:
-        return [p.name for p in self.allowed]
+    @cached_property
+    def allowed_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.allowed)
 
     def why_excluded(self, names: Sequence[str]) -> str:
         return "; ".join(f"{n} ({self.exclusions.get(n, 'not offered')})" for n in names)
