@@ -543,3 +543,56 @@ def test_savings_compare_placements_that_serve_the_same_demand() -> None:
     assert result.baseline_cost_per_hour == pytest.approx(4 * 30.0)
     assert result.savings_fraction == pytest.approx(0.0)
     assert "0% below a100 serving the same 1,600 tok/s" in result.reason
+
+
+def _plan_twice(
+    s: PlanSpec, options: list[PoolOption], running: list[PoolReplicas], demand: float, h: History
+) -> tuple[dict[str, int], dict[str, int]]:
+    """The plan, and the plan again once the first has been carried out (same demand, history)."""
+    first = plan(s, options, running, demand, DAY, h)
+    own = [PoolReplicas(p, n, n) for p, n in first.replicas.items() if n > 0]
+    return first.replicas, plan(s, options, own, demand, DAY, h).replicas
+
+
+EAGER = Migration(cooldown_seconds=0, min_savings_percent=0, min_dwell_seconds=0)
+
+
+def test_a_move_from_a_placement_too_small_for_demand_is_decided_once() -> None:
+    # 1 × small runs (0.5 tok/s) under 1 tok/s: staying would add a big replica (1.5 tok/s,
+    # 0.3/h), moving runs the big one alone (0.2/h). Against what runs the move stopped all of it
+    # and was refused; once staying had grown, the same move was allowed: two plans, one demand.
+    small = PoolOption("small", "gpu", "v", 1, 0.1, 0.5, 1.0)
+    big = PoolOption("big", "gpu", "v", 1, 0.2, 1.0, 1.0)
+    s = spec(schedule=Schedule("UTC"), slo=Slo(headroom_fraction=0.0), migration=EAGER)
+    s = PlanSpec(**{**s.__dict__, "replicas": ReplicaBounds(0, 2), "load": Load(0, 0)})
+    first, again = _plan_twice(
+        s, [small, big], [PoolReplicas("small", 1, 1)], 1.0, History(effective_demand=0.0)
+    )
+    assert first == again == {"small": 0, "big": 1}
+
+
+def test_replicas_a_scale_down_would_stop_anyway_are_no_disruption_of_a_move() -> None:
+    # 4 × wide run (134 tok/s) for 61 tok/s (67 needed): staying trims to 3; moving to 1 narrow
+    # + 2 wide (74 tok/s) stops one wide replica more than staying does, a quarter of what runs.
+    narrow = PoolOption("narrow", "cpu", "v", 4, 0.1, 7.0, 31.0, startup_seconds=3600)
+    wide = PoolOption("wide", "cpu", "v", 5, 0.2, 33.5, 30.0, startup_seconds=3600)
+    s = spec(schedule=Schedule("UTC"), slo=Slo(headroom_fraction=0.1), migration=EAGER)
+    s = PlanSpec(**{**s.__dict__, "replicas": ReplicaBounds(0, 4), "load": Load(0, 0)})
+    first, again = _plan_twice(s, [narrow, wide], [PoolReplicas("wide", 4, 4)], 61.0, History())
+    assert first == again == {"narrow": 1, "wide": 2}
+
+
+def test_a_rebalance_forced_by_bounds_keeps_the_measured_demand_a_scale_up_window_holds_back() -> (
+    None
+):
+    # 3 replicas run where replicas.max is 2; demand rose to 1 tok/s but the 60 s scale-up window
+    # keeps the stabilised demand at 0. Cutting to 1 replica (0.5 tok/s) would be undone by the
+    # next plan at once (demand above what runs scales up without waiting).
+    pool = PoolOption("gpu", "gpu", "v", 3, 0.1, 0.5, 1.0)
+    s = spec(schedule=Schedule("UTC"), slo=Slo(headroom_fraction=0.0), migration=EAGER)
+    s = PlanSpec(**{**s.__dict__, "replicas": ReplicaBounds(0, 2), "load": Load(60, 0)})
+    from deepseek_operator.core.planning.stability import DemandSample
+
+    h = History((DemandSample(DAY - timedelta(seconds=1), 0.0),), effective_demand=0.0)
+    first, again = _plan_twice(s, [pool], [PoolReplicas("gpu", 3, 3)], 1.0, h)
+    assert first == again == {"gpu": 2}

@@ -474,10 +474,21 @@ def _decide(
         if grown is not None and set(grown) - set(running):
             notes.append("running pools cannot serve demand: adding pools")
     if grown is None:
-        grown = ctx.solve(method, ctx.terms(keep=list(running)), required, reference=running)
+        # Fewer replicas than run: never below what runs of the measured demand (as far as the
+        # bounds allow), which a scale-up window may not have let into the stabilised one yet:
+        # the next plan would add back at once what this one removed.
+        kept = max(required, min(demand, ctx.capacity(running), ctx.top_capacity(method)))
+        grown = ctx.solve(
+            method, ctx.terms(keep=list(running)), kept, reference=running
+        ) or ctx.solve(method, ctx.terms(keep=list(running)), required, reference=running)
         if grown is None:
+            moved = ctx.solve(method, ctx.terms(), kept) if kept > required else None
             return finish(
-                best, effective, True, Rule.MOVE, "running pools cannot serve demand within bounds"
+                moved or best,
+                effective,
+                True,
+                Rule.MOVE,
+                "running pools cannot serve demand within bounds",
             )
         rule = Rule.REBALANCE
         notes.append("replica bounds force a rebalance")
@@ -818,6 +829,10 @@ class _Context:
             if found is not None:
                 return found
         return self.most_capacity(method)
+
+    def top_capacity(self, method: _Method) -> float:
+        """The most tokens/s the replica bounds allow on the allowed pools."""
+        return self.capacity(self.most_capacity(method))
 
     def most_capacity(self, method: _Method) -> dict[str, int]:
         """No placement meets demand: the most capacity the bounds allow, cheapest first."""

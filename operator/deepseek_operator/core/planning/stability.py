@@ -198,8 +198,11 @@ def judge_move(
     ``tokens_per_replica`` weighs the disruption by the capacity the move stops, i.e. the share
     of traffic whose replicas go (without it, every replica counts the same): stopping three
     small CPU replicas that carry 2 % of the traffic disrupts 2 %, not half of six replicas.
-    ``running`` is what runs now, when ``base`` is a placement staying would grow to: the
-    disruption is the share of what runs now that the move stops (default: ``base``).
+    ``running`` is what runs now, when ``base`` is where staying would go (grown or trimmed):
+    the disruption is the capacity of running replicas that staying would keep and the move
+    stops, as a share of ``base`` (default: ``base`` runs). A replica staying would stop anyway,
+    or one not started yet, is no disruption of the move's; counting them made a plan refuse a
+    move from what runs and allow the same move once staying had been carried out.
     """
     saving = (base_cost - candidate_cost) / base_cost if base_cost > 0 else 0.0
 
@@ -207,9 +210,10 @@ def judge_move(
         return 1.0 if tokens_per_replica is None else tokens_per_replica.get(pool, 0.0)
 
     now_running = base if running is None else running
-    total = math.fsum(n * weight(pool) for pool, n in now_running.items())
+    total = math.fsum(n * weight(pool) for pool, n in base.items())
     stopped = math.fsum(
-        max(0, n - candidate.get(pool, 0)) * weight(pool) for pool, n in now_running.items()
+        max(0, min(n, base.get(pool, 0)) - candidate.get(pool, 0)) * weight(pool)
+        for pool, n in now_running.items()
     )
     disruption = stopped / total if total > 0 else 0.0
     verdict = MoveVerdict(False, saving, disruption)
