@@ -1,0 +1,419 @@
+"""One cluster-wide decision: how each scarce pool's devices are split among the deployments.
+
+Planned alone, each DeepSeekDeployment takes the cheapest placement among whatever capacity it
+happens to see free, so when several want the same A100s the winner is whoever reconciles
+first, the fleet's total cost is not minimal, and the result may flap. The arbiter decides the
+split for all of them at once, as a pure function of numbers every operator can observe the
+same way:
+
+* ``pools``: per pool, the units free for DeepSeekDeployments (a gpu pool counts GPUs, a cpu
+  pool CPU millicores): what is free plus what the arbitrated deployments' own pods hold there;
+* one ``Claim`` per deployment: its priority, the capacity it needs (demand × (1 + headroom),
+  as the planner computes it), its replica bounds, and per allowed pool an option (cost per
+  replica-hour as its planner weighs it, tokens/s per replica, units per replica, and how many
+  replicas the pool's nodes could hold for it if every arbitrated unit were free).
+
+It solves one integer programme (HiGHS through ``scipy.optimize.milp``) over x[d, p], the
+replicas of deployment d on pool p: minimise Σ cost·x plus a penalty for every token/s and every
+replica.min left unserved, subject to each pool's units and each deployment's bounds. The penalty
+is a thousand times the dearest price per token/s (per replica) on offer, so serving always wins
+over saving, and a deployment that loses a scarce pool falls back to its next-best one: the
+objective counts exactly that fallback's extra cost. Priorities are lexicographic: the highest
+tier is solved first and fixed, the next one gets what is left, and so on; within a tier the
+optimum is joint. The input order does not matter (claims and pools are sorted by key), so two
+operators computing it from the same state get the same answer.
+
+The result per deployment (`Allotment`): the arbiter's placement, the per-pool replica caps its
+own planner then plans within (its placement plus its share of whatever no one was given), its
+preference (the placement it would get alone), and, when it got less than that, which
+deployments took the capacity it wanted.
+
+``sequential`` is the baseline: deployments placed one by one in a fixed order, each taking its
+own optimum from what is left (what per-deployment planning does, in reconcile order). The
+property tests check the arbiter against it and against brute force.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+PENALTY_FACTOR = 1000.0
+"""Unserved demand costs this many times the dearest price per token/s (per replica) on offer."""
+TIME_LIMIT_SECONDS = 10.0
+"""HiGHS stops here and keeps its best answer (a fleet of a thousand solves in well under it)."""
+_TOLERANCE = 1e-9
+
+
+class ArbiterError(ValueError):
+    """A claim the arbiter cannot use as given (repeated keys or pools, negative figures)."""
+
+
+@dataclass(frozen=True)
+class ClaimOption:
+    """One pool a deployment may use now, as plain numbers."""
+
+    pool: str
+    cost: float
+    """Cost per replica-hour as the deployment's planner weighs it (prefer* policies included)."""
+    tokens_per_second: float
+    units: int
+    """Pool units one replica holds (GPUs on a gpu pool, CPU millicores on a cpu pool)."""
+    upper: int
+    """Most replicas the pool's nodes could hold for it with every arbitrated unit free."""
+
+    def __post_init__(self) -> None:
+        for name in ("cost", "tokens_per_second"):
+            value = getattr(self, name)
+            if not math.isfinite(value) or value < 0:
+                raise ArbiterError(f"{self.pool}.{name} must be finite and ≥ 0, got {value}")
+        if self.units < 1 or self.upper < 0:
+            raise ArbiterError(f"{self.pool}: units must be ≥ 1 and upper ≥ 0")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """What one deployment asks of the fleet."""
+
+    key: str
+    """``namespace/name``: the stable key that orders everything."""
+    options: tuple[ClaimOption, ...]
+    required: float = 0.0
+    """Tokens/s its placement must serve (demand × (1 + headroom))."""
+    min_replicas: int = 0
+    max_replicas: int = 1000
+    priority: int = 0
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.required) or self.required < 0:
+            raise ArbiterError(f"{self.key}: required must be finite and ≥ 0")
+        if not 0 <= self.min_replicas <= self.max_replicas:
+            raise ArbiterError(f"{self.key}: need 0 ≤ min_replicas ≤ max_replicas")
+        pools = [o.pool for o in self.options]
+        if len(set(pools)) != len(pools):
+            raise ArbiterError(f"{self.key}: a pool appears twice among its options")
+
+    def option(self, pool: str) -> ClaimOption | None:
+        return next((o for o in self.options if o.pool == pool), None)
+
+
+@dataclass(frozen=True)
+class Allotment:
+    """One deployment's share of the fleet decision."""
+
+    key: str
+    priority: int
+    replicas: Mapping[str, int]
+    """The arbiter's placement."""
+    caps: Mapping[str, int]
+    """Replicas the deployment's planner may place per pool: its placement plus as many as fit
+    into the units no one was given (every pool among its options appears)."""
+    preferred: Mapping[str, int]
+    """Its placement had it the arbitrated units to itself."""
+    cost: float
+    preferred_cost: float
+    shortfall: float
+    """Tokens/s of its required capacity left unserved (0 when it is served)."""
+    displaced_by: tuple[str, ...] = ()
+    """Deployments holding capacity on the pools it wanted more of, when its placement is worse
+    than its preference."""
+    lost_pools: tuple[str, ...] = ()
+    """Pools where it got fewer replicas than it would alone."""
+    displacing: tuple[str, ...] = ()
+    """Deployments placed below their preference because this one holds capacity they wanted."""
+
+    @property
+    def displaced(self) -> bool:
+        return bool(self.displaced_by)
+
+
+@dataclass(frozen=True)
+class Arbitration:
+    allotments: Mapping[str, Allotment]
+    pools: Mapping[str, int]
+    """Units per pool the decision split."""
+    leftover: Mapping[str, int]
+    """Units per pool no one was given."""
+    cost: float
+    """Σ cost of every placement."""
+    shortfall: float
+    """Σ tokens/s unserved."""
+    exact: bool = True
+    """False when HiGHS stopped at its time limit (its best answer so far is used)."""
+
+    def get(self, key: str) -> Allotment | None:
+        return self.allotments.get(key)
+
+
+EMPTY = Arbitration(allotments={}, pools={}, leftover={}, cost=0.0, shortfall=0.0)
+
+
+@dataclass(frozen=True)
+class _Penalties:
+    per_token: float
+    per_replica: float
+
+    @staticmethod
+    def of(claims: Iterable[Claim]) -> _Penalties:
+        ratios = [
+            o.cost / o.tokens_per_second
+            for c in claims
+            for o in c.options
+            if o.tokens_per_second > 0
+        ]
+        prices = [o.cost for c in claims for o in c.options]
+        return _Penalties(
+            per_token=PENALTY_FACTOR * max(ratios, default=1.0) + 1.0,
+            per_replica=PENALTY_FACTOR * max(prices, default=1.0) + 1.0,
+        )
+
+
+@dataclass
+class _Solution:
+    replicas: dict[str, dict[str, int]] = field(default_factory=dict)
+    exact: bool = True
+
+
+def arbitrate(pools: Mapping[str, int], claims: Sequence[Claim]) -> Arbitration:
+    """Split ``pools`` (units per pool) among ``claims``; see the module docstring."""
+    ordered = _checked(claims)
+    penalties = _Penalties.of(ordered)
+    remaining = {p: max(0, int(n)) for p, n in sorted(pools.items())}
+    solution = _Solution()
+    for priority in sorted({c.priority for c in ordered}, reverse=True):
+        tier = [c for c in ordered if c.priority == priority]
+        placed, exact = _solve(tier, remaining, penalties)
+        solution.exact = solution.exact and exact
+        for claim in tier:
+            solution.replicas[claim.key] = placed[claim.key]
+            _take(remaining, claim, placed[claim.key])
+    return _report(pools, ordered, solution, remaining, penalties)
+
+
+def sequential(
+    pools: Mapping[str, int], claims: Sequence[Claim], order: Sequence[str] | None = None
+) -> Arbitration:
+    """The baseline: each deployment in ``order`` (default: the claims' order) takes its own
+    optimum from what the ones before it left (per-deployment planning in reconcile order)."""
+    by_key = {c.key: c for c in _checked(claims)}
+    keys = list(order) if order is not None else [c.key for c in claims]
+    penalties = _Penalties.of(by_key.values())
+    remaining = {p: max(0, int(n)) for p, n in sorted(pools.items())}
+    solution = _Solution()
+    for key in keys:
+        claim = by_key[key]
+        placed, exact = _solve([claim], remaining, penalties)
+        solution.exact = solution.exact and exact
+        solution.replicas[key] = placed[key]
+        _take(remaining, claim, placed[key])
+    return _report(pools, list(by_key.values()), solution, remaining, penalties)
+
+
+def objective(
+    claim: Claim, replicas: Mapping[str, int], penalties: _Penalties | None = None
+) -> float:
+    """What the arbiter minimises for one deployment: cost, plus the penalties for what it
+    leaves unserved (``penalties`` default: from this claim alone)."""
+    weights = penalties or _Penalties.of([claim])
+    cost = placement_cost(claim, replicas)
+    return (
+        cost
+        + weights.per_token * shortfall(claim, replicas)
+        + weights.per_replica * max(0, claim.min_replicas - sum(replicas.values()))
+    )
+
+
+def fleet_objective(
+    claims: Sequence[Claim],
+    placements: Mapping[str, Mapping[str, int]],
+    priority: int | None = None,
+) -> float:
+    """Σ of `objective` over the fleet (or over one ``priority`` tier), with the whole fleet's
+    penalties: what `arbitrate` minimises, tier by tier."""
+    penalties = _Penalties.of(claims)
+    return math.fsum(
+        objective(c, placements.get(c.key, {}), penalties)
+        for c in claims
+        if priority is None or c.priority == priority
+    )
+
+
+def placement_cost(claim: Claim, replicas: Mapping[str, int]) -> float:
+    return math.fsum(o.cost * replicas.get(o.pool, 0) for o in claim.options)
+
+
+def shortfall(claim: Claim, replicas: Mapping[str, int]) -> float:
+    served = math.fsum(o.tokens_per_second * replicas.get(o.pool, 0) for o in claim.options)
+    short = claim.required - served
+    return 0.0 if short <= _TOLERANCE * max(1.0, claim.required) else short
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def _checked(claims: Sequence[Claim]) -> list[Claim]:
+    keys = [c.key for c in claims]
+    if len(set(keys)) != len(keys):
+        raise ArbiterError("claims must have unique keys")
+    return sorted(claims, key=lambda c: c.key)
+
+
+def _take(remaining: dict[str, int], claim: Claim, placed: Mapping[str, int]) -> None:
+    for option in claim.options:
+        if option.pool in remaining:
+            remaining[option.pool] -= option.units * placed.get(option.pool, 0)
+
+
+def _upper(option: ClaimOption, claim: Claim, remaining: Mapping[str, int]) -> int:
+    room = remaining.get(option.pool, 0) // option.units
+    return max(0, min(option.upper, claim.max_replicas, room))
+
+
+def _solve(
+    tier: Sequence[Claim], remaining: Mapping[str, int], penalties: _Penalties
+) -> tuple[dict[str, dict[str, int]], bool]:
+    """The joint optimum of one tier within ``remaining`` units: x[d, p] integer, a continuous
+    token shortfall and replica shortfall per deployment."""
+    import numpy as np
+    from scipy.optimize import Bounds, LinearConstraint, milp
+
+    columns: list[tuple[int, ClaimOption]] = []
+    for index, claim in enumerate(tier):
+        for option in sorted(claim.options, key=lambda o: o.pool):
+            if option.pool in remaining and _upper(option, claim, remaining) > 0:
+                columns.append((index, option))
+    n_x, n_d = len(columns), len(tier)
+    if n_x == 0:
+        return {c.key: {} for c in tier}, True
+    size = n_x + 2 * n_d  # x, then token shortfall s_d, then replica shortfall u_d
+    cost = np.zeros(size)
+    lower = np.zeros(size)
+    upper = np.zeros(size)
+    integrality = np.zeros(size)
+    for j, (index, option) in enumerate(columns):
+        cost[j] = option.cost
+        upper[j] = _upper(option, tier[index], remaining)
+        integrality[j] = 1
+    for index, claim in enumerate(tier):
+        cost[n_x + index] = penalties.per_token
+        upper[n_x + index] = claim.required
+        cost[n_x + n_d + index] = penalties.per_replica
+        upper[n_x + n_d + index] = claim.min_replicas
+    rows: list[Any] = []
+    low: list[float] = []
+    high: list[float] = []
+    for index, claim in enumerate(tier):
+        mine = [j for j, (i, _) in enumerate(columns) if i == index]
+        serve = np.zeros(size)
+        count = np.zeros(size)
+        for j in mine:
+            serve[j] = columns[j][1].tokens_per_second
+            count[j] = 1.0
+        if claim.required > 0:
+            serve[n_x + index] = 1.0
+            rows.append(serve)
+            low.append(claim.required)
+            high.append(np.inf)
+        total = count.copy()
+        total[n_x + n_d + index] = 1.0
+        rows.append(total)  # replicas + replica shortfall ≥ min
+        low.append(float(claim.min_replicas))
+        high.append(np.inf)
+        rows.append(count)  # replicas ≤ max
+        low.append(0.0)
+        high.append(float(claim.max_replicas))
+    for pool in sorted({option.pool for _, option in columns}):
+        use = np.zeros(size)
+        for j, (_, option) in enumerate(columns):
+            if option.pool == pool:
+                use[j] = option.units
+        rows.append(use)
+        low.append(0.0)
+        high.append(float(remaining[pool]))
+    result = milp(
+        c=cost,
+        constraints=LinearConstraint(np.vstack(rows), low, high),
+        integrality=integrality,
+        bounds=Bounds(lower, upper),
+        options={"mip_rel_gap": 1e-9, "time_limit": TIME_LIMIT_SECONDS},
+    )
+    if result.x is None:
+        # No answer within the time limit (never seen at fleet size): one by one, in key order.
+        placed: dict[str, dict[str, int]] = {}
+        left = dict(remaining)
+        for claim in tier:
+            found = _solve([claim], left, penalties)[0] if len(tier) > 1 else {claim.key: {}}
+            placed[claim.key] = found[claim.key]
+            _take(left, claim, found[claim.key])
+        return placed, False
+    placed = {c.key: {} for c in tier}
+    for j, (index, option) in enumerate(columns):
+        count_ = round(float(result.x[j]))
+        if count_ > 0:
+            placed[tier[index].key][option.pool] = count_
+    return placed, result.status == 0
+
+
+def _report(
+    pools: Mapping[str, int],
+    claims: Sequence[Claim],
+    solution: _Solution,
+    remaining: Mapping[str, int],
+    penalties: _Penalties,
+) -> Arbitration:
+    units = {p: max(0, int(n)) for p, n in sorted(pools.items())}
+    leftover = {p: max(0, n) for p, n in remaining.items()}
+    allotments: dict[str, Allotment] = {}
+    taken_by: dict[str, list[str]] = {}
+    preferences: dict[str, tuple[dict[str, int], float]] = {}
+    for claim in claims:
+        alone, _ = _solve([claim], units, penalties)
+        preferences[claim.key] = (alone[claim.key], objective(claim, alone[claim.key], penalties))
+    for claim in claims:
+        mine = solution.replicas.get(claim.key, {})
+        preferred, preferred_objective = preferences[claim.key]
+        worse = objective(claim, mine, penalties) > preferred_objective + 1e-9 * max(
+            1.0, abs(preferred_objective)
+        )
+        lost = tuple(sorted(p for p, n in preferred.items() if mine.get(p, 0) < n)) if worse else ()
+        holders = sorted(
+            {
+                other.key
+                for other in claims
+                if other.key != claim.key
+                for pool in lost
+                if solution.replicas.get(other.key, {}).get(pool, 0) > 0
+            }
+        )
+        for holder in holders:
+            taken_by.setdefault(holder, []).append(claim.key)
+        caps = {}
+        for option in claim.options:
+            spare = leftover.get(option.pool, 0) // option.units if option.pool in units else 0
+            cap = mine.get(option.pool, 0) + spare
+            caps[option.pool] = max(0, min(option.upper, cap)) if option.pool in units else 0
+        allotments[claim.key] = Allotment(
+            key=claim.key,
+            priority=claim.priority,
+            replicas=dict(mine),
+            caps=caps,
+            preferred=dict(preferred),
+            cost=placement_cost(claim, mine),
+            preferred_cost=placement_cost(claim, preferred),
+            shortfall=shortfall(claim, mine),
+            displaced_by=tuple(holders),
+            lost_pools=lost if holders else (),
+        )
+    for key, displaced in taken_by.items():
+        current = allotments[key]
+        allotments[key] = replace(current, displacing=tuple(sorted(displaced)))
+    return Arbitration(
+        allotments=allotments,
+        pools=units,
+        leftover=leftover,
+        cost=math.fsum(a.cost for a in allotments.values()),
+        shortfall=math.fsum(a.shortfall for a in allotments.values()),
+        exact=solution.exact,
+    )
