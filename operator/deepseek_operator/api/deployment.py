@@ -640,6 +640,14 @@ class DeepSeekDeploymentSpec(ApiModel):
         description="apply: carry out the plan. recommend: plan and report in status, touch "
         "no workloads.",
     )
+    priority: int = Field(
+        default=0,
+        ge=-1_000_000,
+        le=1_000_000,
+        description="When deployments compete for the same scarce pool, higher priority is "
+        "served first: the arbiter places every deployment of a higher priority before any of "
+        "a lower one, and deployments of equal priority share at the least total cost.",
+    )
 
 
 class DeepSeekDeployment(ApiResource):
