@@ -49,7 +49,7 @@ from deepseek_operator.adapters.prometheus import LoadSpec
 from deepseek_operator.api.base import GROUP, VERSION
 from deepseek_operator.api.deployment import DeepSeekDeployment
 from deepseek_operator.api.status import DeepSeekDeploymentStatus, PoolProfileStatus
-from deepseek_operator.core.planning import inputs, reconcile
+from deepseek_operator.core.planning import arbitration, inputs, reconcile
 from deepseek_operator.core.workloads import render
 
 DSD = (GROUP, VERSION, "deepseekdeployments")
@@ -115,6 +115,7 @@ class _Runtime:
     poller: asyncio.Task[None] | None = None
     clock: Clock = field(default_factory=Clock)
     """decide()'s time: real, unless `run --time-scale/--clock-start` (a demo aid) moves it."""
+    arbiter: _FleetArbiter = field(default_factory=lambda: _FleetArbiter())
 
     def wake(self, key: tuple[str, str] | None) -> None:
         if key is not None and key in self.wakeups:
@@ -123,6 +124,98 @@ class _Runtime:
     def wake_all(self) -> None:
         for event in self.wakeups.values():
             event.set()
+
+
+ARBITER_DEBOUNCE_SECONDS = 0.5
+"""After a change the arbiter's split depends on, wait this long so a burst becomes one solve."""
+
+
+@dataclass
+class _FleetArbiter:
+    """The cluster-wide split (`arbitration.decide_fleet`), computed once per state of what it
+    depends on and shared by every deployment's loop. Watch events that change its inputs (nodes,
+    PoolProfiles, any pod's usage, a deployment's spec or recorded demand) bump `version`; a
+    debounced task then solves again and wakes the deployments whose share changed."""
+
+    version: int = 0
+    decided_version: int = -1
+    decision: arbitration.FleetDecision | None = None
+    claim_inputs: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
+    refresh: asyncio.Task[None] | None = None
+
+    def changed(self, indexes: _Indexes) -> None:
+        self.version += 1
+        if self.refresh is None or self.refresh.done():
+            loop = asyncio.get_running_loop()
+            self.refresh = loop.create_task(self._refresh(indexes))
+
+    def deployment_seen(
+        self, key: tuple[str, str], body: Mapping[str, Any] | None, indexes: _Indexes
+    ) -> None:
+        """A DeepSeekDeployment event: a new version only if what its claim reads changed."""
+        signature = None if body is None else _claim_inputs(body)
+        if self.claim_inputs.get(key) != signature:
+            if signature is None:
+                self.claim_inputs.pop(key, None)
+            else:
+                self.claim_inputs[key] = signature
+            self.changed(indexes)
+
+    async def _refresh(self, indexes: _Indexes) -> None:
+        await asyncio.sleep(ARBITER_DEBOUNCE_SECONDS)
+        try:
+            self.current(indexes, RUNTIME.clock.now())
+        except Exception:
+            log.exception("The cluster-wide arbiter failed; deployments are planned alone")
+
+    def current(self, indexes: _Indexes, now: Any) -> arbitration.FleetDecision:
+        found = self.decision
+        fresh = found is not None and self.decided_version == self.version
+        if found is not None and fresh and (found.valid_until is None or now < found.valid_until):
+            return found
+        version = self.version
+        decided = _decide_fleet(indexes, now)
+        self.decision, self.decided_version = decided, version
+        before = found.arbitration.allotments if found is not None else {}
+        for key, share in decided.arbitration.allotments.items():
+            if before.get(key) != share:
+                namespace, _, name = key.partition("/")
+                RUNTIME.wake((namespace, name))
+        return decided
+
+
+def _claim_inputs(body: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What of a DeepSeekDeployment its claim reads: the spec (by generation), whether it is
+    being deleted, and the demand and capacity correction its last decision recorded."""
+    metadata = body.get("metadata") or {}
+    status = body.get("status") or {}
+    history = status.get("history") or {}
+    demand = status.get("demand") or {}
+    return (
+        metadata.get("generation"),
+        metadata.get("deletionTimestamp") is not None,
+        history.get("effectiveDemandTokensPerSecond"),
+        demand.get("tokensPerSecond"),
+        demand.get("queueTokensPerSecond"),
+        json.dumps(history.get("throughput"), sort_keys=True),
+    )
+
+
+def _decide_fleet(indexes: _Indexes, now: Any) -> arbitration.FleetDecision:
+    members = [d for d in _values(indexes.fleet) if d is not None]
+    taking = {
+        (str(d.metadata.get("namespace") or ""), str(d.metadata.get("name") or ""))
+        for d in members
+        if arbitration.takes_part(d)
+    }
+    profiles, _ = observe.parse_pool_profiles(_values(indexes.pool_profiles))
+    pools = observe.arbitrated_pools(
+        profiles,
+        _values(indexes.nodes),
+        {node: list(store) for node, store in indexes.pods_by_node.items()},
+        taking,
+    )
+    return arbitration.decide_fleet(sorted(members, key=arbitration.key_of), profiles, pools, now)
 
 
 RUNTIME = _Runtime()
@@ -205,6 +298,18 @@ def pool_profiles(name: str, body: kopf.Body, **_: Any) -> dict[str, Mapping[str
     return {name: _raw(body)}
 
 
+@kopf.index(*DSD)
+def fleet(
+    namespace: str | None, name: str, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], DeepSeekDeployment | None]:
+    """Every DeepSeekDeployment, parsed (None where the models refuse its spec): the arbiter's
+    claims are built from these."""
+    try:
+        return {(namespace or "", name): observe.parse_deployment(_raw(body))}
+    except ValidationError:
+        return {(namespace or "", name): None}
+
+
 @kopf.index("", "v1", "nodes")
 def nodes(name: str, body: kopf.Body, **_: Any) -> dict[str, observe.NodeSummary]:
     return {name: observe.node_summary(_raw(body))}
@@ -250,10 +355,13 @@ def own_services(body: kopf.Body, **_: Any) -> dict[tuple[str, str], str] | None
 
 @kopf.on.event(*DSD)
 async def deployment_changed(
-    namespace: str | None, name: str, body: kopf.Body, type: str, **_: Any
+    namespace: str | None, name: str, body: kopf.Body, type: str, **kwargs: Any
 ) -> None:
     key = (namespace or "", name)
     generation = int(body.get("metadata", {}).get("generation") or 0)
+    RUNTIME.arbiter.deployment_seen(
+        key, None if type == "DELETED" else _raw(body), _Indexes.of(kwargs)
+    )
     if type == "DELETED":
         RUNTIME.generations.pop(key, None)
         return
@@ -273,13 +381,14 @@ async def own_deployment_changed(body: kopf.Body, **_: Any) -> None:
 
 
 @kopf.on.event("", "v1", "pods")
-async def pod_capacity_changed(uid: str, body: kopf.Body, type: str, **_: Any) -> None:
+async def pod_capacity_changed(uid: str, body: kopf.Body, type: str, **kwargs: Any) -> None:
     usage = None if type == "DELETED" else observe.pod_usage(_raw(body))
     if RUNTIME.pod_usages.get(uid) != usage:
         if usage is None:
             RUNTIME.pod_usages.pop(uid, None)
         else:
             RUNTIME.pod_usages[uid] = usage
+        RUNTIME.arbiter.changed(_Indexes.of(kwargs))
         RUNTIME.wake_all()
 
 
@@ -291,12 +400,14 @@ async def node_changed(name: str, body: kopf.Body, type: str, **kwargs: Any) -> 
             RUNTIME.node_summaries.pop(name, None)
         else:
             RUNTIME.node_summaries[name] = summary
+        RUNTIME.arbiter.changed(_Indexes.of(kwargs))
         RUNTIME.wake_all()
         _refresh_pool_statuses(_Indexes.of(kwargs))
 
 
 @kopf.on.event(*POOLS)
 async def pool_changed(**kwargs: Any) -> None:
+    RUNTIME.arbiter.changed(_Indexes.of(kwargs))
     RUNTIME.wake_all()
     _refresh_pool_statuses(_Indexes.of(kwargs))
 
@@ -372,6 +483,7 @@ class _Indexes:
     """The indexes above, as kopf passes them to every handler (by their function names)."""
 
     pool_profiles: kopf.Index[str, Mapping[str, Any]]
+    fleet: kopf.Index[tuple[str, str], DeepSeekDeployment | None]
     nodes: kopf.Index[str, observe.NodeSummary]
     pods_by_node: kopf.Index[str, observe.PodUsage]
     own_pods: kopf.Index[tuple[str, str], observe.OwnPod]
@@ -422,7 +534,14 @@ async def reconcile_once(
         now = clock.now()
     elif board is not None:
         board.forget(key)
-    snapshot = reconcile.Snapshot(dsd, profiles, states, demand, invalid)
+    allotment = None
+    try:
+        shares = RUNTIME.arbiter.current(indexes, now).arbitration
+        allotment = shares.get(f"{namespace}/{name}")
+    except Exception:
+        # A defect in the arbiter must not stop the fleet: plan alone, as before it existed.
+        logger.exception("The cluster-wide arbiter failed; this deployment is planned alone")
+    snapshot = reconcile.Snapshot(dsd, profiles, states, demand, invalid, allotment=allotment)
     started = time.perf_counter()
     decision = reconcile.decide(snapshot, now, reconcile.history_from_status(dsd.status))
     seconds = time.perf_counter() - started

@@ -16,7 +16,7 @@ snapshot is then plain arithmetic over those summaries:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -27,7 +27,12 @@ from pydantic import ValidationError
 from deepseek_operator.api.deployment import DeepSeekDeployment
 from deepseek_operator.api.pool import PoolProfile, Toleration
 from deepseek_operator.core.planning.reconcile import NodeRoom, PoolState
-from deepseek_operator.core.workloads.render import LABEL_INSTANCE, LABEL_POOL
+from deepseek_operator.core.workloads.render import (
+    LABEL_INSTANCE,
+    LABEL_MANAGED_BY,
+    LABEL_POOL,
+    MANAGED_BY,
+)
 
 GPU_RESOURCE = "nvidia.com/gpu"
 _BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
@@ -77,6 +82,8 @@ class PodUsage:
 
     node: str
     requests: Resources
+    owner: tuple[str, str] | None = None
+    """(namespace, DeepSeekDeployment) of a pod the operator manages; None for anyone else's."""
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,9 @@ def pod_usage(body: Mapping[str, Any]) -> PodUsage | None:
     phase = (body.get("status", {}) or {}).get("phase")
     if not node or phase in ("Succeeded", "Failed"):
         return None
-    return PodUsage(node=str(node), requests=pod_requests(spec))
+    labels = (body.get("metadata", {}) or {}).get("labels") or {}
+    owner = instance_key(body) if labels.get(LABEL_MANAGED_BY) == MANAGED_BY else None
+    return PodUsage(node=str(node), requests=pod_requests(spec), owner=owner)
 
 
 def pod_requests(spec: Mapping[str, Any]) -> Resources:
@@ -288,6 +297,28 @@ def pool_states(
             node_count=len(members),
             rooms=rooms,
         )
+    return states
+
+
+def arbitrated_pools(
+    profiles: Mapping[str, PoolProfile],
+    nodes: Iterable[NodeSummary],
+    usage_by_node: Mapping[str, Iterable[PodUsage]],
+    released: Collection[tuple[str, str]],
+) -> dict[str, PoolState]:
+    """Every pool as the cluster-wide arbiter sees it: per usable node, the free room plus what
+    the pods of the ``released`` deployments (those the arbiter splits capacity among) hold
+    there; nothing of any deployment's own is counted as running."""
+    nodes = list(nodes)
+    states: dict[str, PoolState] = {}
+    for name, profile in sorted(profiles.items()):
+        members = pool_nodes(profile, nodes)
+        rooms = tuple(
+            _room(node, [u for u in usage_by_node.get(node.name, ()) if u.owner not in released])
+            for node in members
+            if usable(profile, node)
+        )
+        states[name] = PoolState(pool=name, node_count=len(members), rooms=rooms)
     return states
 
 

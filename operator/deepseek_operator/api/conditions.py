@@ -17,6 +17,10 @@ PROGRESSING = "Progressing"
 DEGRADED = "Degraded"
 METRICS_AVAILABLE = "MetricsAvailable"
 CAPACITY_AVAILABLE = "CapacityAvailable"
+CONTENDED = "Contended"
+"""Set by the operator once the cluster-wide arbiter has a share for the deployment: True when
+it was placed below its preference because others needed the capacity (reason Displaced), or
+holds capacity others wanted (reason Displacing); the message names the other deployments."""
 
 DEPLOYMENT_CONDITION_TYPES: tuple[str, ...] = (
     READY,

@@ -193,3 +193,20 @@ def test_a_status_the_models_refuse_does_not_block_the_spec():
     body["status"] = {"conditions": "not a list"}
     dsd = observe.parse_deployment(body)
     assert dsd.status is None and dsd.spec.model.catalog_key == "r1-distill-qwen-7b"
+
+
+def test_the_arbiter_sees_arbitrated_deployments_pods_as_free():
+    managed = {**OURS, "app.kubernetes.io/managed-by": "deepseek-operator"}
+    ours = observe.pod_usage(pod("a100-0", {"nvidia.com/gpu": "2"}, labels=managed))
+    theirs = observe.pod_usage(pod("a100-0", {"nvidia.com/gpu": "4"}, labels=OURS))
+    assert ours is not None and ours.owner == ("ml", "r1")
+    assert theirs is not None and theirs.owner is None  # not managed by the operator
+    nodes = [
+        observe.node_summary(node("a100-0", {"accelerator": "nvidia-a100"}, gpus=8)),
+        observe.node_summary(node("a100-1", {"accelerator": "nvidia-a100"}, gpus=8)),
+    ]
+    usage = {"a100-0": [ours, theirs]}
+    seen = observe.arbitrated_pools(PROFILES, nodes, usage, {("ml", "r1")})
+    assert [r.gpus for r in seen["a100"].rooms or ()] == [4, 8]
+    held = observe.arbitrated_pools(PROFILES, nodes, usage, set())  # r1 paused: its pods stay
+    assert [r.gpus for r in held["a100"].rooms or ()] == [2, 8]

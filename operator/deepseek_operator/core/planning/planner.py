@@ -66,6 +66,7 @@ from deepseek_operator.core.planning.stability import (
 )
 
 __all__ = [
+    "Candidates",
     "Change",
     "History",
     "Load",
@@ -81,6 +82,7 @@ __all__ = [
     "Slo",
     "SloOverride",
     "Window",
+    "candidates",
     "check_pools",
     "plan",
 ]
@@ -1030,3 +1032,26 @@ def _with_reason(ctx: _Context, p: Plan, note: str) -> Plan:
 
 def _replace_reason(p: Plan, reason: str) -> Plan:
     return replace(p, reason=reason)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What the planner would weigh at ``now`` before optimising (the arbiter's view of one
+    deployment): the pools it may use with the cost its objective gives them (prefer* biases
+    included), the replica bounds and headroom in force, and when they next change."""
+
+    pools: tuple[tuple[PoolOption, float], ...]
+    bounds: ReplicaBounds
+    headroom_fraction: float
+    transition: datetime | None
+
+
+def candidates(spec: PlanSpec, pools: Sequence[PoolOption], now: datetime) -> Candidates:
+    """The allowed pools, bounds and headroom `plan` would use at ``now`` (same rules)."""
+    ctx = _Context.build(spec, pools, (), now)
+    return Candidates(
+        pools=tuple((p, ctx.biased_cost(p)) for p in ctx.allowed),
+        bounds=ctx.bounds,
+        headroom_fraction=ctx.slo.headroom_fraction,
+        transition=ctx.transition,
+    )

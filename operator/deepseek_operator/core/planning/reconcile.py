@@ -29,6 +29,7 @@ from typing import Literal
 
 from deepseek_operator.api.conditions import (
     CAPACITY_AVAILABLE,
+    CONTENDED,
     DEGRADED,
     METRICS_AVAILABLE,
     PROGRESSING,
@@ -67,6 +68,7 @@ from deepseek_operator.core.costing.catalog import HARDWARE, MODELS
 from deepseek_operator.core.costing.cost import UnknownCurrencyRate
 from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning import correction, inputs
+from deepseek_operator.core.planning.arbiter import Allotment
 from deepseek_operator.core.planning.correction import Learnt, PoolLoad, Steady
 from deepseek_operator.core.planning.forecast import DemandProfile, Outlook, observe
 from deepseek_operator.core.planning.planner import Plan, PlanSpec, PoolOption, Slo, plan
@@ -104,6 +106,11 @@ REASON_NO_LOAD_SOURCE = "NoLoadSource"
 REASON_CAPACITY_SUFFICIENT = "Sufficient"
 REASON_POOL_FULL = "PoolFull"
 REASON_UNSCHEDULABLE = "Unschedulable"
+REASON_DISPLACED = "Displaced"
+"""The arbiter placed this deployment below its preference: others needed the capacity."""
+REASON_DISPLACING = "Displacing"
+"""This deployment holds capacity that others wanted (they were placed below preference)."""
+REASON_UNCONTENDED = "Uncontended"
 REASON_POOL_INVALID = "PoolInvalid"
 """A PoolProfile the variants name exists but does not parse (written for another version)."""
 
@@ -117,6 +124,7 @@ EVENT_CAPACITY_SHORT = "CapacityShort"
 EVENT_METRICS_UNAVAILABLE = "MetricsUnavailable"
 EVENT_METRICS_RESTORED = "MetricsRestored"
 EVENT_MOVE_FAILED = "MoveFailed"
+EVENT_CONTENDED = "Contended"
 
 MOVE_WINDOW = "Window"
 """The pool left is excluded by the window's policy."""
@@ -216,6 +224,10 @@ class Snapshot:
     resolution: Resolution | None = None
     """The spec and pools already resolved by `resolve` (the replay, whose pools never change,
     resolves once); None: resolve them now."""
+    allotment: Allotment | None = None
+    """This deployment's share of the cluster-wide arbiter's split (`arbitration.decide_fleet`):
+    its per-pool replica caps bound each pool's capacity, and status says who it competes with;
+    None: planned alone against the free capacity it sees (the replay, a single deployment)."""
 
 
 @dataclass(frozen=True)
@@ -334,7 +346,7 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
     conditions = initial_conditions(previous.conditions, observed_generation=generation, now=now)
     report = _Report(conditions, generation, now)
 
-    problem = None if snapshot.resolution is not None else _spec_problem(snapshot)
+    problem = None if snapshot.resolution is not None else spec_problem(snapshot)
     resolved: Resolution | None = snapshot.resolution
     if problem is None and resolved is None:
         try:
@@ -350,7 +362,9 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
         reason, message = problem or (REASON_INVALID_SPEC, "unresolved")
         return _stopped(snapshot, previous, report, memory, reason, message)
 
-    rules = _correction_rules(snapshot)
+    if snapshot.allotment is not None:
+        resolved = replace(resolved, options=_capped(resolved.options, snapshot.allotment))
+    rules = correction_rules(snapshot)
     learnt = correction.Memory(memory.throughput, memory.steady)
     verdicts: dict[str, correction.Verdict] = {}
     if rules is not None:
@@ -443,6 +457,7 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
         )
 
     events += report.transition_events(previous.conditions)
+    events += _contention_events(previous.conditions, report.conditions)
     return Decision(
         plan=planned,
         target=step_target,
@@ -472,7 +487,7 @@ class Resolution:
     currency: str
 
 
-def _spec_problem(snapshot: Snapshot) -> tuple[str, str] | None:
+def spec_problem(snapshot: Snapshot) -> tuple[str, str] | None:
     spec = snapshot.deployment.spec
     known = set(snapshot.profiles)
     problems = find_spec_problems(
@@ -533,6 +548,17 @@ def resolve(snapshot: Snapshot) -> Resolution:
         options.append(option)
         index_of[variant.pool] = index
     return Resolution(inputs.plan_spec(spec), tuple(options), index_of, currency)
+
+
+def _capped(options: Sequence[PoolOption], allotment: Allotment) -> tuple[PoolOption, ...]:
+    """Each pool's capacity bounded by the arbiter's cap for this deployment (pools it has no
+    cap for, e.g. ones its window forbids now, are left as observed)."""
+    return tuple(
+        replace(o, capacity_replicas=min(o.capacity_replicas, allotment.caps[o.name]))
+        if o.name in allotment.caps and o.capacity_replicas > allotment.caps[o.name]
+        else o
+        for o in options
+    )
 
 
 def _short_of_minimum(planned: Plan, current: Mapping[str, int]) -> bool:
@@ -615,7 +641,7 @@ def _demand_status(
     )
 
 
-def _correction_rules(snapshot: Snapshot) -> correction.Rules | None:
+def correction_rules(snapshot: Snapshot) -> correction.Rules | None:
     """`spec.load.capacityCorrection` as the correction's rules; None without a load source."""
     load = snapshot.deployment.spec.load
     if load is None:
@@ -887,6 +913,21 @@ def _failure_event(snapshot: Snapshot, move: PoolMove, memory: ReconcileHistory)
     return EventNote("Warning", EVENT_MOVE_FAILED, message[:1024])
 
 
+def _contention_events(before: Sequence[Condition], after: Sequence[Condition]) -> list[EventNote]:
+    """An Event when the deployment becomes contended, or contended with others than before."""
+    now_, was = find_condition(after, CONTENDED), find_condition(before, CONTENDED)
+    if now_ is None or now_.status != "True":
+        return []
+    if was is not None and (was.status, was.reason, was.message) == (
+        now_.status,
+        now_.reason,
+        now_.message,
+    ):
+        return []
+    kind: EventType = "Warning" if now_.reason == REASON_DISPLACED else "Normal"
+    return [EventNote(kind, EVENT_CONTENDED, f"{now_.reason}: {now_.message}"[:1024])]
+
+
 def _cost_effect(before: float, after: float, currency: str) -> str:
     def per_hour(amount: float) -> str:
         return f"{format_money(amount, currency)}/h" if amount > 0 else "nothing"
@@ -1109,6 +1150,9 @@ def _status(
             CAPACITY_AVAILABLE, "True", REASON_CAPACITY_SUFFICIENT, "every pool used has room"
         )
 
+    if snapshot.allotment is not None:
+        report.set(CONTENDED, *_contention(snapshot.allotment))
+
     generation, conditions = report.generation, list(report.conditions)
     return lambda: _status_model(
         snapshot, resolved, planned, target, memory, generation, conditions, ready_total
@@ -1163,6 +1207,40 @@ def _status_model(
         last_move_time=last_move.at if last_move else None,
         last_move=_move_text(last_move) if last_move else "",
         history=history_to_status(memory),
+    )
+
+
+def _contention(allotment: Allotment) -> tuple[ConditionStatus, str, str]:
+    """Contended: whether the arbiter placed this deployment below its preference because
+    others needed the capacity, or placed others below theirs because this one holds it; the
+    message names them."""
+    if allotment.displaced_by:
+        lost = ", ".join(
+            f"{pool} ({allotment.replicas.get(pool, 0)} of the {allotment.preferred.get(pool, 0)} "
+            "replicas it would take alone)"
+            for pool in allotment.lost_pools
+        )
+        message = (
+            f"placed below its preference on {lost}: the capacity went to "
+            f"{', '.join(allotment.displaced_by)}, which the cluster-wide arbiter serves there at "
+            "less total cost" + _by_priority(allotment)
+        )
+        if allotment.displacing:
+            message += f"; it holds capacity {', '.join(allotment.displacing)} also wanted"
+        return "True", REASON_DISPLACED, message
+    if allotment.displacing:
+        return (
+            "True",
+            REASON_DISPLACING,
+            f"holds capacity that {', '.join(allotment.displacing)} also wanted: they fall back "
+            "to their next-best pools, which the cluster-wide arbiter found cheaper in total",
+        )
+    return "False", REASON_UNCONTENDED, "the arbiter gives it the placement it would take alone"
+
+
+def _by_priority(allotment: Allotment) -> str:
+    return (
+        f" or at higher priority (this one has {allotment.priority})" if allotment.priority else ""
     )
 
 
