@@ -48,6 +48,7 @@ from deepseek_operator.adapters.metrics import OperatorMetrics
 from deepseek_operator.adapters.prometheus import LoadSpec
 from deepseek_operator.api.base import GROUP, VERSION
 from deepseek_operator.api.deployment import DeepSeekDeployment
+from deepseek_operator.api.pool import PoolProfile
 from deepseek_operator.api.status import DeepSeekDeploymentStatus, PoolProfileStatus
 from deepseek_operator.core.planning import arbitration, inputs, reconcile
 from deepseek_operator.core.workloads import render
@@ -142,6 +143,7 @@ class _FleetArbiter:
     decision: arbitration.FleetDecision | None = None
     claim_inputs: dict[tuple[str, str], tuple[Any, ...]] = field(default_factory=dict)
     refresh: asyncio.Task[None] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def changed(self, indexes: _Indexes) -> None:
         self.version += 1
@@ -164,18 +166,29 @@ class _FleetArbiter:
     async def _refresh(self, indexes: _Indexes) -> None:
         await asyncio.sleep(ARBITER_DEBOUNCE_SECONDS)
         try:
-            self.current(indexes, RUNTIME.clock.now())
+            await self.current(indexes, RUNTIME.clock.now())
         except Exception:
             log.exception("The cluster-wide arbiter failed; deployments are planned alone")
 
-    def current(self, indexes: _Indexes, now: Any) -> arbitration.FleetDecision:
-        found = self.decision
-        fresh = found is not None and self.decided_version == self.version
-        if found is not None and fresh and (found.valid_until is None or now < found.valid_until):
-            return found
-        version = self.version
-        decided = _decide_fleet(indexes, now)
-        self.decision, self.decided_version = decided, version
+    async def current(self, indexes: _Indexes, now: Any) -> arbitration.FleetDecision:
+        """The split for the state as of now: the cached one while nothing it depends on has
+        changed and no window boundary has passed, else solved again (off the event loop; one
+        solve at a time, the loops that wait for it share it)."""
+        async with self.lock:
+            found = self.decision
+            fresh = found is not None and self.decided_version == self.version
+            if (
+                found is not None
+                and fresh
+                and (found.valid_until is None or now < found.valid_until)
+            ):
+                return found
+            version = self.version
+            members, profiles, pools = _fleet_inputs(indexes)  # read on the loop
+            decided = await asyncio.to_thread(
+                arbitration.decide_fleet, members, profiles, pools, now
+            )
+            self.decision, self.decided_version = decided, version
         before = found.arbitration.allotments if found is not None else {}
         for key, share in decided.arbitration.allotments.items():
             if before.get(key) != share:
@@ -201,7 +214,11 @@ def _claim_inputs(body: Mapping[str, Any]) -> tuple[Any, ...]:
     )
 
 
-def _decide_fleet(indexes: _Indexes, now: Any) -> arbitration.FleetDecision:
+def _fleet_inputs(
+    indexes: _Indexes,
+) -> tuple[list[DeepSeekDeployment], dict[str, PoolProfile], dict[str, reconcile.PoolState]]:
+    """What the arbiter reads, taken from the indexes: every deployment, the PoolProfiles, and
+    each pool with the arbitrated deployments' pods counted as free."""
     members = [d for d in _values(indexes.fleet) if d is not None]
     taking = {
         (str(d.metadata.get("namespace") or ""), str(d.metadata.get("name") or ""))
@@ -215,7 +232,7 @@ def _decide_fleet(indexes: _Indexes, now: Any) -> arbitration.FleetDecision:
         {node: list(store) for node, store in indexes.pods_by_node.items()},
         taking,
     )
-    return arbitration.decide_fleet(sorted(members, key=arbitration.key_of), profiles, pools, now)
+    return sorted(members, key=arbitration.key_of), profiles, pools
 
 
 RUNTIME = _Runtime()
@@ -536,7 +553,7 @@ async def reconcile_once(
         board.forget(key)
     allotment = None
     try:
-        shares = RUNTIME.arbiter.current(indexes, now).arbitration
+        shares = (await RUNTIME.arbiter.current(indexes, now)).arbitration
         allotment = shares.get(f"{namespace}/{name}")
     except Exception:
         # A defect in the arbiter must not stop the fleet: plan alone, as before it existed.

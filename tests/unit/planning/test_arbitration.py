@@ -135,6 +135,8 @@ def test_the_cheaper_total_wins_and_both_sides_are_named() -> None:
     assert {w.pool: w.replicas for w in y.writes} == {"a100": 8, "l40s": 4}  # L40S starts first
     status, reason, message = conditions(y)["Contended"]
     assert (status, reason) == ("True", "Displaced") and "ns/x" in message and "a100" in message
+    (moving,) = [e for e in y.events if e.reason == "Moving"]
+    assert "the cluster-wide arbiter gives a100 capacity to ns/x" in moving.message
     contended = [e for e in y.events if e.reason == "Contended"]
     assert len(contended) == 1 and contended[0].type == "Warning" and "ns/x" in contended[0].message
 

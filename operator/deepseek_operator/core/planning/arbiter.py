@@ -40,6 +40,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from deepseek_operator.core.planning.solver import PoolTerms, solve_min_cost
+
 PENALTY_FACTOR = 1000.0
 """Unserved demand costs this many times the dearest price per token/s (per replica) on offer."""
 TIME_LIMIT_SECONDS = 10.0
@@ -184,7 +186,14 @@ def arbitrate(pools: Mapping[str, int], claims: Sequence[Claim]) -> Arbitration:
     solution = _Solution()
     for priority in sorted({c.priority for c in ordered}, reverse=True):
         tier = [c for c in ordered if c.priority == priority]
-        placed, exact = _solve(tier, remaining, penalties)
+        # Each deployment's own optimum within what is left is a lower bound on the tier's; when
+        # they all fit together they are the tier's optimum, without the joint programme (the
+        # usual case: no pool is contended).
+        alone = {c.key: _alone(c, remaining, penalties) for c in tier}
+        if _fits(tier, alone, remaining):
+            placed, exact = alone, True
+        else:
+            placed, exact = _solve(tier, remaining, penalties)
         solution.exact = solution.exact and exact
         for claim in tier:
             solution.replicas[claim.key] = placed[claim.key]
@@ -269,6 +278,32 @@ def _take(remaining: dict[str, int], claim: Claim, placed: Mapping[str, int]) ->
 def _upper(option: ClaimOption, claim: Claim, remaining: Mapping[str, int]) -> int:
     room = remaining.get(option.pool, 0) // option.units
     return max(0, min(option.upper, claim.max_replicas, room))
+
+
+def _alone(claim: Claim, remaining: Mapping[str, int], penalties: _Penalties) -> dict[str, int]:
+    """The deployment's own optimum within ``remaining``: the planner's exact solver when it
+    can serve its claim in full (fast for the usual few pools), else the penalised programme."""
+    options = [
+        o for o in sorted(claim.options, key=lambda o: o.pool) if _upper(o, claim, remaining) > 0
+    ]
+    terms = [
+        PoolTerms(o.cost, o.tokens_per_second, 0, _upper(o, claim, remaining)) for o in options
+    ]
+    found = solve_min_cost(terms, claim.required, claim.min_replicas, claim.max_replicas)
+    if found is not None:
+        return {o.pool: n for o, n in zip(options, found, strict=True) if n > 0}
+    return _solve([claim], remaining, penalties)[0][claim.key]
+
+
+def _fits(
+    claims: Sequence[Claim], placements: Mapping[str, Mapping[str, int]], units: Mapping[str, int]
+) -> bool:
+    used: dict[str, int] = {}
+    for claim in claims:
+        for option in claim.options:
+            count = placements[claim.key].get(option.pool, 0)
+            used[option.pool] = used.get(option.pool, 0) + option.units * count
+    return all(n <= units.get(pool, 0) for pool, n in used.items() if n > 0)
 
 
 def _solve(
@@ -369,8 +404,8 @@ def _report(
     taken_by: dict[str, list[str]] = {}
     preferences: dict[str, tuple[dict[str, int], float]] = {}
     for claim in claims:
-        alone, _ = _solve([claim], units, penalties)
-        preferences[claim.key] = (alone[claim.key], objective(claim, alone[claim.key], penalties))
+        alone = _alone(claim, units, penalties)
+        preferences[claim.key] = (alone, objective(claim, alone, penalties))
     for claim in claims:
         mine = solution.replicas.get(claim.key, {})
         preferred, preferred_objective = preferences[claim.key]

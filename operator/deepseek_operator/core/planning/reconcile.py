@@ -429,7 +429,7 @@ def decide(snapshot: Snapshot, now: datetime, history: ReconcileHistory | None =
         events += _external_changes(snapshot, memory)
     failed = _failed_moves(snapshot, resolved, memory, target) if acting else ()
     events += [_failure_event(snapshot, move, memory) for move in failed]
-    events += _plan_events(resolved, current, target, planned)
+    events += _plan_events(resolved, current, target, planned, _arbiter_note(snapshot.allotment))
     was = find_condition(previous.conditions, PROGRESSING)
     if warm.extra and acting and (was is None or was.reason != REASON_PREWARMING):
         events.append(warm.event)  # once, when pre-warming begins
@@ -793,8 +793,22 @@ def _external_changes(snapshot: Snapshot, memory: ReconcileHistory) -> list[Even
     return notes
 
 
+def _arbiter_note(allotment: Allotment | None) -> str:
+    """Why a displaced deployment's plan leaves a pool it would choose alone."""
+    if allotment is None or not allotment.displaced_by:
+        return ""
+    return (
+        f"the cluster-wide arbiter gives {', '.join(allotment.lost_pools)} capacity to "
+        f"{', '.join(allotment.displaced_by)}"
+    )
+
+
 def _plan_events(
-    resolved: Resolution, current: Mapping[str, int], target: Mapping[str, int], planned: Plan
+    resolved: Resolution,
+    current: Mapping[str, int],
+    target: Mapping[str, int],
+    planned: Plan,
+    note: str = "",
 ) -> list[EventNote]:
     before = {p: n for p, n in current.items() if n > 0}
     after = {p: n for p, n in target.items() if n > 0}
@@ -809,9 +823,8 @@ def _plan_events(
     else:
         reason = EVENT_MOVING
     effect = _cost_effect(cost_before, cost_after, resolved.currency)
-    message = (
-        f"{_pools(before) or 'nothing'} -> {_pools(after) or 'nothing'}: {effect}; {planned.reason}"
-    )
+    why = f"{note}; {planned.reason}" if note else planned.reason
+    message = f"{_pools(before) or 'nothing'} -> {_pools(after) or 'nothing'}: {effect}; {why}"
     return [EventNote("Normal", reason, message[:1024], cost_before, cost_after)]
 
 
