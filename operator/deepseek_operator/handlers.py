@@ -136,7 +136,8 @@ class _FleetArbiter:
     """The cluster-wide split (`arbitration.decide_fleet`), computed once per state of what it
     depends on and shared by every deployment's loop. Watch events that change its inputs (nodes,
     PoolProfiles, any pod's usage, a deployment's spec or recorded demand) bump `version`; a
-    debounced task then solves again and wakes the deployments whose share changed."""
+    debounced task then solves again, off the event loop, and wakes the deployments whose share
+    changed. A reconcile never waits for a solve (except the first)."""
 
     version: int = 0
     decided_version: int = -1
@@ -147,6 +148,9 @@ class _FleetArbiter:
 
     def changed(self, indexes: _Indexes) -> None:
         self.version += 1
+        self._schedule(indexes)
+
+    def _schedule(self, indexes: _Indexes) -> None:
         if self.refresh is None or self.refresh.done():
             loop = asyncio.get_running_loop()
             self.refresh = loop.create_task(self._refresh(indexes))
@@ -163,25 +167,39 @@ class _FleetArbiter:
                 self.claim_inputs[key] = signature
             self.changed(indexes)
 
+    def stale(self, now: Any) -> bool:
+        found = self.decision
+        return (
+            found is None
+            or self.decided_version != self.version
+            or (found.valid_until is not None and now >= found.valid_until)
+        )
+
     async def _refresh(self, indexes: _Indexes) -> None:
-        await asyncio.sleep(ARBITER_DEBOUNCE_SECONDS)
+        """Solve again until the split is current (changes during a solve call for another)."""
         try:
-            await self.current(indexes, RUNTIME.clock.now())
+            while self.stale(RUNTIME.clock.now()):
+                await asyncio.sleep(ARBITER_DEBOUNCE_SECONDS)
+                await self.solve(indexes, RUNTIME.clock.now())
         except Exception:
             log.exception("The cluster-wide arbiter failed; deployments are planned alone")
 
-    async def current(self, indexes: _Indexes, now: Any) -> arbitration.FleetDecision:
-        """The split for the state as of now: the cached one while nothing it depends on has
-        changed and no window boundary has passed, else solved again (off the event loop; one
-        solve at a time, the loops that wait for it share it)."""
+    async def share(self, indexes: _Indexes, now: Any) -> arbitration.FleetDecision:
+        """The split a reconcile plans within: the latest one, without waiting for a newer one
+        being solved (a reconcile's own observed capacity still bounds it, and the deployments
+        whose share changes are woken); only the very first is waited for."""
+        if self.decision is None:
+            return await self.solve(indexes, now)
+        if self.stale(now):
+            self._schedule(indexes)
+        return self.decision
+
+    async def solve(self, indexes: _Indexes, now: Any) -> arbitration.FleetDecision:
+        """Solve the split for the state as of now (off the event loop; one solve at a time)
+        and wake the deployments whose share changed."""
         async with self.lock:
             found = self.decision
-            fresh = found is not None and self.decided_version == self.version
-            if (
-                found is not None
-                and fresh
-                and (found.valid_until is None or now < found.valid_until)
-            ):
+            if found is not None and not self.stale(now):
                 return found
             version = self.version
             members, profiles, pools = _fleet_inputs(indexes)  # read on the loop
@@ -553,7 +571,7 @@ async def reconcile_once(
         board.forget(key)
     allotment = None
     try:
-        shares = (await RUNTIME.arbiter.current(indexes, now)).arbitration
+        shares = (await RUNTIME.arbiter.share(indexes, now)).arbitration
         allotment = shares.get(f"{namespace}/{name}")
     except Exception:
         # A defect in the arbiter must not stop the fleet: plan alone, as before it existed.
