@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -215,19 +216,32 @@ class _FleetArbiter:
         return decided
 
 
+DEMAND_STEP = 1.05
+"""A deployment's recorded demand calls for a new split when it moves by about 5 % (a step of
+this ratio): smaller moves are within every planner's tolerance, and re-solving on each reading
+of a thousand deployments would keep the arbiter busy for nothing."""
+
+
 def _claim_inputs(body: Mapping[str, Any]) -> tuple[Any, ...]:
     """What of a DeepSeekDeployment its claim reads: the spec (by generation), whether it is
-    being deleted, and the demand and capacity correction its last decision recorded."""
+    being deleted, the capacity correction, and the demand its last decision recorded (the
+    stabilised demand, else the last reading), in steps of `DEMAND_STEP`."""
     metadata = body.get("metadata") or {}
     status = body.get("status") or {}
     history = status.get("history") or {}
     demand = status.get("demand") or {}
+    recorded = history.get("effectiveDemandTokensPerSecond")
+    if recorded is None and demand.get("tokensPerSecond") is not None:
+        recorded = float(demand["tokensPerSecond"]) + float(demand.get("queueTokensPerSecond") or 0)
+    step = (
+        None
+        if recorded is None
+        else round(math.log1p(max(0.0, float(recorded))) / math.log(DEMAND_STEP))
+    )
     return (
         metadata.get("generation"),
         metadata.get("deletionTimestamp") is not None,
-        history.get("effectiveDemandTokensPerSecond"),
-        demand.get("tokensPerSecond"),
-        demand.get("queueTokensPerSecond"),
+        step,
         json.dumps(history.get("throughput"), sort_keys=True),
     )
 

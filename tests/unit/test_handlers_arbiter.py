@@ -95,3 +95,13 @@ def test_a_deployment_event_counts_only_when_its_claim_would_change() -> None:
             arbiter.refresh.cancel()
 
     asyncio.run(scenario())
+
+
+def test_small_demand_moves_do_not_call_for_a_new_split() -> None:
+    def signature(demand: float) -> tuple[Any, ...]:
+        return handlers._claim_inputs(
+            {"metadata": {}, "status": {"history": {"effectiveDemandTokensPerSecond": demand}}}
+        )
+
+    assert signature(1000.0) == signature(1010.0)
+    assert signature(1000.0) != signature(1200.0)
