@@ -195,3 +195,14 @@ def test_who_takes_part_and_with_what_demand() -> None:
         {"history": {"effectiveDemandTokensPerSecond": 120.0}}
     )
     assert recorded_demand(loaded.model_copy(update={"status": status})) == 120.0
+
+
+def test_leaving_the_split_clears_contended() -> None:
+    shares = decide_fleet([Y, X], PROFILES, arbitrated(), NOW).arbitration.allotments
+    y = decide(Snapshot(Y, PROFILES, arbitrated(), allotment=shares["ns/y"]), NOW)
+    assert conditions(y)["Contended"][:2] == ("True", "Displaced")
+    paused = Y.model_copy(
+        update={"spec": Y.spec.model_copy(update={"paused": True}), "status": y.status}
+    )
+    later = decide(Snapshot(paused, PROFILES, arbitrated()), NOW, y.history)
+    assert conditions(later)["Contended"][:2] == ("False", "Uncontended")

@@ -1165,6 +1165,13 @@ def _status(
 
     if snapshot.allotment is not None:
         report.set(CONTENDED, *_contention(snapshot.allotment))
+    elif find_condition(report.conditions, CONTENDED) is not None:
+        report.set(
+            CONTENDED,
+            "False",
+            REASON_UNCONTENDED,
+            "takes no part in the cluster-wide split now (paused or recommend-only)",
+        )
 
     generation, conditions = report.generation, list(report.conditions)
     return lambda: _status_model(
