@@ -10,12 +10,14 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from deepseek_operator.core.planning.arbiter import (
+    KEEP_FRACTION,
     ArbiterError,
     Arbitration,
     Claim,
@@ -248,3 +250,57 @@ def test_claims_are_checked() -> None:
         Claim("ns/a", (option, option))
     with pytest.raises(ArbiterError):
         ClaimOption("a100", -1.0, 100, 1, 8)
+
+
+@SETTINGS
+@given(fleets(), st.randoms(use_true_random=False))
+def test_the_placement_in_force_is_kept_only_within_the_keep_fraction(
+    fleet: tuple[dict[str, int], list[Claim]], rng: random.Random
+) -> None:
+    pools, claims = fleet
+    optimum = fleet_objective(
+        claims, {k: a.replicas for k, a in arbitrate(pools, claims).allotments.items()}
+    )
+    running = [
+        replace(
+            c,
+            current=tuple(
+                (o.pool, rng.randint(0, o.upper)) for o in c.options if rng.random() < 0.7
+            ),
+        )
+        for c in claims
+    ]
+    joint = arbitrate(pools, running)
+    got = fleet_objective(claims, {k: a.replicas for k, a in joint.allotments.items()})
+    assert got <= optimum * (1 + KEEP_FRACTION) + 1e-6 * max(1.0, optimum)
+    assert all(u <= pools[p] for p, u in used_units(pools, claims, joint).items())
+
+
+def test_a_near_tie_keeps_the_placement_in_force_and_a_real_saving_replaces_it() -> None:
+    def claims(y_fallback: float, y_in_force: tuple[tuple[str, int], ...]) -> list[Claim]:
+        x = Claim(
+            "ns/x",
+            (ClaimOption("a100", 1.0, 100, 1, 8), ClaimOption("4090", 3.0, 100, 1, 8)),
+            min_replicas=4,
+            max_replicas=4,
+            current=(("4090", 4),),
+        )
+        y = Claim(
+            "ns/y",
+            (ClaimOption("a100", 1.0, 100, 1, 8), ClaimOption("l40s", y_fallback, 100, 1, 8)),
+            min_replicas=4,
+            max_replicas=4,
+            current=y_in_force,
+        )
+        return [x, y]
+
+    pools = {"a100": 4, "4090": 8, "l40s": 8}
+    # y holds the A100s; x's fallback costs 2.0/h more per replica, y's 1.9: 1 % apart, kept.
+    held = arbitrate(pools, claims(2.9, (("a100", 4),)))
+    assert held.allotments["ns/y"].replicas == {"a100": 4}
+    # y's fallback only 0.5/h dearer: giving x the A100s saves 1.5 × 4 of 16/h, so it moves.
+    moved = arbitrate(pools, claims(1.5, (("a100", 4),)))
+    assert moved.allotments["ns/x"].replicas == {"a100": 4}
+    # Nothing in force (y new): the optimum, by a hair.
+    fresh = arbitrate(pools, claims(2.9, ()))
+    assert fresh.allotments["ns/x"].replicas == {"a100": 4}

@@ -21,7 +21,10 @@ is a thousand times the dearest price per token/s (per replica) on offer, so ser
 over saving, and a deployment that loses a scarce pool falls back to its next-best one: the
 objective counts exactly that fallback's extra cost. Priorities are lexicographic: the highest
 tier is solved first and fixed, the next one gets what is left, and so on; within a tier the
-optimum is joint. The input order does not matter (claims and pools are sorted by key), so two
+optimum is joint. The placements in force are kept while they still fit and serve every
+deployment of the tier and the new optimum would save at most `KEEP_FRACTION` of their cost, so
+a small change of demand does not swap two deployments back and forth. The input order does not
+matter (claims and pools are sorted by key), so two
 operators computing it from the same state get the same answer.
 
 The result per deployment (`Allotment`): the arbiter's placement, the per-pool replica caps its
@@ -44,6 +47,9 @@ from deepseek_operator.core.planning.solver import PoolTerms, solve_min_cost
 
 PENALTY_FACTOR = 1000.0
 """Unserved demand costs this many times the dearest price per token/s (per replica) on offer."""
+KEEP_FRACTION = 0.05
+"""The placements in force are kept while they fit, serve every deployment of the tier, and cost
+at most this much more than the new optimum (a fleet-wide counterpart of minSavingsPercent)."""
 EXACT_COLUMNS = 300
 """Up to this many integer columns (a hundred contending deployments) the joint programme is
 solved to optimality; beyond, to within `LARGE_GAP` of it: for a thousand contending
@@ -96,6 +102,9 @@ class Claim:
     min_replicas: int = 0
     max_replicas: int = 1000
     priority: int = 0
+    current: tuple[tuple[str, int], ...] = ()
+    """(pool, replicas) of the placement in force: kept while it still fits and serves, unless
+    a new split saves more than `KEEP_FRACTION` (no flapping between near-equal splits)."""
 
     def __post_init__(self) -> None:
         if not math.isfinite(self.required) or self.required < 0:
@@ -204,10 +213,38 @@ def arbitrate(pools: Mapping[str, int], claims: Sequence[Claim]) -> Arbitration:
         else:
             placed, exact = _solve(tier, remaining, penalties)
         solution.exact = solution.exact and exact
+        kept = _in_force(tier, remaining)
+        if kept is not None:
+            best = math.fsum(objective(c, placed[c.key], penalties) for c in tier)
+            holding = math.fsum(objective(c, kept[c.key], penalties) for c in tier)
+            if holding <= best * (1 + KEEP_FRACTION) + _TOLERANCE:
+                placed = kept
         for claim in tier:
             solution.replicas[claim.key] = placed[claim.key]
             _take(remaining, claim, placed[claim.key])
     return _report(pools, ordered, solution, remaining, penalties)
+
+
+def _in_force(
+    tier: Sequence[Claim], remaining: Mapping[str, int]
+) -> dict[str, dict[str, int]] | None:
+    """The tier's placements in force, when they still fit ``remaining`` and serve each of its
+    deployments in full (its capacity, within its bounds, on pools it may use now)."""
+    kept: dict[str, dict[str, int]] = {}
+    for claim in tier:
+        mine = {}
+        for pool, count in claim.current:
+            option = claim.option(pool)
+            if count <= 0:
+                continue
+            if option is None or count > option.upper:
+                return None
+            mine[pool] = count
+        total = sum(mine.values())
+        if not claim.min_replicas <= total <= claim.max_replicas or shortfall(claim, mine) > 0:
+            return None
+        kept[claim.key] = mine
+    return kept if _fits(tier, kept, remaining) else None
 
 
 def sequential(

@@ -5,8 +5,9 @@ in two ways: each claim comes from `reconcile.resolve` (the pools a deployment n
 cost per replica-hour and tokens/s per replica, with its learnt capacity correction), and
 `planner.candidates` (the pools its active window allows, the cost its objective gives them,
 its replica bounds and headroom). The demand is the one its last decision recorded in status
-(the stabilised demand, else the last reading), never a fresh reading: every operator process
-then sees the same inputs and computes the same split.
+(the stabilised demand, else the last reading), never a fresh reading, and so is the placement
+in force (`status.history.target`), which the arbiter keeps while no new split saves enough:
+every operator process then sees the same inputs and computes the same split.
 
 The pools' state is the arbitrated view: per node, the free room plus what the arbitrated
 deployments' own pods hold there (a deployment's pods are its claim's to keep or give up);
@@ -102,6 +103,7 @@ def claim(
                     )
                 )
     required = recorded_demand(dsd) * (1 + view.headroom_fraction)
+    in_force = memory.target if memory is not None and memory.target else {}
     return (
         Claim(
             key=key_of(dsd),
@@ -110,6 +112,7 @@ def claim(
             min_replicas=view.bounds.min,
             max_replicas=view.bounds.max,
             priority=dsd.spec.priority,
+            current=tuple(sorted((p, n) for p, n in in_force.items() if n > 0)),
         ),
         view.transition,
     )
