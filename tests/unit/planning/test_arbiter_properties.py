@@ -304,3 +304,27 @@ def test_a_near_tie_keeps_the_placement_in_force_and_a_real_saving_replaces_it()
     # Nothing in force (y new): the optimum, by a hair.
     fresh = arbitrate(pools, claims(2.9, ()))
     assert fresh.allotments["ns/x"].replicas == {"a100": 4}
+
+
+def test_a_placement_kept_beside_free_capacity_is_not_displaced() -> None:
+    """Kept on its dearer pool by the hysteresis while its preferred one has room: not Displaced
+    (its planner may still move, within its cap), and the other is not Displacing."""
+    y = Claim(
+        "ns/y",
+        (ClaimOption("a100", 1.0, 100, 1, 8), ClaimOption("l40s", 1.04, 100, 1, 8)),
+        min_replicas=4,
+        max_replicas=4,
+        current=(("l40s", 4),),
+    )
+    x = Claim(
+        "ns/x",
+        (ClaimOption("a100", 1.0, 100, 1, 8),),
+        min_replicas=2,
+        max_replicas=2,
+        current=(("a100", 2),),
+    )
+    joint = arbitrate({"a100": 8, "l40s": 8}, [x, y])
+    assert joint.allotments["ns/y"].replicas == {"l40s": 4}
+    assert joint.allotments["ns/y"].caps["a100"] == 6
+    assert not joint.allotments["ns/y"].displaced_by
+    assert not joint.allotments["ns/x"].displacing

@@ -346,6 +346,11 @@ def _alone(claim: Claim, remaining: Mapping[str, int], penalties: _Penalties) ->
     return _solve([claim], remaining, penalties)[0][claim.key]
 
 
+def _units(claim: Claim, pool: str) -> int:
+    option = claim.option(pool)
+    return option.units if option is not None else 1
+
+
 def _fits(
     claims: Sequence[Claim], placements: Mapping[str, Mapping[str, int]], units: Mapping[str, int]
 ) -> bool:
@@ -476,7 +481,16 @@ def _report(
         worse = objective(claim, mine, penalties) > preferred_objective + 1e-9 * max(
             1.0, abs(preferred_objective)
         )
-        lost = tuple(sorted(p for p, n in preferred.items() if mine.get(p, 0) < n)) if worse else ()
+        # A pool is lost to others only where what it misses there does not fit what is left.
+        lost = tuple(
+            sorted(
+                p
+                for p, n in preferred.items()
+                if worse
+                and mine.get(p, 0) < n
+                and leftover.get(p, 0) < _units(claim, p) * (n - mine.get(p, 0))
+            )
+        )
         holders = sorted({k for pool in lost for k in on_pool.get(pool, ()) if k != claim.key})
         for holder in holders:
             taken_by.setdefault(holder, []).append(claim.key)
