@@ -17,6 +17,7 @@ other workloads' pods, and paused or recommend-only deployments' pods, stay coun
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -129,8 +130,21 @@ def pool_units(
         if profile is None or state.rooms is None:
             continue
         gpu = profile.spec.hardware.kind == "gpu"
-        units[name] = sum(max(0, r.gpus if gpu else r.cpu_millicores) for r in state.rooms)
+        counts = state.nodes_per_room or (1,) * len(state.rooms)
+        units[name] = sum(
+            n * max(0, r.gpus if gpu else r.cpu_millicores)
+            for r, n in zip(state.rooms, counts, strict=True)
+        )
     return units
+
+
+def _grouped(state: reconcile.PoolState) -> reconcile.PoolState:
+    """The pool with its identical node rooms counted once (every claim sums over them)."""
+    if state.rooms is None or state.nodes_per_room is not None:
+        return state
+    counts = Counter(state.rooms)
+    rooms = tuple(sorted(counts, key=lambda r: (r.gpus, r.cpu_millicores, r.memory_bytes)))
+    return replace(state, rooms=rooms, nodes_per_room=tuple(counts[r] for r in rooms))
 
 
 def decide_fleet(
@@ -141,6 +155,7 @@ def decide_fleet(
 ) -> FleetDecision:
     """The arbiter's split of ``pools`` (the arbitrated view, see the module docstring) among
     every deployment that takes part."""
+    pools = {name: _grouped(state) for name, state in pools.items()}
     claims: list[Claim] = []
     boundaries: list[datetime] = []
     for dsd in deployments:

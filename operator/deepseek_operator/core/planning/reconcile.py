@@ -177,6 +177,9 @@ class PoolState:
     unknown here and its capacity comes from `PoolSetup` (the replay)."""
     rooms: tuple[NodeRoom, ...] | None = None
     """Free room per usable node; None: capacity from the pool's size (the replay)."""
+    nodes_per_room: tuple[int, ...] | None = None
+    """How many usable nodes each entry of `rooms` stands for (None: one each): a pool of a
+    thousand identical nodes is a few distinct rooms."""
 
     @property
     def counts(self) -> PoolCounts:
@@ -540,9 +543,10 @@ def resolve(snapshot: Snapshot) -> Resolution:
         option = inputs.pool_option(dsd, variant, index, profile, setup, currency, rates)
         if option.fits and state is not None and state.rooms is not None:
             need = inputs.replica_resources(dsd, variant, profile)
+            counts = state.nodes_per_room or (1,) * len(state.rooms)
             free = sum(
-                need.fitting(room.gpus, room.cpu_millicores, room.memory_bytes)
-                for room in state.rooms
+                count * need.fitting(room.gpus, room.cpu_millicores, room.memory_bytes)
+                for room, count in zip(state.rooms, counts, strict=True)
             )
             option = replace(option, capacity_replicas=state.scheduled + free)
         options.append(option)
