@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -43,12 +44,17 @@ class Kube:
 
 
 @contextlib.contextmanager
-def sample_cluster(prefix: str) -> Iterator[tuple[Path, Kube, str]]:
+def sample_cluster(
+    prefix: str, config: Path = EXAMPLES / "cluster.yaml", timeout_seconds: float = 180.0
+) -> Iterator[tuple[Path, Kube, str]]:
     """(state directory, kubectl, kubeconfig) of a fresh local cluster with the CRDs and the
-    sample PoolProfiles applied; everything is stopped and removed on exit."""
+    sample PoolProfiles applied; everything is stopped and removed on exit. `config` may hold
+    more nodes than the example's (a scale test), `timeout_seconds` bounds each start-up step."""
     ensure_binaries()
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        options = cluster.UpOptions(config=EXAMPLES / "cluster.yaml", state_dir=Path(tmp))
+        options = cluster.UpOptions(
+            config=config, state_dir=Path(tmp), timeout_seconds=timeout_seconds
+        )
         with cluster.running_cluster(options) as state:
             kube = Kube(str(state.kubeconfig))
             kube("apply", "-f", str(ROOT / "crds"))
@@ -111,17 +117,43 @@ class ReplicaWatch:
                 self.seen.append((self.clock(), parts[0], int(parts[1])))
 
     def wait(self, name: str, replicas: int, after: float, timeout: float = 30) -> float:
-        """When `name` first showed `replicas` at or after `after` (on the watch's clock)."""
+        """When `name` first showed `replicas` at or after `after` (on the watch's clock).
+
+        Only the events since `after` are looked at (from the newest back), so a watch of a
+        thousand Deployments costs no more per check than one of a single Deployment."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            for at, seen_name, count in list(self.seen):
-                if at >= after and seen_name == name and count == replicas:
-                    return at
+            found = None
+            for at, seen_name, count in reversed(list(self.seen)):
+                if at < after:
+                    break
+                if seen_name == name and count == replicas:
+                    found = at
+            if found is not None:
+                return found
             time.sleep(0.005)
         raise TimeoutError(f"{name} never showed {replicas} replicas")
 
     def close(self) -> None:
         self.process.terminate()
+
+
+def metric_samples(text: str) -> list[tuple[str, dict[str, str], float]]:
+    """(name, labels, value) of every sample in a Prometheus text exposition: the operator's
+    /metrics, or the API server's (`kubectl get --raw /metrics`)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return [
+        (sample.name, dict(sample.labels), float(sample.value))
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    ]
+
+
+def operator_metrics(port: int) -> list[tuple[str, dict[str, str], float]]:
+    """The samples of the operator's own /metrics on 127.0.0.1:`port`."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+        return metric_samples(answer.read().decode())
 
 
 def percentile(values: list[float], q: float) -> float:

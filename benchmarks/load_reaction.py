@@ -30,7 +30,6 @@ import signal
 import statistics
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +42,14 @@ from tests.e2e.prometheus_support import (  # noqa: E402
     free_port,
 )
 
-from kubectl_watch import Kube, ReplicaWatch, percentile, sample_cluster, start_operator  # noqa: E402
+from kubectl_watch import (  # noqa: E402
+    Kube,
+    ReplicaWatch,
+    operator_metrics,
+    percentile,
+    sample_cluster,
+    start_operator,
+)
 from render_dashboard import render  # noqa: E402
 
 HEADROOM = 0.2
@@ -213,15 +219,10 @@ def queries(
 
 
 def operator_requests(port: int) -> float:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
     return sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.name == "deepseek_operator_prometheus_requests_total"
+        value
+        for name, _, value in operator_metrics(port)
+        if name == "deepseek_operator_prometheus_requests_total"
     )
 
 
