@@ -233,6 +233,8 @@ class FleetState:
     healthy: int = 0
     deployments: int = 0
     pods_running: int = 0
+    pods_ready: int = 0
+    """Pods kwok has marked Ready (after the pool's start-up): what the Ready condition needs."""
     pods: int = 0
     unhealthy: dict[str, int] = field(default_factory=dict)
     """How many deployments have each condition other than healthy (type=status reason)."""
@@ -273,15 +275,18 @@ def fleet_state(kube: Kube) -> FleetState:
         "-l",
         OWNED,
         "-o",
-        'jsonpath={range .items[*]}{.spec.nodeName} {.status.phase}{"\\n"}{end}',
+        "jsonpath={range .items[*]}{.spec.nodeName} {.status.phase} "
+        '{.status.conditions[?(@.type=="Ready")].status}{"\\n"}{end}',
     )
     for line in pods.splitlines():
         parts = line.split()
         if not parts:
             continue
         state.pods += 1
-        if len(parts) == 2 and parts[1] == "Running":
+        if len(parts) >= 2 and parts[1] == "Running":
             state.pods_running += 1
+        if len(parts) == 3 and parts[2] == "True":
+            state.pods_ready += 1
     return state
 
 
@@ -320,8 +325,8 @@ def settle(
             )
             log(
                 f"  settling {time.monotonic() - started:.0f}s: {state.healthy}/{count} "
-                f"deployments healthy, {state.pods_running}/{state.pods} pods running"
-                + (f" (not yet: {worst})" if worst else "")
+                f"deployments healthy, {state.pods_running}/{state.pods} pods running, "
+                f"{state.pods_ready} Ready" + (f" (not yet: {worst})" if worst else "")
             )
         time.sleep(pause)
     return None, state
@@ -351,7 +356,8 @@ class Result:
     """CPU seconds per second over the steady window, by process."""
     settle_cpu: dict[str, float] = field(default_factory=dict)
     """CPU seconds per second while settling, by process."""
-    note: str = ""
+    profile: list[tuple[str, float]] = field(default_factory=list)
+    """The operator's functions by share of its samples while settling (with --py-spy)."""
 
 
 def api_requests(kube: Kube) -> dict[tuple[str, str, str], float]:
@@ -389,8 +395,71 @@ def operator_figures(port: int) -> dict[str, float]:
     return figures
 
 
+class Profile:
+    """py-spy sampling the operator (`--py-spy`), written as collapsed stacks."""
+
+    def __init__(self, binary: str | None, pid: int, path: Path) -> None:
+        self.path = path
+        self.process = None
+        if binary:
+            self.process = subprocess.Popen(
+                [
+                    binary,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--rate",
+                    "10",
+                    "--format",
+                    "raw",
+                    "--output",
+                    str(path),
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+
+    def stop(self) -> list[tuple[str, float]]:
+        """The operator's own functions by share of the samples they are on (inclusive)."""
+        if self.process is None:
+            return []
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return []
+        if not self.path.exists():
+            return []
+        total = 0
+        inclusive: dict[str, int] = {}
+        for line in self.path.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            if not count.isdigit():
+                continue
+            total += int(count)
+            seen = set()
+            for frame in stack.split(";"):
+                name = frame.split(" (")[0]
+                where = frame.split(" (")[-1]
+                if ("deepseek_operator" in where or "kopf" in where) and name not in seen:
+                    seen.add(name)
+                    label = (
+                        f"{name} ({'kopf' if 'kopf' in where else Path(where.split(':')[0]).name})"
+                    )
+                    inclusive[label] = inclusive.get(label, 0) + int(count)
+        ranked = sorted(inclusive.items(), key=lambda item: -item[1])
+        return [(name, n / total) for name, n in ranked[:15]] if total else []
+
+
 def processes(state_dir: Path, operator: int, prometheus: int) -> dict[str, int]:
-    return {"operator": operator, **cluster_pids(state_dir), "prometheus": prometheus}
+    return {
+        "operator": operator,
+        **cluster_pids(state_dir),
+        "prometheus": prometheus,
+        "benchmark (load source, watch)": os.getpid(),
+    }
 
 
 def cpu_use(pids: dict[str, int], before: dict[str, float], seconds: float) -> dict[str, float]:
@@ -405,10 +474,35 @@ def measure(count: int, args: argparse.Namespace) -> Result:
         up = time.monotonic()
         with sample_cluster("fleet-bench-", config, args.phase_timeout) as (tmp, kube, kubeconfig):
             log(f"  cluster up in {time.monotonic() - up:.0f}s")
+            schedulable(kube, args.phase_timeout)
             kube.apply(pool_profiles(args.startup_seconds))
             with load_and_operator(tmp, kubeconfig, count) as (source, prometheus, port, pid):
                 run(kube, tmp, source, prometheus, port, pid, count, args, result)
     return result
+
+
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
+
+
+def schedulable(kube: Kube, timeout: float) -> None:
+    """Wait until no node carries the not-ready taint. The node lifecycle controller takes it
+    off each new node once the node is Ready, within its API rate limit (20 requests/s by
+    default): a thousand new nodes stay unschedulable for a minute or more after `cluster up`
+    sees them Ready, and a settle measured from then would time the controller, not the
+    operator (which rightly reports those nodes' room as unusable meanwhile)."""
+    started = time.monotonic()
+    tainted = -1
+    while time.monotonic() - started < timeout:
+        taints = kube(
+            "get", "nodes", "-o", 'jsonpath={range .items[*]}{.spec.taints[*].key}{"\\n"}{end}'
+        )
+        tainted = sum(1 for line in taints.splitlines() if NOT_READY_TAINT in line)
+        if tainted == 0:
+            log(f"  every node schedulable after {time.monotonic() - started:.0f}s more")
+            return
+        log(f"  {tainted} nodes still carry {NOT_READY_TAINT}")
+        time.sleep(5)
+    raise TimeoutError(f"{tainted} nodes still carry {NOT_READY_TAINT} after {timeout:.0f}s")
 
 
 @contextlib.contextmanager
@@ -477,17 +571,19 @@ def run(
             fleet_dsd(f"fleet-{i}", kind_of(i, count), prometheus.address) for i in range(count)
         ]
         cpu_before = {name: cpu_seconds(p) for name, p in pids.items()}
+        profile = Profile(args.py_spy, pid, tmp / "operator-profile.txt")
         started = time.monotonic()
         create_in_parallel(kube, bodies)
         log(f"  {count} deployments created in {time.monotonic() - started:.1f}s")
         seconds, state = settle(kube, count, started, args.phase_timeout)
         elapsed = time.monotonic() - started
         result.settle_cpu = cpu_use(pids, cpu_before, elapsed)
+        result.profile = profile.stop()
         result.settle_seconds = seconds
         if seconds is None:
             result.settle_reached = (
-                f"{state.healthy}/{count} healthy, {state.pods_running}/{state.pods} pods running "
-                f"after {args.phase_timeout:.0f}s"
+                f"{state.healthy}/{count} healthy, {state.pods_running}/{state.pods} pods running, "
+                f"{state.pods_ready} Ready, after {args.phase_timeout:.0f}s"
             )
             log(f"  NOT settled: {result.settle_reached}")
         else:
@@ -624,6 +720,9 @@ def details(result: Result) -> str:
         "  CPU in the steady window (cores): " + ", ".join(f"{n} {v:.2f}" for n, v in steady),
         "  busiest API requests/s: " + ", ".join(f"{k} {v:.1f}" for k, v in result.api_top),
     ]
+    if result.profile:
+        parts.append("  operator while settling, share of samples on the stack (py-spy):")
+        parts += [f"    {share * 100:5.1f}%  {name}" for name, share in result.profile]
     if result.settle_reached:
         parts.append(f"  settle reached: {result.settle_reached}")
     return "\n".join(parts)
@@ -646,6 +745,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--startup-seconds", type=float, default=1.0, help="the pools' simulated start-up"
+    )
+    parser.add_argument(
+        "--py-spy", metavar="BINARY", help="sample the operator with this py-spy while settling"
     )
     args = parser.parse_args()
     try:
