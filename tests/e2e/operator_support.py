@@ -254,6 +254,40 @@ def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: fl
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
+def gpus_held(cluster: ClusterHandle, node: str) -> int:
+    """GPUs the pods bound to ``node`` (and not finished) ask for."""
+    bound = cluster.get_json("pods", "-A", "--field-selector", f"spec.nodeName={node}")["items"]
+    return sum(
+        int(c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0))
+        for p in bound
+        if p["status"].get("phase") not in ("Succeeded", "Failed")
+        for c in p["spec"]["containers"]
+    )
+
+
+def hog_gpus(cluster: ClusterHandle, namespace: str, node: str, gpus: int) -> None:
+    """Another workload: a pod bound to ``node`` holding ``gpus`` of its GPUs."""
+    cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": f"hog-{node}", "labels": {"app": "hog"}},
+            "spec": {
+                "nodeName": node,
+                "tolerations": [GPU_TOLERATION],
+                "containers": [
+                    {
+                        "name": "hog",
+                        "image": "registry.invalid/hog:1",
+                        "resources": {"limits": {"nvidia.com/gpu": str(gpus)}},
+                    }
+                ],
+            },
+        },
+        namespace,
+    )
+
+
 def pods(cluster: ClusterHandle, namespace: str, dsd: str) -> list[dict[str, Any]]:
     selector = f"app.kubernetes.io/instance={dsd}"
     return list(cluster.get_json("pods", "-n", namespace, "-l", selector)["items"])

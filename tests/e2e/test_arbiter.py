@@ -29,6 +29,8 @@ from tests.e2e.operator_support import (
     condition,
     deployment,
     event_reasons,
+    gpus_held,
+    hog_gpus,
     is_ready,
     pods,
     status,
@@ -104,16 +106,6 @@ def a100_nodes(cluster: ClusterHandle) -> list[str]:
     return sorted(n["metadata"]["name"] for n in items)
 
 
-def gpus_held(cluster: ClusterHandle, node: str) -> int:
-    bound = cluster.get_json("pods", "-A", "--field-selector", f"spec.nodeName={node}")["items"]
-    return sum(
-        int(c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0))
-        for p in bound
-        if p["status"].get("phase") not in ("Succeeded", "Failed")
-        for c in p["spec"]["containers"]
-    )
-
-
 def leave_eight_a100_gpus(cluster: ClusterHandle, namespace: str) -> None:
     """Every A100 node but the first taken whole by another workload's pod: 8 GPUs stay free."""
     first, *others = a100_nodes(cluster)
@@ -124,25 +116,7 @@ def leave_eight_a100_gpus(cluster: ClusterHandle, namespace: str) -> None:
     )
     for name in others:
         allocatable = int(cluster.get_json("node", name)["status"]["allocatable"]["nvidia.com/gpu"])
-        cluster.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": f"hog-{name}", "labels": {"app": "hog"}},
-                "spec": {
-                    "nodeName": name,
-                    "tolerations": [GPU_TOLERATION],
-                    "containers": [
-                        {
-                            "name": "hog",
-                            "image": "registry.invalid/hog:1",
-                            "resources": {"limits": {"nvidia.com/gpu": str(allocatable)}},
-                        }
-                    ],
-                },
-            },
-            namespace,
-        )
+        hog_gpus(cluster, namespace, name, allocatable)
 
 
 def live_pools(cluster: ClusterHandle, namespace: str, dsd: str) -> dict[str, tuple[int, int]]:

@@ -18,7 +18,6 @@ import pytest
 
 from tests.e2e.conftest import ClusterHandle, StartOperator
 from tests.e2e.operator_support import (
-    GPU_TOLERATION,
     PEERING_LIFETIME,
     STARTUP,
     ReadyEndpoints,
@@ -26,6 +25,8 @@ from tests.e2e.operator_support import (
     deployment,
     event_reasons,
     events,
+    gpus_held,
+    hog_gpus,
     node_label,
     placed,
     pods,
@@ -170,34 +171,9 @@ def take_every_a100_gpu(cluster: ClusterHandle, namespace: str) -> None:
     for node in cluster.get_json("nodes", "-l", "accelerator=nvidia-a100")["items"]:
         name = node["metadata"]["name"]
         allocatable = int(node["status"]["allocatable"]["nvidia.com/gpu"])
-        bound = cluster.get_json("pods", "-A", "--field-selector", f"spec.nodeName={name}")
-        used = sum(
-            int(c.get("resources", {}).get("limits", {}).get("nvidia.com/gpu", 0))
-            for p in bound["items"]
-            if p["status"].get("phase") not in ("Succeeded", "Failed")
-            for c in p["spec"]["containers"]
-        )
-        if allocatable - used <= 0:
-            continue
-        cluster.apply(
-            {
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {"name": f"hog-{name}", "labels": {"app": "hog"}},
-                "spec": {
-                    "nodeName": name,
-                    "tolerations": [GPU_TOLERATION],
-                    "containers": [
-                        {
-                            "name": "hog",
-                            "image": "registry.invalid/hog:1",
-                            "resources": {"limits": {"nvidia.com/gpu": str(allocatable - used)}},
-                        }
-                    ],
-                },
-            },
-            namespace,
-        )
+        free = allocatable - gpus_held(cluster, name)
+        if free > 0:
+            hog_gpus(cluster, namespace, name, free)
 
 
 def test_capacity_fallback_and_return(

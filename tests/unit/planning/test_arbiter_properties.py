@@ -177,7 +177,9 @@ def test_capacity_caps_and_determinism(fleet: tuple[dict[str, int], list[Claim]]
 # The e2e's case, by hand
 
 
-def test_the_deployment_with_the_dearer_fallback_keeps_the_scarce_pool() -> None:
+def e2e_pair(y_priority: int = 0) -> tuple[Claim, Claim]:
+    """The e2e's two deployments: x needs 4 replicas (A100, else a dear 4090), y needs 8 (A100,
+    else an L40S at twice the A100's price)."""
     x = Claim(
         "ns/x",
         (ClaimOption("a100", 1.0, 100, 1, 16), ClaimOption("4090", 3.0, 100, 1, 4)),
@@ -189,7 +191,13 @@ def test_the_deployment_with_the_dearer_fallback_keeps_the_scarce_pool() -> None
         (ClaimOption("a100", 1.0, 100, 1, 16), ClaimOption("l40s", 2.0, 100, 1, 8)),
         min_replicas=8,
         max_replicas=8,
+        priority=y_priority,
     )
+    return x, y
+
+
+def test_the_deployment_with_the_dearer_fallback_keeps_the_scarce_pool() -> None:
+    x, y = e2e_pair()
     pools = {"a100": 8, "4090": 4, "l40s": 8}
     joint = arbitrate(pools, [y, x])
     assert joint.allotments["ns/x"].replicas == {"a100": 4}
@@ -209,19 +217,7 @@ def test_the_deployment_with_the_dearer_fallback_keeps_the_scarce_pool() -> None
 
 
 def test_priority_goes_first_even_when_dearer_for_the_fleet() -> None:
-    x = Claim(
-        "ns/x",
-        (ClaimOption("a100", 1.0, 100, 1, 16), ClaimOption("4090", 3.0, 100, 1, 4)),
-        min_replicas=4,
-        max_replicas=4,
-    )
-    y = Claim(
-        "ns/y",
-        (ClaimOption("a100", 1.0, 100, 1, 16), ClaimOption("l40s", 2.0, 100, 1, 8)),
-        min_replicas=8,
-        max_replicas=8,
-        priority=10,
-    )
+    x, y = e2e_pair(y_priority=10)
     joint = arbitrate({"a100": 8, "4090": 4, "l40s": 8}, [x, y])
     assert joint.allotments["ns/y"].replicas == {"a100": 8}
     assert joint.allotments["ns/x"].replicas == {"4090": 4}
