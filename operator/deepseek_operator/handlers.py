@@ -118,6 +118,7 @@ class _Runtime:
     clock: Clock = field(default_factory=Clock)
     """decide()'s time: real, unless `run --time-scale/--clock-start` (a demo aid) moves it."""
     arbiter: _FleetArbiter = field(default_factory=lambda: _FleetArbiter())
+    view: _ClusterView = field(default_factory=lambda: _ClusterView())
 
     def wake(self, key: tuple[str, str] | None) -> None:
         if key is not None and key in self.wakeups:
@@ -126,6 +127,41 @@ class _Runtime:
     def wake_all(self) -> None:
         for event in self.wakeups.values():
             event.set()
+
+
+@dataclass
+class _ClusterView:
+    """The parsed PoolProfiles and every pool's capacity (`observe.pool_capacities`), computed
+    once per state of the Nodes, Pods and PoolProfiles and shared by every deployment's loop:
+    a reconcile then reads only its own pods and Deployments, O(own objects) instead of
+    O(nodes + pods). The watch handlers that see such a change call `changed()`; the next
+    read computes again. (kopf updates an index just before the handlers of the same event run,
+    so a read in between sees the previous state; the handler's wake-up follows it.)"""
+
+    version: int = 0
+    built_version: int = -1
+    profiles: dict[str, PoolProfile] = field(default_factory=dict)
+    invalid: dict[str, str] = field(default_factory=dict)
+    capacities: dict[str, observe.PoolCapacity] = field(default_factory=dict)
+
+    def changed(self) -> None:
+        self.version += 1
+
+    def current(self, indexes: _Indexes) -> _ClusterView:
+        if self.built_version != self.version:
+            version = self.version
+            self.profiles, self.invalid = observe.parse_pool_profiles(
+                _values(indexes.pool_profiles)
+            )
+            self.capacities = observe.pool_capacities(
+                self.profiles, _values(indexes.nodes), indexes.pods_by_node
+            )
+            self.built_version = version
+        return self
+
+    def pools_of_node(self, node: str) -> set[str]:
+        """The pools a node belongs to, as of the last computation."""
+        return {name for name, pool in self.capacities.items() if node in pool.nodes}
 
 
 ARBITER_DEBOUNCE_SECONDS = 0.5
@@ -437,6 +473,7 @@ async def pod_capacity_changed(uid: str, body: kopf.Body, type: str, **kwargs: A
             RUNTIME.pod_usages.pop(uid, None)
         else:
             RUNTIME.pod_usages[uid] = usage
+        RUNTIME.view.changed()
         RUNTIME.arbiter.changed(_Indexes.of(kwargs))
         RUNTIME.wake_all()
 
@@ -449,6 +486,7 @@ async def node_changed(name: str, body: kopf.Body, type: str, **kwargs: Any) -> 
             RUNTIME.node_summaries.pop(name, None)
         else:
             RUNTIME.node_summaries[name] = summary
+        RUNTIME.view.changed()
         RUNTIME.arbiter.changed(_Indexes.of(kwargs))
         RUNTIME.wake_all()
         _refresh_pool_statuses(_Indexes.of(kwargs))
@@ -456,6 +494,7 @@ async def node_changed(name: str, body: kopf.Body, type: str, **kwargs: Any) -> 
 
 @kopf.on.event(*POOLS)
 async def pool_changed(**kwargs: Any) -> None:
+    RUNTIME.view.changed()
     RUNTIME.arbiter.changed(_Indexes.of(kwargs))
     RUNTIME.wake_all()
     _refresh_pool_statuses(_Indexes.of(kwargs))
@@ -564,14 +603,13 @@ async def reconcile_once(
     except ValidationError as error:
         logger.error(f"Spec refused by the API models: {error}")
         return 60.0
-    profiles, invalid = observe.parse_pool_profiles(_values(indexes.pool_profiles))
+    view = RUNTIME.view.current(indexes)
+    profiles, invalid = view.profiles, view.invalid
     owned = [d for d, _ in _store(indexes.own_deployments, key)]
     hashes = {d.pool: h for d, h in _store(indexes.own_deployments, key)}
-    states = observe.pool_states(
+    states = observe.deployment_pool_states(
         [v.pool for v in dsd.spec.variants],
-        profiles,
-        _values(indexes.nodes),
-        {node: list(store) for node, store in indexes.pods_by_node.items()},
+        view.capacities,
         _store(indexes.own_pods, key),
         owned,
     )

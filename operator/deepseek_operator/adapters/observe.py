@@ -262,30 +262,55 @@ def usable(profile: PoolProfile, node: NodeSummary) -> bool:
     )
 
 
-def pool_states(
-    pools: Iterable[str],
+@dataclass(frozen=True)
+class PoolCapacity:
+    """What a pool offers every deployment alike: its nodes and each usable node's free room.
+    The same for every reconcile until a Node, Pod or PoolProfile changes, so the operator
+    computes it once per such change (`pool_capacities`) rather than once per deployment."""
+
+    node_count: int = 0
+    rooms: tuple[NodeRoom, ...] = ()
+    nodes: frozenset[str] = frozenset()
+    """Names of the pool's nodes (usable or not): which pools a node's events concern."""
+
+
+def pool_capacities(
     profiles: Mapping[str, PoolProfile],
     nodes: Iterable[NodeSummary],
     usage_by_node: Mapping[str, Iterable[PodUsage]],
+) -> dict[str, PoolCapacity]:
+    """Every valid pool's nodes and free room per usable node; O(nodes × pools + pods)."""
+    nodes = list(nodes)
+    capacities: dict[str, PoolCapacity] = {}
+    for name, profile in profiles.items():
+        members = pool_nodes(profile, nodes)
+        rooms = tuple(
+            _room(node, usage_by_node.get(node.name, ()))
+            for node in members
+            if usable(profile, node)
+        )
+        capacities[name] = PoolCapacity(
+            node_count=len(members), rooms=rooms, nodes=frozenset(n.name for n in members)
+        )
+    return capacities
+
+
+def deployment_pool_states(
+    pools: Iterable[str],
+    capacities: Mapping[str, PoolCapacity],
     pods: Iterable[OwnPod],
     deployments: Iterable[OwnDeployment],
 ) -> dict[str, PoolState]:
-    """One deployment's state on each pool it names (and on pools it still runs on)."""
-    nodes = list(nodes)
+    """One deployment's state on each pool it names (and on pools it still runs on): the pool's
+    shared capacity with this deployment's own pods and Deployments counted in; O(own objects)."""
     own_pods = list(pods)
     replicas = {d.pool: d.replicas for d in deployments}
     names = list(dict.fromkeys([*pools, *replicas, *(p.pool for p in own_pods)]))
     states: dict[str, PoolState] = {}
     for name in names:
         on_pool = [p for p in own_pods if p.pool == name]
-        profile = profiles.get(name)
         # A pool without a (valid) PoolProfile offers no room; decide() reports why.
-        members = pool_nodes(profile, nodes) if profile is not None else []
-        rooms = tuple(
-            _room(node, usage_by_node.get(node.name, ()))
-            for node in members
-            if profile is not None and usable(profile, node)
-        )
+        capacity = capacities.get(name, PoolCapacity())
         states[name] = PoolState(
             pool=name,
             desired=replicas.get(name, 0),
@@ -294,10 +319,28 @@ def pool_states(
             scheduled=sum(1 for p in on_pool if p.scheduled and not p.terminating),
             unschedulable=sum(1 for p in on_pool if p.unschedulable),
             deployment_exists=name in replicas,
-            node_count=len(members),
-            rooms=rooms,
+            node_count=capacity.node_count,
+            rooms=capacity.rooms,
         )
     return states
+
+
+def pool_states(
+    pools: Iterable[str],
+    profiles: Mapping[str, PoolProfile],
+    nodes: Iterable[NodeSummary],
+    usage_by_node: Mapping[str, Iterable[PodUsage]],
+    pods: Iterable[OwnPod],
+    deployments: Iterable[OwnDeployment],
+) -> dict[str, PoolState]:
+    """One deployment's state on each pool it names (and on pools it still runs on), computed
+    from scratch: `pool_capacities` then `deployment_pool_states`."""
+    pools, pods, deployments = list(pools), list(pods), list(deployments)
+    names = set(pools) | {d.pool for d in deployments} | {p.pool for p in pods}
+    wanted = {name: profile for name, profile in profiles.items() if name in names}
+    return deployment_pool_states(
+        pools, pool_capacities(wanted, nodes, usage_by_node), pods, deployments
+    )
 
 
 def arbitrated_pools(
