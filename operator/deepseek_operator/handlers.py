@@ -8,8 +8,10 @@ Run it with `deepseek-operator run`, or with kopf itself: `kopf run -m deepseek_
 * **One daemon per DeepSeekDeployment** loops: observe, decide, write, then sleep until the next
   `reconcileIntervalSeconds`, the decision's own wake-up (a pre-warm start, a window boundary),
   or a relevant watch event, whichever comes first. Events wake it: a spec change, any change of
-  its pods or Deployments, a Node or PoolProfile change, and a pod of anyone else being bound or
-  finishing (capacity).
+  its pods or Deployments, a PoolProfile change, a change of a Node of a pool it may use, and a
+  pod of anyone else freeing room on such a node (a pod that only takes room wakes no one else).
+  The pools' capacity is computed once per Node, Pod or PoolProfile change (`_ClusterView`) and
+  shared by every loop.
 * **One demand poller** (`adapters.demand.DemandBoard`) reads every deployment's load with one
   batched Prometheus query per poll and wakes a deployment whose load moved enough to matter;
   a reconcile takes its reading from the board.
@@ -140,28 +142,36 @@ class _ClusterView:
 
     version: int = 0
     built_version: int = -1
+    profiles_version: int = 0
+    parsed_version: int = -1
     profiles: dict[str, PoolProfile] = field(default_factory=dict)
     invalid: dict[str, str] = field(default_factory=dict)
     capacities: dict[str, observe.PoolCapacity] = field(default_factory=dict)
 
-    def changed(self) -> None:
+    def changed(self, profiles: bool = False) -> None:
+        """Nodes or pods changed (and the PoolProfiles, with ``profiles``)."""
         self.version += 1
+        if profiles:
+            self.profiles_version += 1
 
-    def current(self, indexes: _Indexes) -> _ClusterView:
-        if self.built_version != self.version:
-            version = self.version
+    def parsed(self, indexes: _Indexes) -> dict[str, PoolProfile]:
+        """The valid PoolProfiles, parsed again only after a PoolProfile event."""
+        if self.parsed_version != self.profiles_version:
+            version = self.profiles_version
             self.profiles, self.invalid = observe.parse_pool_profiles(
                 _values(indexes.pool_profiles)
             )
+            self.parsed_version = version
+        return self.profiles
+
+    def current(self, indexes: _Indexes) -> _ClusterView:
+        if self.built_version != self.version or self.parsed_version != self.profiles_version:
+            version = self.version
             self.capacities = observe.pool_capacities(
-                self.profiles, _values(indexes.nodes), indexes.pods_by_node
+                self.parsed(indexes), _values(indexes.nodes), indexes.pods_by_node
             )
             self.built_version = version
         return self
-
-    def pools_of_node(self, node: str) -> set[str]:
-        """The pools a node belongs to, as of the last computation."""
-        return {name for name, pool in self.capacities.items() if node in pool.nodes}
 
 
 ARBITER_DEBOUNCE_SECONDS = 0.5
@@ -467,34 +477,72 @@ async def own_deployment_changed(body: kopf.Body, **_: Any) -> None:
 
 @kopf.on.event("", "v1", "pods")
 async def pod_capacity_changed(uid: str, body: kopf.Body, type: str, **kwargs: Any) -> None:
+    """A pod of anyone bound, resized or finished. Only what it frees wakes other deployments:
+    those that may use a pool of the node it held (one short of capacity there may now fit).
+    A pod that only takes room wakes none (its owner's own pod events wake that one): a
+    deployment that then wants more than is left sees its own pods Unschedulable, which wakes
+    it, and every loop still runs at its interval."""
     usage = None if type == "DELETED" else observe.pod_usage(_raw(body))
-    if RUNTIME.pod_usages.get(uid) != usage:
+    before = RUNTIME.pod_usages.get(uid)
+    if before != usage:
         if usage is None:
             RUNTIME.pod_usages.pop(uid, None)
         else:
             RUNTIME.pod_usages[uid] = usage
+        indexes = _Indexes.of(kwargs)
         RUNTIME.view.changed()
-        RUNTIME.arbiter.changed(_Indexes.of(kwargs))
-        RUNTIME.wake_all()
+        RUNTIME.arbiter.changed(indexes)
+        if before is not None:
+            _wake_pool_users(indexes, _pools_of(indexes, before.node))
 
 
 @kopf.on.event("", "v1", "nodes")
 async def node_changed(name: str, body: kopf.Body, type: str, **kwargs: Any) -> None:
     summary = None if type == "DELETED" else observe.node_summary(_raw(body))
     if RUNTIME.node_summaries.get(name) != summary:
+        indexes = _Indexes.of(kwargs)
+        pools = _pools_of(indexes, name)  # before the change: one leaving a pool concerns it
         if summary is None:
             RUNTIME.node_summaries.pop(name, None)
         else:
             RUNTIME.node_summaries[name] = summary
         RUNTIME.view.changed()
-        RUNTIME.arbiter.changed(_Indexes.of(kwargs))
-        RUNTIME.wake_all()
-        _refresh_pool_statuses(_Indexes.of(kwargs))
+        RUNTIME.arbiter.changed(indexes)
+        # Either way: room and the pool's node count (which spreads its costs) both change.
+        _wake_pool_users(indexes, pools | _pools_of(indexes, name))
+        _refresh_pool_statuses(indexes)
+
+
+def _pools_of(indexes: _Indexes, node: str) -> set[str]:
+    """The valid pools whose nodeSelector the node's labels (as last seen) carry."""
+    summary = RUNTIME.node_summaries.get(node)
+    if summary is None:
+        return set()
+    return {
+        name
+        for name, profile in RUNTIME.view.parsed(indexes).items()
+        if observe.pool_nodes(profile, [summary])
+    }
+
+
+def _wake_pool_users(indexes: _Indexes, pools: set[str]) -> None:
+    """Wake the deployments that may use one of ``pools``: named by a variant, or still running
+    there. A deployment whose spec the models refuse is woken too (it reports why)."""
+    if not pools:
+        return
+    for key, event in RUNTIME.wakeups.items():
+        if event.is_set():
+            continue
+        found = [d for d in indexes.fleet.get(key, ()) if d is not None]
+        named = {v.pool for dsd in found for v in dsd.spec.variants}
+        running = {d.pool for d, _ in indexes.own_deployments.get(key, ())}
+        if not found or pools & (named | running):
+            event.set()
 
 
 @kopf.on.event(*POOLS)
 async def pool_changed(**kwargs: Any) -> None:
-    RUNTIME.view.changed()
+    RUNTIME.view.changed(profiles=True)
     RUNTIME.arbiter.changed(_Indexes.of(kwargs))
     RUNTIME.wake_all()
     _refresh_pool_statuses(_Indexes.of(kwargs))

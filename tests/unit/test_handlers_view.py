@@ -12,7 +12,7 @@ import pytest
 
 from deepseek_operator import handlers
 from deepseek_operator.adapters import observe
-from tests.unit.planning.test_arbitration import PROFILES
+from tests.unit.planning.test_arbitration import PROFILES, X, Y
 
 OWN = [observe.OwnPod("a100", True, True, False, False)]
 OWNED = [observe.OwnDeployment("a100", 1)]
@@ -48,7 +48,7 @@ class Cluster:
     def __init__(self) -> None:
         self.indexes = handlers._Indexes(
             pool_profiles={n: [p.to_json_dict()] for n, p in PROFILES.items()},
-            fleet={},
+            fleet={("ns", "x"): [X], ("ns", "y"): [Y]},
             nodes={},
             pods_by_node={},
             own_pods={},
@@ -142,7 +142,54 @@ def test_reconciles_between_events_share_one_computation() -> None:
         # A pod event that changes nothing a pool offers does not call for a new computation.
         await cluster.pod("p1", pod_body("a100-0", 2), "MODIFIED")
         assert handlers.RUNTIME.view.current(cluster.indexes).capacities is second
-        assert handlers.RUNTIME.view.pools_of_node("a100-0") == {"a100"}
+        for task in asyncio.all_tasks() - {asyncio.current_task()}:
+            task.cancel()
+
+    asyncio.run(scenario())
+
+
+def test_only_what_frees_room_wakes_and_only_the_deployments_that_may_use_that_pool(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """x may use a100 and rtx4090, y a100 and l40s. A pod taking room wakes neither (its owner
+    is woken by its own pod's events); the same pod finishing wakes those that may use its
+    node's pool, so one short of capacity there plans again; a node change wakes its pools'."""
+
+    async def scenario() -> None:
+        cluster = Cluster()
+        woken = {key: asyncio.Event() for key in (("ns", "x"), ("ns", "y"))}
+        monkeypatch.setattr(handlers.RUNTIME, "wakeups", woken)
+
+        def took() -> set[str]:
+            names = {key[1] for key, event in woken.items() if event.is_set()}
+            for event in woken.values():
+                event.clear()
+            return names
+
+        await cluster.node(node_body("l40s-0", "l40s", 4))
+        assert took() == {"y"}
+        await cluster.node(node_body("rtx4090-0", "rtx4090", 2))
+        assert took() == {"x"}
+        await cluster.node(node_body("a100-0", "a100", 8))
+        assert took() == {"x", "y"}
+
+        await cluster.pod("hog", pod_body("l40s-0", 4))
+        assert took() == set()  # it only took room
+        await cluster.pod("hog", pod_body("l40s-0", 4), "DELETED")
+        assert took() == {"y"}  # room freed on l40s: y may use it, x may not
+
+        # A pool x no longer names but still runs on concerns x as well.
+        own: Any = cluster.indexes.own_deployments
+        own[("ns", "x")] = [(observe.OwnDeployment("l40s", 1), "")]
+        await cluster.pod("other", pod_body("l40s-0", 1))
+        await cluster.pod("other", pod_body("l40s-0", 1), "DELETED")
+        assert took() == {"x", "y"}
+
+        # A node that stops being usable, or leaves, changes its pool's room and node count.
+        await cluster.node(node_body("rtx4090-0", "rtx4090", 2, ready=False), "MODIFIED")
+        assert took() == {"x"}
+        await cluster.node(node_body("rtx4090-0", "rtx4090", 2, ready=False), "DELETED")
+        assert took() == {"x"}
         for task in asyncio.all_tasks() - {asyncio.current_task()}:
             task.cancel()
 

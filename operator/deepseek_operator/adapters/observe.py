@@ -270,8 +270,6 @@ class PoolCapacity:
 
     node_count: int = 0
     rooms: tuple[NodeRoom, ...] = ()
-    nodes: frozenset[str] = frozenset()
-    """Names of the pool's nodes (usable or not): which pools a node's events concern."""
 
 
 def pool_capacities(
@@ -289,9 +287,7 @@ def pool_capacities(
             for node in members
             if usable(profile, node)
         )
-        capacities[name] = PoolCapacity(
-            node_count=len(members), rooms=rooms, nodes=frozenset(n.name for n in members)
-        )
+        capacities[name] = PoolCapacity(node_count=len(members), rooms=rooms)
     return capacities
 
 
