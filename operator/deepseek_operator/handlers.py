@@ -303,7 +303,7 @@ def _fleet_inputs(
         for d in members
         if arbitration.takes_part(d)
     }
-    profiles, _ = observe.parse_pool_profiles(_values(indexes.pool_profiles))
+    profiles = RUNTIME.view.parsed(indexes)  # parsed once per PoolProfile change, shared
     pools = observe.arbitrated_pools(
         profiles,
         _values(indexes.nodes),
