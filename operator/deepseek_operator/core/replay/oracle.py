@@ -408,34 +408,29 @@ class _Model:
         def solve(demand_low: FloatArray, upper_now: FloatArray) -> Any:
             bounds = Bounds(lower, upper_now)
             constraints = [LinearConstraint(matrix, demand_low, np.array(row_high))]
-            if self.constrained:
-                # Phase 1: the least unmet demand any schedule under these rules can reach.
-                unmet_only = np.zeros(variables)
-                unmet_only[u_offset:] = 1.0
-                first_phase = milp(
-                    unmet_only,
+
+            def minimise(objective: FloatArray) -> Any:
+                found = milp(
+                    objective,
                     integrality=integrality,
                     bounds=bounds,
                     constraints=constraints,
                     options=options,
                 )
-                if first_phase.x is None:
-                    raise OracleError(f"oracle MILP found no schedule: {first_phase.message}")
-                least_unmet = float(first_phase.x[u_offset:].sum())
+                if found.x is None:
+                    raise OracleError(f"oracle MILP found no schedule: {found.message}")
+                return found
+
+            if self.constrained:
+                # Phase 1: the least unmet demand any schedule under these rules can reach.
+                unmet_only = np.zeros(variables)
+                unmet_only[u_offset:] = 1.0
+                least_unmet = float(minimise(unmet_only).x[u_offset:].sum())
                 pick_u = sparse.csr_array(unmet_only[None, :])
                 slack = max(1e-9 * least_unmet, UNMET_EPSILON_TOKENS / scale)
                 constraints.append(LinearConstraint(pick_u, -np.inf, least_unmet + slack))
             # Phase 2: the cheapest schedule that leaves no more unmet.
-            result = milp(
-                cost,
-                integrality=integrality,
-                bounds=bounds,
-                constraints=constraints,
-                options=options,
-            )
-            if result.x is None:
-                raise OracleError(f"oracle MILP found no schedule: {result.message}")
-            return result
+            return minimise(cost)
 
         row_low_now = np.array(row_low)
         upper_now = upper.copy()
