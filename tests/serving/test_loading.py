@@ -85,12 +85,12 @@ def test_bf16_on_cpu_loads_bf16_weights_and_serves(random_weights: Path) -> None
 
 def test_int8_on_cpu_quantises_every_linear_layer_and_serves(random_weights: Path) -> None:
     import torch
-    from torch.ao.nn.quantized.dynamic import Linear as DynamicInt8Linear
 
     loaded = load(ServerSettings(weights=random_weights, served_model_name="m", precision="int8"))
     linears = [m for m in loaded.model.modules() if isinstance(m, torch.nn.Linear)]
-    quantised = [m for m in loaded.model.modules() if isinstance(m, DynamicInt8Linear)]
+    quantised = [m for m in loaded.model.modules() if hasattr(m, "weight_int8")]
     assert quantised and not linears
+    assert all(m.weight_int8.dtype == torch.int8 for m in quantised)
 
     settings = ServerSettings(
         weights=random_weights, served_model_name=MODEL_NAME, port=free_port(), precision="int8"
@@ -113,7 +113,7 @@ def test_int8_on_cuda_without_bitsandbytes_says_what_is_missing() -> None:
         _bitsandbytes_config("int8")
 
 
-def test_a_load_failure_exits_non_zero_with_the_reason(random_weights: Path) -> None:
+def test_a_device_torch_cannot_see_exits_2_with_the_reason(random_weights: Path) -> None:
     import torch
 
     if torch.cuda.is_available():
@@ -128,5 +128,6 @@ def test_a_load_failure_exits_non_zero_with_the_reason(random_weights: Path) -> 
         text=True,
         timeout=300,
     )  # fmt: skip
-    assert result.returncode == 1
+    # a flag this machine cannot honour, as every refused flag: exit 2
+    assert result.returncode == 2
     assert "device: cuda was requested but torch sees no CUDA device" in result.stderr

@@ -59,10 +59,13 @@ async def _one_request(client: httpx.AsyncClient, model: str, prompt: str, max_t
             if not line.startswith("data: ") or line == "data: [DONE]":
                 continue
             event = json.loads(line[len("data: ") :])
-            if any(choice.get("text") for choice in event.get("choices", [])):
+            choices = event.get("choices", [])
+            if choices and ttft is None:
+                # the first chunk with a choice, text or not: a token whose id has no text
+                # (beyond the tokenizer's vocabulary) was still generated
+                ttft = time.perf_counter() - started
+            if any(choice.get("text") for choice in choices):
                 chunks += 1
-                if ttft is None:
-                    ttft = time.perf_counter() - started
             usage = event.get("usage")
             if usage:
                 tokens = int(usage["completion_tokens"])

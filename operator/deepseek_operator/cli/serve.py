@@ -77,6 +77,11 @@ def serve(
 ) -> None:
     require_extra("serving", "torch", "transformers", "fastapi", "uvicorn")
     from deepseek_operator.serving.loading import WeightsError, check_weights_dir
+    from deepseek_operator.serving.memory import (
+        available_memory_bytes,
+        checkpoint_shape,
+        plan_memory,
+    )
     from deepseek_operator.serving.settings import ServerSettings, SettingsError
 
     try:
@@ -105,6 +110,9 @@ def serve(
             reasoning=reasoning,
             seed=seed,
         )
+        if settings.device == "cpu":
+            # Fails in milliseconds, before torch loads, when the memory cannot hold it.
+            plan_memory(settings, checkpoint_shape(weights), available_memory_bytes())
     except SettingsError as error:
         stop(error)
     logging.basicConfig(

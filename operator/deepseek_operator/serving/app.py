@@ -592,7 +592,7 @@ async def _completion_events(
     with cancel_on_exit(stream):
         try:
             async for delta in stream:
-                if delta.text or delta.finish_reason:
+                if delta.text or delta.finish_reason or delta.first_token:
                     choice = {
                         "index": 0,
                         "text": delta.text,

@@ -3,6 +3,11 @@
 Decoding token by token breaks multi-byte characters and drops the leading spaces some
 tokenizers encode in the following token, so each step decodes a short window that starts a few
 tokens back, and holds the text back while it ends in an incomplete character (U+FFFD).
+
+A model's vocabulary may be larger than its tokenizer's: real Qwen2 checkpoints pad the
+embedding matrix beyond the ids the tokenizer knows, and a model can emit those ids. They have
+no text; they are left out of what is decoded (some tokenizers raise on them, others drop them)
+but still count as generated tokens, and the text of the ids around them streams as usual.
 """
 
 from __future__ import annotations
@@ -19,8 +24,12 @@ class Decoder(Protocol):
 
 
 class IncrementalDetokenizer:
-    def __init__(self, decoder: Decoder, prompt_ids: Sequence[int]) -> None:
+    def __init__(
+        self, decoder: Decoder, prompt_ids: Sequence[int], vocabulary_size: int | None = None
+    ) -> None:
         self._decoder = decoder
+        self._vocabulary_size = vocabulary_size
+        """Ids from this one up have no text (None: every id is decoded)."""
         self._context = list(prompt_ids[-PROMPT_CONTEXT_TOKENS:])
         self._prefix_offset = 0
         self._read_offset = len(self._context)
@@ -52,4 +61,9 @@ class IncrementalDetokenizer:
         return self._context[start:end] + list(generated_ids[: max(end - context, 0)])
 
     def _decode(self, ids: list[int]) -> str:
+        size = self._vocabulary_size
+        if size is not None:
+            ids = [token for token in ids if 0 <= token < size]
+        if not ids:
+            return ""
         return self._decoder.decode(ids, skip_special_tokens=True)

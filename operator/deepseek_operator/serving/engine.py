@@ -28,6 +28,7 @@ from typing import Any
 
 from deepseek_operator.serving.detokenizer import IncrementalDetokenizer
 from deepseek_operator.serving.loading import LoadedModel
+from deepseek_operator.serving.memory import KV_PAGE_TOKENS
 from deepseek_operator.serving.metrics import ServerMetrics
 from deepseek_operator.serving.settings import ServerSettings
 from deepseek_operator.serving.stops import StopMatcher
@@ -36,7 +37,6 @@ log = logging.getLogger(__name__)
 
 GREEDY_TEMPERATURE = 1e-5
 """Sampling runs for every sequence in a batch; a tiny temperature makes it pick the argmax."""
-KV_PAGE_TOKENS = 256
 
 
 class EngineBusy(RuntimeError):
@@ -72,6 +72,10 @@ class SamplingParams:
 class Delta:
     text: str
     finish_reason: str | None = None
+    first_token: bool = False
+    """The request's first generated token, even when it has no text yet (an id beyond the
+    tokenizer, part of a character): streams send a chunk for it, so time to first token is
+    what the engine did, not when text happened to decode."""
 
 
 @dataclass
@@ -144,6 +148,7 @@ class Engine:
         self._idle = asyncio.Event()
         self._idle.set()
         self._seconds_per_token = 0.05
+        self._vocabulary_size = _vocabulary_size(loaded.tokenizer)
         self.stopped_requests = 0
         """Admitted requests ended unfinished by `stop_all` (a second signal)."""
 
@@ -176,11 +181,9 @@ class Engine:
             eos_token_id=list(loaded.eos_token_ids) or None,
             pad_token_id=loaded.tokenizer.pad_token_id,
         )
-        blocks = settings.kv_cache_blocks
-        if blocks is None and settings.device == "cpu":
-            # Room for every batch slot at full context; transformers would otherwise take 60 %
-            # of host memory for the cache.
-            blocks = math.ceil(settings.max_batch_size * loaded.context_length / KV_PAGE_TOKENS) + 1
+        # On CPU the loader sized it from the memory available (serving/memory.py); on CUDA,
+        # unless given, transformers sizes it from free GPU memory.
+        blocks = loaded.kv_cache_blocks
         batching = ContinuousBatchingConfig(
             per_request_processors=True,
             max_requests_per_batch=settings.max_batch_size,
@@ -280,7 +283,9 @@ class Engine:
             prompt_ids=list(prompt_ids),
             params=params,
             admitted_at=time.perf_counter(),
-            detokenizer=IncrementalDetokenizer(self.loaded.tokenizer, prompt_ids),
+            detokenizer=IncrementalDetokenizer(
+                self.loaded.tokenizer, prompt_ids, self._vocabulary_size
+            ),
             stopper=StopMatcher(params.stop),
             counted=not warm_up,
         )
@@ -350,7 +355,8 @@ class Engine:
             self._fail(request, str(output.error))
             return
         now = time.perf_counter()
-        if not request.started and output.generated_tokens:
+        first = not request.started and bool(output.generated_tokens)
+        if first:
             request.started = True
             request.first_token_at = now
             if request.counted:
@@ -379,8 +385,8 @@ class Engine:
                 request.deltas.put_nowait(Delta(result.text + tail))
             self._finish(request, reason)
             return
-        if result.text:
-            request.deltas.put_nowait(Delta(result.text))
+        if result.text or first:
+            request.deltas.put_nowait(Delta(result.text, first_token=first))
         self._publish_gauges()
 
     def _finish(self, request: _Request, reason: str) -> None:
@@ -437,6 +443,14 @@ class Engine:
             for r in self._requests.values()
         ]
         return max(1, math.ceil(min(remaining, default=1.0)))
+
+
+def _vocabulary_size(tokenizer: Any) -> int | None:
+    """Ids the tokenizer can decode (added tokens included), or None if it cannot say."""
+    try:
+        return len(tokenizer)
+    except TypeError:
+        return None
 
 
 @contextlib.contextmanager

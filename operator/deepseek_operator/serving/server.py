@@ -20,7 +20,7 @@ import uvicorn
 
 from deepseek_operator.serving.app import ServerState, create_app
 from deepseek_operator.serving.loading import check_weights_dir
-from deepseek_operator.serving.settings import ServerSettings
+from deepseek_operator.serving.settings import ServerSettings, SettingsError
 
 log = logging.getLogger(__name__)
 
@@ -115,5 +115,7 @@ def run(settings: ServerSettings, log_level: str = "info") -> int:
     server.run()
     if failed:
         print(f"error: {failed[0]}", file=sys.stderr)
-        return 1
+        # A setting that cannot work (a KV cache too large for the memory) is the user's to
+        # change, as every refused flag: exit 2. Anything else failed in loading: exit 1.
+        return 2 if isinstance(failed[0], SettingsError) else 1
     return 0

@@ -64,6 +64,9 @@ class TinyModelSpec:
     context: int = 256
     vocab_size: int = 400
     seed: int = 0
+    model_vocab_size: int | None = None
+    """Rows of the embedding matrices, when larger than the tokenizer (real Qwen2 checkpoints pad
+    their vocabulary beyond the ids the tokenizer knows); None: the tokenizer's size."""
 
 
 def build_tokenizer(vocab_size: int = 400):  # type: ignore[no-untyped-def]
@@ -102,7 +105,7 @@ def build_tiny_model(
     spec = spec or TinyModelSpec()
     tokenizer = build_tokenizer(spec.vocab_size)
     config = Qwen2Config(
-        vocab_size=len(tokenizer),
+        vocab_size=spec.model_vocab_size or len(tokenizer),
         hidden_size=spec.hidden_size,
         intermediate_size=spec.intermediate_size,
         num_hidden_layers=spec.layers,
