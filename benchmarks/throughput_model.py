@@ -95,7 +95,11 @@ def kernel_probe(precision: str, rows: tuple[int, ...] = (1, 16)) -> dict[str, f
             linear = Int8Linear.from_weight(linear.weight.detach(), linear)
         layers.append(linear)
     weight_bytes = sum(
-        (m.weight_int8.numel() if precision == "int8" else m.weight.numel() * m.weight.element_size())
+        (
+            m.weight_int8.numel()
+            if precision == "int8"
+            else m.weight.numel() * m.weight.element_size()
+        )
         for m in layers
     )
     result: dict[str, float] = {"weight_bytes": float(weight_bytes)}
@@ -257,7 +261,11 @@ def predictions(results: dict[str, Any]) -> dict[str, dict[str, float]]:
     table: dict[str, dict[str, float]] = {}
     for precision in PRECISIONS:
         single = roofline_single_stream_tokens_per_s(
-            model, precision, hardware, 1, context_tokens=64  # type: ignore[arg-type]
+            model,
+            precision,
+            hardware,
+            1,
+            context_tokens=64,  # type: ignore[arg-type]
         )
         table[precision] = {
             str(level): single * batching_gain_for(hardware, precision, level)  # type: ignore[arg-type]
@@ -280,20 +288,26 @@ def report(results: dict[str, Any]) -> None:
             f"{extra:.3f} of a 1-row step (measured)"
         )
     predicted = predictions(results)
-    print("\n| precision | peak RSS at load / weights | concurrency | predicted tok/s | "
-          "measured tok/s | predicted / measured |")
+    print(
+        "\n| precision | peak RSS at load / weights | concurrency | predicted tok/s | "
+        "measured tok/s | predicted / measured |"
+    )
     print("|---|---|---|---|---|---|")
     for precision in PRECISIONS:
         served = results["serving"].get(precision)
         if not served:
             continue
-        memory = f"{served['peak_rss_bytes'] / 1e9:.2f} / {served['weight_bytes'] / 1e9:.2f} GB " \
+        memory = (
+            f"{served['peak_rss_bytes'] / 1e9:.2f} / {served['weight_bytes'] / 1e9:.2f} GB "
             f"= {served['peak_rss_bytes'] / served['weight_bytes']:.2f}x"
+        )
         for level in LEVELS:
             measured = served["levels"][str(level)]["decode_tokens_per_s"]
             guess = predicted[precision][str(level)]
-            print(f"| {precision} | {memory} | {level} | {guess:.1f} | {measured:.1f} | "
-                  f"{guess / measured:.2f} |")
+            print(
+                f"| {precision} | {memory} | {level} | {guess:.1f} | {measured:.1f} | "
+                f"{guess / measured:.2f} |"
+            )
     if results.get("quality"):
         print("\n| precision | relative RMS logit error vs fp32 | top-1 agreement | perplexity |")
         print("|---|---|---|---|")

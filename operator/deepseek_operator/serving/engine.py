@@ -195,6 +195,10 @@ class Engine:
             if settings.device == "cpu"
             else None,
             allow_block_sharing=False,
+            # On CPU the cache was sized from the memory the host (or cgroup) has available
+            # (serving/memory.py); transformers' own rule, 60 % of total RAM less this
+            # process, ignores other processes and would refuse or resize it.
+            max_memory_percent=1.0 if settings.device == "cpu" else None,
             seed=settings.seed,
             auto_switch_to_flash=settings.device == "cuda",
         )
@@ -330,7 +334,8 @@ class Engine:
             return
         manager = self._manager
         if manager is None or not self.alive:
-            self._fail(request, "the generation loop is not running")
+            error = getattr(getattr(manager, "background_thread_status", None), "fatal_error", None)
+            self._fail(request, f"the generation loop is not running ({error})")
             return
         params = request.params
         greedy = params.temperature <= 0

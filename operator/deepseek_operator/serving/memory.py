@@ -39,6 +39,9 @@ RUNTIME_RESERVE_BYTES = 512 * 2**20
 ACTIVATION_RESERVE_FRACTION = 0.10
 """Per-step activations and logits, as a share of the weights (the 1.5B model's logits for 256
 prompt tokens x 151,936 ids are 0.16 GB at fp32, some 5 % of its bf16 weights)."""
+KV_FOOTPRINT_FACTOR = 1.3
+"""transformers' paged cache allocates more than the K and V pages: index and mask tensors that
+grow with the cache took 1.26x the K/V bytes at the 1.5B shape (its own log); planned with 1.3."""
 MIN_DEFAULT_CONTEXT = 1024
 """Below this, a default context is too short to be useful: better to refuse and say why."""
 
@@ -81,6 +84,7 @@ class CheckpointShape:
         return self.linear_parameters + self.other_parameters
 
     def kv_bytes_per_token(self, precision: str) -> int:
+        """K and V of every layer, as stored (without the allocator's overhead)."""
         return 2 * self.layers * self.kv_heads * self.head_dim * COMPUTE_BYTES[precision]
 
     def weight_bytes(self, precision: str) -> int:
@@ -124,6 +128,17 @@ def _text_config(directory: Path) -> dict[str, Any]:
 
 
 def checkpoint_shape(directory: Path) -> CheckpointShape:
+    """The shape, or SettingsError naming --weights when config.json or a header cannot say."""
+    try:
+        return _checkpoint_shape(directory)
+    except (KeyError, TypeError, ValueError, struct.error, OSError) as error:
+        raise SettingsError(
+            f"--weights: {directory} is not a checkpoint this server can size "
+            f"(config.json or a safetensors header: {type(error).__name__}: {error})"
+        ) from None
+
+
+def _checkpoint_shape(directory: Path) -> CheckpointShape:
     config = _text_config(directory)
     heads = int(config["num_attention_heads"])
     head_dim = int(config.get("head_dim") or int(config["hidden_size"]) // heads)
@@ -194,7 +209,7 @@ def plan_memory(
             f"{_gb(reserve)} for the runtime, but only {_gb(available_bytes)} of memory is "
             "available; choose a smaller precision (int8) or a machine with more memory"
         )
-    per_token = shape.kv_bytes_per_token(precision)
+    per_token = math.ceil(shape.kv_bytes_per_token(precision) * KV_FOOTPRINT_FACTOR)
     batch = settings.max_batch_size
     trained = shape.trained_context
     if settings.max_model_len is not None and settings.max_model_len > trained:

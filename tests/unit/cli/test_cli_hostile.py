@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import struct
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -116,8 +117,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Files:
     )
     weights = root / "weights"
     weights.mkdir()
-    (weights / "config.json").write_text("{}")
-    (weights / "model.safetensors").write_bytes(b"")
+    # what serve reads before torch loads: the shape in config.json, the safetensors headers
+    (weights / "config.json").write_text(
+        json.dumps({"num_attention_heads": 2, "num_hidden_layers": 1, "hidden_size": 8})
+    )
+    (weights / "model.safetensors").write_bytes(struct.pack("<Q", 2) + b"{}")
     return Files(root)
 
 

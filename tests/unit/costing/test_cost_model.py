@@ -33,6 +33,7 @@ from deepseek_operator.core.costing.fit import FitRequest, fit_replica
 from deepseek_operator.core.costing.throughput import (
     Calibration,
     batching_gain,
+    machine_efficiencies,
     replica_throughput,
     roofline_single_stream_tokens_per_s,
 )
@@ -167,21 +168,48 @@ def test_roofline_single_stream_by_hand() -> None:
     model = MODELS["r1-distill-qwen-7b"]
     rtx = HARDWARE["rtx-4090"]
     estimate = roofline_single_stream_tokens_per_s(model, "bf16", rtx, 1, context_tokens=0)
-    assert estimate == pytest.approx(0.75 * 1008e9 / 15.24e9)
+    # the input embedding (152,064 x 3,584) is a lookup, not read per token
+    assert estimate == pytest.approx(0.75 * 1008e9 / ((7.62 - 0.545) * 2e9))
 
 
 def test_moe_reads_only_its_active_parameters() -> None:
     r1 = MODELS["deepseek-r1"]
     mi300x = HARDWARE["mi300x"]
     estimate = roofline_single_stream_tokens_per_s(r1, "fp8", mi300x, 1, context_tokens=0)
-    assert estimate == pytest.approx(0.75 * 5300e9 / 37e9)
+    assert estimate == pytest.approx(0.75 * 5300e9 / ((37 - 0.9267) * 1e9))
 
 
 def test_batching_gain_matches_the_anchor_and_is_capped() -> None:
     assert batching_gain("gpu", 1) == 1.0
     assert batching_gain("gpu", 8) == pytest.approx(6.6)
     assert batching_gain("gpu", 200) == 12.0
-    assert batching_gain("cpu", 200) == 2.0
+
+
+def test_cpu_batching_gain_is_a_read_plus_a_compute_share_per_sequence() -> None:
+    # a step of s sequences costs 1 + s r (in single-step reads); gain = s (1 + r) / (1 + s r)
+    assert batching_gain("cpu", 1, 0.2) == 1.0
+    assert batching_gain("cpu", 16, 0.2) == pytest.approx(16 * 1.2 / 4.2)
+    assert batching_gain("cpu", 10_000, 0.2) < 1 + 1 / 0.2
+    assert batching_gain("cpu", 16, 0.0) == 16
+
+
+def test_bf16_on_a_cpu_with_native_bf16_reads_faster_than_without() -> None:
+    model = MODELS["r1-distill-qwen-7b"]
+    epyc, xeon = HARDWARE["epyc-9654"], HARDWARE["xeon-8380"]
+    per_gb = {
+        name: roofline_single_stream_tokens_per_s(model, p, hw, 1, 0) / hw.memory_bandwidth_gb_per_s
+        for name, hw in (("epyc", epyc), ("xeon", xeon))
+        for p in ("bf16",)
+    }
+    assert per_gb["epyc"] > 1.5 * per_gb["xeon"]
+
+
+def test_measured_efficiencies_come_from_kernel_timings() -> None:
+    kernels = {"bf16": {"weight_bytes": 1e9, "seconds_1": 0.05, "seconds_16": 0.2}}
+    efficiency, ratio = machine_efficiencies(40.0, kernels)
+    assert efficiency["bf16"] == pytest.approx(1e9 / 0.05 / 40e9)
+    # 15 extra rows cost 0.15 s: 0.01 s each against a 0.04 s read
+    assert ratio["bf16"] == pytest.approx(0.01 / 0.04)
 
 
 def test_calibration_wins_and_every_figure_says_where_it_came_from() -> None:
@@ -281,4 +309,4 @@ def test_tensor_parallel_replicas_add_bandwidth_less_all_reduce_losses() -> None
     model = MODELS["r1-distill-llama-70b"]
     a100 = HARDWARE["a100-80gb-sxm"]
     two = roofline_single_stream_tokens_per_s(model, "bf16", a100, 2, context_tokens=0)
-    assert two == pytest.approx(0.75 * 0.9 * 2 * 2039e9 / (2 * 70.55e9))
+    assert two == pytest.approx(0.75 * 0.9 * 2 * 2039e9 / (2 * (70.55 - 1.0507) * 1e9))

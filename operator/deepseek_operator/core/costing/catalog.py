@@ -51,6 +51,15 @@ class HardwareSpec:
     cloud_price_per_hour_usd: float | None
     devices_per_node: int
     sources: Mapping[str, str] = field(compare=False, repr=False)
+    cpu_features: tuple[str, ...] = ()
+    """Instruction-set extensions that change decode speed: `avx512_bf16`, `amx_bf16` (native
+    bf16 dot products), `avx512_vnni`. Empty for GPUs."""
+    bandwidth_efficiency: Mapping[Precision, float] | None = field(default=None, compare=False)
+    """Measured fraction of the bandwidth a single decode stream reaches, per precision; None:
+    the defaults in core.costing.throughput."""
+    batch_compute_ratio: Mapping[Precision, float] | None = field(default=None, compare=False)
+    """Measured compute cost of one more sequence in a decode step, as a share of the step's
+    weight-reading time (CPU batching, see core.costing.throughput); None: the defaults."""
 
     @property
     def memory_bytes(self) -> float:
@@ -78,6 +87,12 @@ class ModelArchitecture:
     head_dim: int
     sources: Mapping[str, str] = field(compare=False, repr=False)
     mla_latent_dim: int | None = None
+    embedding_parameters_billion: float = 0.0
+    """The input embedding table: a decoded token reads one row of it, not the table."""
+
+    @property
+    def embedding_parameters(self) -> float:
+        return self.embedding_parameters_billion * 1e9
 
     @property
     def parameters(self) -> float:
@@ -257,7 +272,10 @@ HARDWARE: Mapping[str, HardwareSpec] = {
                 "board_power_watts": ANCHORS + " 2.7: 270 W TDP vendor value, not retrieved",
                 "purchase_price": _UNQUOTED + " (socket plus its DRAM)",
                 "devices_per_node": "two-socket server, common configuration",
+                "cpu_features": "vendor spec: Ice Lake SP has AVX-512 with VNNI, no bf16 "
+                "instructions (not re-verified)",
             },
+            cpu_features=("avx512f", "avx512_vnni"),
         ),
         HardwareSpec(
             name="epyc-9654",
@@ -276,7 +294,10 @@ HARDWARE: Mapping[str, HardwareSpec] = {
                 "board_power_watts": "vendor spec: EPYC 9654 360 W TDP (not re-verified)",
                 "purchase_price": _UNQUOTED + " (socket plus its DRAM)",
                 "devices_per_node": "two-socket server, common configuration",
+                "cpu_features": "vendor spec: Zen 4 has AVX-512 with BF16 and VNNI "
+                "(not re-verified)",
             },
+            cpu_features=("avx512f", "avx512_bf16", "avx512_vnni"),
         ),
     )
 }
@@ -306,6 +327,7 @@ MODELS: Mapping[str, ModelArchitecture] = {
             2,
             128,
             _dense_sources(_QWEN_CFG.format("DeepSeek-R1-Distill-Qwen-1.5B")),
+            embedding_parameters_billion=0.2334,
         ),
         ModelArchitecture(
             "r1-distill-qwen-7b",
@@ -315,9 +337,17 @@ MODELS: Mapping[str, ModelArchitecture] = {
             4,
             128,
             _dense_sources(_QWEN_CFG.format("DeepSeek-R1-Distill-Qwen-7B")),
+            embedding_parameters_billion=0.545,
         ),
         ModelArchitecture(
-            "r1-distill-llama-8b", 8.03, 8.03, 32, 8, 128, _dense_sources(_LLAMA_CFG)
+            "r1-distill-llama-8b",
+            8.03,
+            8.03,
+            32,
+            8,
+            128,
+            _dense_sources(_LLAMA_CFG),
+            embedding_parameters_billion=0.5253,
         ),
         ModelArchitecture(
             "r1-distill-qwen-14b",
@@ -327,6 +357,7 @@ MODELS: Mapping[str, ModelArchitecture] = {
             8,
             128,
             _dense_sources(_QWEN_CFG.format("DeepSeek-R1-Distill-Qwen-14B")),
+            embedding_parameters_billion=0.7786,
         ),
         ModelArchitecture(
             "r1-distill-qwen-32b",
@@ -336,9 +367,17 @@ MODELS: Mapping[str, ModelArchitecture] = {
             8,
             128,
             _dense_sources(_QWEN_CFG.format("DeepSeek-R1-Distill-Qwen-32B")),
+            embedding_parameters_billion=0.7786,
         ),
         ModelArchitecture(
-            "r1-distill-llama-70b", 70.55, 70.55, 80, 8, 128, _dense_sources(_LLAMA_CFG)
+            "r1-distill-llama-70b",
+            70.55,
+            70.55,
+            80,
+            8,
+            128,
+            _dense_sources(_LLAMA_CFG),
+            embedding_parameters_billion=1.0507,
         ),
         ModelArchitecture(
             name="deepseek-r1",
@@ -348,6 +387,7 @@ MODELS: Mapping[str, ModelArchitecture] = {
             kv_heads=128,
             head_dim=128,
             mla_latent_dim=512 + 64,
+            embedding_parameters_billion=0.9267,
             sources={
                 "parameters_billion": "DeepSeek-V3 technical report (arXiv 2412.19437): 671B total",
                 "active_parameters_billion": "DeepSeek-V3 technical report: 37B activated per "

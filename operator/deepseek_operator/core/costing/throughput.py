@@ -5,10 +5,12 @@ sequence's KV cache) once. So a single stream runs at most at
 
     bandwidth x devices / (active parameters x bytes per parameter + KV bytes of the context)
 
-and real engines reach a fraction of that ceiling (``SINGLE_STREAM_EFFICIENCY``). Batching
-shares each weight read among the sequences in flight, so capacity grows with concurrency until
-compute saturates: ``1 + BATCH_SLOT_EFFICIENCY x (sequences - 1)``, capped by
-``BATCH_GAIN_CAP``. Every figure says whether it was measured or estimated, and from what.
+and real engines reach a fraction of that ceiling: per device kind, and on CPUs per precision
+and instruction set (``bandwidth_efficiency``). The input embedding is excluded: a token reads
+one row of it. Batching shares each weight read among the sequences in flight: on GPUs
+``1 + BATCH_SLOT_EFFICIENCY x (sequences - 1)`` up to ``BATCH_GAIN_CAP``; on CPUs, where
+arithmetic catches up with memory early, a step costs a read plus a compute share per
+sequence (``batching_gain``). Every figure says whether it was measured or estimated, and from what.
 """
 
 from __future__ import annotations
@@ -28,19 +30,94 @@ from deepseek_operator.core.costing.fit import FitRequest, ReplicaFit, max_concu
 Provenance = Literal["measured", "estimated"]
 
 # Fraction of the bandwidth ceiling reached at batch 1: vLLM on A100 ~77 %, llama.cpp on a 4090
-# 86 %, llama.cpp on A100 SXM 42 % -> 0.75 for GPUs; CPUs 0.5-0.6 (performance-anchors.md 2.6).
+# 86 %, llama.cpp on A100 SXM 42 % -> 0.75 for GPUs (performance-anchors.md 2.6).
 SINGLE_STREAM_EFFICIENCY: Mapping[HardwareKind, float] = {"gpu": 0.75, "cpu": 0.55}
-# Each extra sequence in a batch adds 0.8 of a single stream: A100-40GB, 8B, concurrency 1 -> 8
-# gave 6.6x = 1 + 0.8 x 7 (performance-anchors.md 2.1, 2.5).
+# CPUs differ by precision and instruction set (benchmarks/throughput_model.py, a 2-vCPU EPYC
+# with AVX-512 BF16 and VNNI, the model server's own kernels, see docs/model-server.md):
+# - fp32 streams at about 0.55 of the read bandwidth (measured 0.54-0.59);
+# - bf16 on a CPU with native bf16 dot products (AVX-512 BF16, AMX) reaches the bandwidth
+#   (measured 0.9-1.0: half the bytes of fp32 at the same instructions per byte); without them
+#   bf16 is widened to fp32 in registers and does no better than fp32 per element (estimate);
+# - int8 weight-only (int8 rows scaled to bf16 as they are read) is set from the same benchmark.
+CPU_BANDWIDTH_EFFICIENCY: Mapping[str, float] = {
+    "fp32": 0.55,
+    "bf16": 0.55,
+    "fp16": 0.55,
+    "bf16-native": 0.95,
+    "int8": 0.30,
+}
+NATIVE_BF16_FEATURES = frozenset({"avx512_bf16", "amx_bf16"})
+# Each extra sequence in a GPU batch adds 0.8 of a single stream: A100-40GB, 8B, concurrency
+# 1 -> 8 gave 6.6x = 1 + 0.8 x 7 (performance-anchors.md 2.1, 2.5).
 BATCH_SLOT_EFFICIENCY = 0.8
-# Where batching stops paying: H100 8B 1 -> 16 gave 11x, saturated at 64; A100 8B FP8 saturates
-# near 15x its batch-1 speed (2.1, 2.2). CPUs turn compute-bound early: no measurement was
-# found, 2x is an estimate to replace with calibration.
-BATCH_GAIN_CAP: Mapping[HardwareKind, float] = {"gpu": 12.0, "cpu": 2.0}
+# Where GPU batching stops paying: H100 8B 1 -> 16 gave 11x, saturated at 64; A100 8B FP8
+# saturates near 15x its batch-1 speed (2.1, 2.2).
+BATCH_GAIN_CAP: Mapping[HardwareKind, float] = {"gpu": 12.0}
+# On a CPU a decode step of s sequences costs t_read + s x t_compute: the weights are read once,
+# the arithmetic grows with s. So batching gains s (1 + r) / (1 + s r), r = t_compute / t_read,
+# which tends to 1 + 1/r. r is measured by timing the server's kernels at 1 and 16 rows
+# (benchmarks/throughput_model.py); defaults from that benchmark on an AVX-512 EPYC:
+CPU_BATCH_COMPUTE_RATIO: Mapping[str, float] = {
+    "fp32": 0.15,
+    "bf16": 0.15,
+    "fp16": 0.15,
+    "bf16-native": 0.15,
+    "int8": 0.15,
+}
 # Tensor parallelism loses to all-reduce; the article reports 30-40 % overhead over 8 GPUs,
 # 0.9 per doubling gives 27 % at 8 (an estimate).
 TENSOR_PARALLEL_EFFICIENCY_PER_DOUBLING = 0.9
 MAX_BATCH_SEQUENCES = 256
+
+
+def _cpu_key(hardware: HardwareSpec, precision: Precision) -> str:
+    if precision == "bf16" and NATIVE_BF16_FEATURES & set(hardware.cpu_features):
+        return "bf16-native"
+    return precision if precision in CPU_BANDWIDTH_EFFICIENCY else "int8"
+
+
+def bandwidth_efficiency(
+    hardware: HardwareSpec, precision: Precision
+) -> tuple[float, Provenance, str]:
+    """Fraction of the bandwidth ceiling one decode stream reaches, and where it comes from."""
+    if hardware.bandwidth_efficiency and precision in hardware.bandwidth_efficiency:
+        return (
+            hardware.bandwidth_efficiency[precision],
+            "measured",
+            f"measured {precision} efficiency of {hardware.name}",
+        )
+    if hardware.kind == "gpu":
+        return SINGLE_STREAM_EFFICIENCY["gpu"], "estimated", "GPU efficiency 0.75"
+    key = _cpu_key(hardware, precision)
+    return (
+        CPU_BANDWIDTH_EFFICIENCY[key],
+        "estimated",
+        f"CPU {key} efficiency {CPU_BANDWIDTH_EFFICIENCY[key]:g}",
+    )
+
+
+def batch_compute_ratio(hardware: HardwareSpec, precision: Precision) -> float:
+    if hardware.batch_compute_ratio and precision in hardware.batch_compute_ratio:
+        return hardware.batch_compute_ratio[precision]
+    return CPU_BATCH_COMPUTE_RATIO[_cpu_key(hardware, precision)]
+
+
+def machine_efficiencies(
+    read_bandwidth_gb_per_s: float, kernels: Mapping[str, Mapping[str, float]]
+) -> tuple[dict[Precision, float], dict[Precision, float]]:
+    """Efficiency and batch compute ratio per precision from kernel timings: `weight_bytes`
+    read by one decode step's matrix multiplies, `seconds_1` and `seconds_16` for 1 and 16
+    rows (what benchmarks/throughput_model.py measures)."""
+    efficiency: dict[Precision, float] = {}
+    ratio: dict[Precision, float] = {}
+    for precision, kernel in kernels.items():
+        one, sixteen = kernel["seconds_1"], kernel["seconds_16"]
+        per_row = max(sixteen - one, 0.0) / 15
+        read = max(one - per_row, one * 0.05)
+        key: Precision = precision  # type: ignore[assignment]
+        efficiency[key] = kernel["weight_bytes"] / one / (read_bandwidth_gb_per_s * 1e9)
+        ratio[key] = per_row / read
+    return efficiency, ratio
 
 
 @dataclass(frozen=True)
@@ -77,7 +154,9 @@ def bytes_read_per_output_token(
     model: ModelArchitecture, precision: Precision, context_tokens: int, kv_precision: Precision
 ) -> float:
     """Active weights plus the sequence's KV cache, read once per decoded token."""
-    weights = model.active_parameters * BYTES_PER_PARAMETER[precision]
+    # the input embedding is a table lookup: one row read, not the table
+    read = model.active_parameters - model.embedding_parameters
+    weights = read * BYTES_PER_PARAMETER[precision]
     return weights + model.kv_bytes_per_token(kv_precision) * context_tokens
 
 
@@ -98,14 +177,23 @@ def roofline_single_stream_tokens_per_s(
     bandwidth = hardware.memory_bandwidth_bytes_per_s * devices
     per_token = bytes_read_per_output_token(model, precision, context_tokens, kv_precision)
     ceiling = bandwidth / per_token
-    return ceiling * SINGLE_STREAM_EFFICIENCY[hardware.kind] * tensor_parallel_efficiency(devices)
+    efficiency = bandwidth_efficiency(hardware, precision)[0]
+    return ceiling * efficiency * tensor_parallel_efficiency(devices)
 
 
-def batching_gain(kind: HardwareKind, sequences: int) -> float:
-    """Capacity multiple over one stream with that many sequences in flight."""
+def batching_gain(kind: HardwareKind, sequences: int, compute_ratio: float = 0.0) -> float:
+    """Capacity multiple over one stream with that many sequences in flight: on a GPU 0.8 of a
+    stream per extra sequence up to a cap; on a CPU s (1 + r) / (1 + s r)."""
     if sequences <= 1:
         return 1.0
+    if kind == "cpu":
+        return sequences * (1 + compute_ratio) / (1 + sequences * compute_ratio)
     return min(BATCH_GAIN_CAP[kind], 1.0 + BATCH_SLOT_EFFICIENCY * (sequences - 1))
+
+
+def batching_gain_for(hardware: HardwareSpec, precision: Precision, sequences: int) -> float:
+    ratio = batch_compute_ratio(hardware, precision) if hardware.kind == "cpu" else 0.0
+    return batching_gain(hardware.kind, sequences, ratio)
 
 
 def find_calibration(
@@ -137,9 +225,10 @@ def replica_throughput(
         request.context_tokens,
         request.kv_precision,
     )
+    efficiency, provenance, basis = bandwidth_efficiency(hardware, request.precision)
     single_basis = (
-        f"{SINGLE_STREAM_EFFICIENCY[hardware.kind]:g} x bandwidth ceiling of {fit.devices} x "
-        f"{hardware.name} ({hardware.memory_bandwidth_gb_per_s:g} GB/s each)"
+        f"{efficiency:g} x bandwidth ceiling of {fit.devices} x {hardware.name} "
+        f"({hardware.memory_bandwidth_gb_per_s:g} GB/s each; efficiency {provenance}: {basis})"
     )
     single = Figure(estimate, "estimated", single_basis)
     if calibration is not None and calibration.single_stream_tokens_per_s is not None:
@@ -147,7 +236,7 @@ def replica_throughput(
     if calibration is not None:
         capacity = Figure(calibration.capacity_tokens_per_s, "measured", calibration.source)
     else:
-        gain = batching_gain(hardware.kind, sequences)
+        gain = batching_gain_for(hardware, request.precision, sequences)
         capacity = Figure(
             single.value * gain,
             "estimated",
