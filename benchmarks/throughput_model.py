@@ -129,6 +129,14 @@ def peak_rss_bytes(pid: int) -> int:
     return 0
 
 
+def logged_gigabytes(log: Path, pattern: str) -> float | None:
+    """A figure the server logged at start-up (`serving/loading.py`), in bytes."""
+    import re
+
+    found = re.search(pattern, log.read_text(errors="replace"))
+    return float(found.group(1)) * 1e9 if found else None
+
+
 @contextlib.contextmanager
 def serve(directory: Path, precision: str, log: Path) -> Any:
     port = free_port()
@@ -289,24 +297,32 @@ def report(results: dict[str, Any]) -> None:
         )
     predicted = predictions(results)
     print(
-        "\n| precision | peak RSS at load / weights | concurrency | predicted tok/s | "
-        "measured tok/s | predicted / measured |"
+        "\n| precision | weights | peak RSS while loading | ÷ weights | KV cache | "
+        "peak RSS serving |"
     )
     print("|---|---|---|---|---|---|")
     for precision in PRECISIONS:
         served = results["serving"].get(precision)
+        if not served or not served.get("peak_rss_bytes"):
+            continue
+        weights, peak = served["weight_bytes"], served["peak_rss_bytes"]
+        print(
+            f"| {precision} | {weights / 1e9:.2f} GB | {peak / 1e9:.2f} GB | "
+            f"{peak / weights:.2f} ({'within' if peak <= 1.5 * weights else 'over'} 1.5) | "
+            f"{(served.get('kv_cache_bytes') or 0) / 1e9:.2f} GB | "
+            f"{served.get('serving_peak_rss_bytes', 0) / 1e9:.2f} GB |"
+        )
+    print("\n| precision | concurrency | predicted tok/s | measured tok/s | predicted / measured |")
+    print("|---|---|---|---|---|")
+    for precision in PRECISIONS:
+        served = results["serving"].get(precision)
         if not served:
             continue
-        memory = (
-            f"{served['peak_rss_bytes'] / 1e9:.2f} / {served['weight_bytes'] / 1e9:.2f} GB "
-            f"= {served['peak_rss_bytes'] / served['weight_bytes']:.2f}x"
-        )
         for level in LEVELS:
             measured = served["levels"][str(level)]["decode_tokens_per_s"]
             guess = predicted[precision][str(level)]
             print(
-                f"| {precision} | {memory} | {level} | {guess:.1f} | {measured:.1f} | "
-                f"{guess / measured:.2f} |"
+                f"| {precision} | {level} | {guess:.1f} | {measured:.1f} | {guess / measured:.2f} |"
             )
     if results.get("quality"):
         print("\n| precision | relative RMS logit error vs fp32 | top-1 agreement | perplexity |")
@@ -354,10 +370,16 @@ def main() -> None:
     for precision in args.precisions.split(","):
         log = args.out.with_name(f"serve-{precision}.log")
         with serve(directory, precision, log) as (url, pid):
-            peak = peak_rss_bytes(pid)
             levels = measure_levels(url, args.tokens)
+            serving_peak = peak_rss_bytes(pid)
         results["serving"][precision] = {
-            "peak_rss_bytes": peak,
+            # while the weights were read, before the KV cache exists (the loader logs it)
+            "peak_rss_bytes": logged_gigabytes(log, r"peak ([0-9.]+) GB while loading"),
+            # after serving: weights, the KV cache transformers zero-fills, activations
+            "serving_peak_rss_bytes": serving_peak,
+            "kv_cache_bytes": logged_gigabytes(
+                log, r"KV cache \d+ blocks of \d+ tokens \(([0-9.]+) GB"
+            ),
             "weight_bytes": shape.weight_bytes(precision),
             "levels": levels,
         }

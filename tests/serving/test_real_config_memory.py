@@ -12,6 +12,8 @@ import pytest
 
 from deepseek_operator.serving.loading import load
 from deepseek_operator.serving.memory import (
+    DEFAULT_KV_TOKENS_PER_SEQUENCE,
+    DEFAULT_MAX_MODEL_LEN,
     KV_FOOTPRINT_FACTOR,
     KV_MEMORY_FRACTION,
     KV_PAGE_TOKENS,
@@ -54,23 +56,25 @@ def test_default_context_comes_from_memory_not_max_position_embeddings(
     )
     assert shape.kv_bytes_per_token("fp32") == 2 * 2 * 2 * 16 * 4
     per_token = math.ceil(shape.kv_bytes_per_token("fp32") * KV_FOOTPRINT_FACTOR)
-    # 1 GiB left after the weights and the runtime reserve
-    available = shape.weight_bytes("fp32") + 512 * 2**20 + 2**30
-    plan = plan_memory(settings, shape, available)
     weights = shape.weight_bytes("fp32")
+    # plenty of memory: a shared cache of 512 tokens per slot, not the trained context per slot
+    plan = plan_memory(settings, shape, weights + 512 * 2**20 + 64 * 2**30)
+    assert plan.kv_cache_blocks * KV_PAGE_TOKENS == 32 * DEFAULT_KV_TOKENS_PER_SEQUENCE
+    assert plan.context_length == DEFAULT_MAX_MODEL_LEN < LONG_CONTEXT
+    # 20 MiB left after the weights and the runtime reserve: the cache shrinks to its budget
+    available = weights + 512 * 2**20 + 2**20 * 20
     budget = KV_MEMORY_FRACTION * (available - weights - 512 * 2**20 - int(0.1 * weights))
-    # the longest whole number of pages that gives every slot room within the budget
-    assert plan.context_length < LONG_CONTEXT and plan.context_length % KV_PAGE_TOKENS == 0
-    assert 32 * plan.context_length * per_token <= budget
-    assert 32 * (plan.context_length + KV_PAGE_TOKENS) * per_token > budget
-    assert plan.kv_cache_blocks * KV_PAGE_TOKENS >= 32 * plan.context_length
+    plan = plan_memory(settings, shape, available)
+    assert plan.kv_cache_bytes <= budget
+    assert (plan.kv_cache_blocks + 1) * KV_PAGE_TOKENS * per_token > budget
+    assert plan.context_length == min(DEFAULT_MAX_MODEL_LEN, plan.kv_cache_blocks * KV_PAGE_TOKENS)
 
 
 def test_loading_on_this_machine_sizes_the_context_and_cache(long_context_weights: Path) -> None:
     loaded = load(ServerSettings(weights=long_context_weights, served_model_name="m"))
-    assert KV_PAGE_TOKENS <= loaded.context_length < LONG_CONTEXT
+    assert KV_PAGE_TOKENS <= loaded.context_length <= DEFAULT_MAX_MODEL_LEN
     assert loaded.kv_cache_blocks is not None
-    assert loaded.kv_cache_blocks * KV_PAGE_TOKENS >= 32 * loaded.context_length
+    assert loaded.kv_cache_blocks * KV_PAGE_TOKENS >= loaded.context_length
 
 
 @pytest.mark.parametrize(

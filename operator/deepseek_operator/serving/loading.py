@@ -105,6 +105,16 @@ def load(settings: ServerSettings) -> LoadedModel:
             f"--max-model-len: {settings.max_model_len} is longer than the model's context "
             f"({trained} tokens, max_position_embeddings in config.json)"
         )
+    resident, peak = _resident_and_peak_bytes()
+    if resident:
+        # the loader's own memory footprint, before the KV cache is allocated: what the
+        # benchmark holds against the weights (benchmarks/throughput_model.py)
+        log.info(
+            "weights loaded at %s: %.2f GB resident, peak %.2f GB while loading",
+            settings.precision,
+            resident / 1e9,
+            peak / 1e9,
+        )
     if plan is not None:
         log.info(
             "context %d tokens, KV cache %d blocks of %d tokens (%.2f GB; sized from %s)",
@@ -124,6 +134,19 @@ def load(settings: ServerSettings) -> LoadedModel:
         precision=settings.precision,
         kv_cache_blocks=plan.kv_cache_blocks if plan else settings.kv_cache_blocks,
     )
+
+
+def _resident_and_peak_bytes() -> tuple[int, int]:
+    """VmRSS and VmHWM of this process (0, 0 where /proc is not Linux's)."""
+    values = {"VmRSS": 0, "VmHWM": 0}
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in values:
+                values[key] = int(rest.split()[0]) * 1024  # in kB
+    except (OSError, ValueError, IndexError):
+        return 0, 0
+    return values["VmRSS"], values["VmHWM"]
 
 
 def load_cpu_model(directory: Path, precision: str) -> Any:
