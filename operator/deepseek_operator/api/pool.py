@@ -16,11 +16,13 @@ from deepseek_operator.api.base import (
 from deepseek_operator.api.status import PoolProfileStatus, Timestamp
 from deepseek_operator.api.vocabulary import (
     MAX_AMORTISATION_YEARS,
+    MAX_CPU_FEATURES,
     MAX_PUE,
     MAX_STARTUP_SECONDS,
     MAX_TOKENS_PER_SECOND_PER_REPLICA,
     MAX_WATTS_PER_DEVICE,
     MIN_PUE,
+    CpuFeature,
     Currency,
     HardwareKind,
     Money,
@@ -119,12 +121,26 @@ class Hardware(ApiModel):
             holds=lambda h: h.kind != "cpu" or h.gpu_memory_gib is None,
             field_path=".gpuMemoryGiB",
         ),
+        # A node the catalog does not know is sized from its own numbers: the bandwidth bounds
+        # decode speed, and nothing else could supply it.
+        CrossFieldRule(
+            cel="has(self.acceleratorModel) || has(self.memoryBandwidthGBps)",
+            message="without acceleratorModel (a hardware catalog name), give "
+            "memoryBandwidthGBps: a custom node is sized from its own numbers",
+            holds=lambda h: h.accelerator_model is not None or h.memory_bandwidth_gbps is not None,
+            field_path=".memoryBandwidthGBps",
+        ),
     )
 
     kind: HardwareKind = Field(description="gpu: replicas run on accelerators; cpu: on cores.")
-    accelerator_model: Annotated[str, StringConstraints(min_length=1, max_length=63)] = Field(
-        description="Hardware catalog name of the accelerator, or of the CPU for cpu pools "
-        "(e.g. a100-80gb-sxm, rtx-4090, xeon-8380)."
+    accelerator_model: Annotated[str, StringConstraints(min_length=1, max_length=63)] | None = (
+        Field(
+            default=None,
+            description="Hardware catalog name of the accelerator, or of the CPU for cpu pools "
+            "(e.g. a100-80gb-sxm, rtx-4090, xeon-8380). Absent: a custom node, described by "
+            "memoryBandwidthGBps, memoryGiB (gpuMemoryGiB and gpusPerNode on gpu pools), "
+            "cpuCores and cpuFeatures; its price is in cost.",
+        )
     )
     gpus_per_node: int | None = Field(
         default=None, ge=0, le=16, description="GPUs per node (nvidia.com/gpu); gpu pools only."
@@ -147,6 +163,14 @@ class Hardware(ApiModel):
         alias="memoryBandwidthGBps",
         description="Memory bandwidth of one GPU (gpu pools) or of the node (cpu pools), in "
         "GB/s; bounds decode speed. Absent: the catalog's figure.",
+    )
+    cpu_features: list[CpuFeature] = Field(
+        default=[],
+        max_length=MAX_CPU_FEATURES,
+        description="CPU instruction-set extensions, as /proc/cpuinfo names them (avx512_bf16 or "
+        "amx_bf16: native bf16, which decodes bf16 at about twice fp32's speed). Absent: the "
+        "catalog's, or none for a custom node.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
     )
 
 

@@ -25,6 +25,10 @@ Policy = Literal["costOptimal", "preferGPU", "preferCPU", "cpuOnly", "gpuOnly"]
 Mode = Literal["apply", "recommend"]
 Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 HardwareKind = Literal["gpu", "cpu"]
+CpuFeature = Literal["avx2", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_int8"]
+"""CPU instruction-set extensions that change decode speed (the names in /proc/cpuinfo's flags):
+native bf16 dot products (`avx512_bf16`, `amx_bf16`) let bf16 decode at twice fp32's speed."""
+MAX_CPU_FEATURES = 8
 
 PRECISIONS: tuple[str, ...] = get_args(Precision)
 ENGINES: tuple[str, ...] = get_args(Engine)

@@ -245,7 +245,7 @@ def _plot_scenario(path: Path, report: ScenarioReport) -> None:
     from deepseek_operator.cli.cost_plot import Series, plot_cumulative_cost
 
     series = [
-        Series(f"{r.pool.name}: {r.pool.devices} x {r.pool.hardware}", r.versus_cloud)
+        Series(f"{r.pool.name}: {r.pool.devices} x {r.pool.hardware_name}", r.versus_cloud)
         for r in report.pools
         if r.serves_demand
     ]
@@ -406,14 +406,14 @@ def _add_pool_rows(result: PoolResult, fit: Table, money: Table, tco: Table) -> 
     pool = result.pool
     if result.throughput is None:
         fit.add_row(
-            pool.name, pool.hardware, pool.model, pool.precision, str(pool.devices),
+            pool.name, pool.hardware_name, pool.model, pool.precision, str(pool.devices),
             "no fit", "-", "no",
         )  # fmt: skip
     else:
         tput = result.throughput.capacity_tokens_per_s
         fit.add_row(
             pool.name,
-            pool.hardware,
+            pool.hardware_name,
             pool.model,
             pool.precision,
             str(pool.devices),
@@ -575,7 +575,7 @@ def scenario_json(report: ScenarioReport) -> dict[str, Any]:
         throughput = result.throughput
         return {
             "name": result.pool.name,
-            "hardware": result.pool.hardware,
+            "hardware": result.pool.hardware_name,
             "model": result.pool.model,
             "precision": result.pool.precision,
             "devices": result.pool.devices,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deepseek_operator.api.vocabulary import Currency
-from deepseek_operator.core.costing.catalog import hardware_named, model_named
+from deepseek_operator.core.costing.catalog import HardwareSpec, hardware_named, model_named
 from deepseek_operator.core.costing.cost import (
     DAYS_PER_YEAR,
     DEFAULT_EXCHANGE_RATES,
@@ -123,11 +123,37 @@ def exchange_rates(scenario: Scenario) -> ExchangeRates:
     return DEFAULT_EXCHANGE_RATES.with_rates(stated)
 
 
+def pool_hardware(pool: Pool, currency: Currency) -> HardwareSpec:
+    """The catalog's entry, or the pool's custom hardware as one (priced in `currency`)."""
+    custom = pool.hardware
+    if isinstance(custom, str):
+        return hardware_named(custom)
+    where = f"the scenario's pools[{pool.name}].hardware"
+    return HardwareSpec(
+        name=custom.name,
+        kind=custom.kind,
+        memory_gib=custom.memory_gib,
+        memory_bandwidth_gb_per_s=custom.memory_bandwidth_gb_per_s,
+        board_power_watts=custom.watts or 0.0,
+        purchase_price=custom.price or 0.0,
+        purchase_currency=currency,
+        cloud_price_per_hour_usd=None,
+        devices_per_node=1,
+        sources={
+            "memory_gib": where,
+            "memory_bandwidth_gb_per_s": where,
+            "board_power_watts": where,
+            "purchase_price": where,
+        },
+        cpu_features=tuple(custom.cpu_features),
+    )
+
+
 def device_cost_inputs(pool: Pool, currency: Currency, rates: ExchangeRates) -> DeviceCostInputs:
     """A pool's per-device inputs, catalog defaults filled in; staff is shared evenly."""
     if pool.cloud_price_per_hour is not None:
         return RentedDeviceCost(pool.cloud_price_per_hour)
-    hardware = hardware_named(pool.hardware)
+    hardware = pool_hardware(pool, currency)
     price = pool.purchase_price
     if price is None:
         price = rates.convert(hardware.purchase_price, hardware.purchase_currency, currency)
@@ -160,7 +186,7 @@ def pool_tco(
 def evaluate_pool(
     pool: Pool, scenario: Scenario, cloud_per_year: float, demand_tokens_per_s: float
 ) -> PoolResult:
-    hardware = hardware_named(pool.hardware)
+    hardware = pool_hardware(pool, scenario.currency)
     model = model_named(pool.model)
     inputs = device_cost_inputs(pool, scenario.currency, exchange_rates(scenario))
     device_hourly = device_cost_per_hour(inputs)
@@ -179,7 +205,7 @@ def evaluate_pool(
     calibration = None
     if pool.calibration is not None:
         calibration = Calibration(
-            pool.hardware,
+            pool.hardware_name,
             pool.model,
             pool.precision,
             pool.calibration.capacity_tokens_per_s,

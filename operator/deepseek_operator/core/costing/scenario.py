@@ -7,20 +7,32 @@ that name the field (``pools[1].hardware``) and, where there is a closed set, th
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from deepseek_operator.api.vocabulary import (
     MAX_AMORTISATION_YEARS,
     MAX_CONTEXT_TOKENS,
+    MAX_CPU_FEATURES,
     MAX_DEVICES,
     MAX_PUE,
     MAX_TOKENS_PER_SECOND_PER_REPLICA,
     MAX_UNITS_PER_USD,
     MAX_WATTS_PER_DEVICE,
     MIN_PUE,
+    CpuFeature,
     Currency,
+    HardwareKind,
     Money,
     Precision,
     ShortText,
@@ -72,6 +84,38 @@ class PoolCalibration(_Strict):
     source: ShortText = "calibration"
 
 
+class CustomHardware(_Strict):
+    """A machine the catalog does not list, described by the numbers the model needs.
+
+    One device: a GPU, or for a CPU pool one server (its memory, bandwidth and cores summed over
+    its sockets). Decode speed follows from the bandwidth (and, for bf16 on CPUs, from
+    `cpu_features`); whether a model fits, from the memory. The price is what one device costs
+    to buy, in the scenario's currency (a rented pool gives ``cloud_price_per_hour`` instead).
+    """
+
+    name: ShortText
+    kind: HardwareKind
+    memory_gib: Annotated[float, Field(gt=0, le=65536)]
+    memory_bandwidth_gb_per_s: Annotated[float, Field(gt=0, le=100_000)]
+    cores: Annotated[int, Field(ge=1, le=4096)] | None = None
+    """Informational: decode speed is bounded by bandwidth; the batching gain is per precision."""
+    cpu_features: Annotated[list[CpuFeature], Field(max_length=MAX_CPU_FEATURES)] = []
+    price: Money | None = None
+    watts: Annotated[float, Field(ge=0, le=MAX_WATTS_PER_DEVICE)] | None = None
+
+
+def _hardware_branch(value: Any) -> str:
+    return "custom" if isinstance(value, dict | CustomHardware) else "catalog"
+
+
+HardwareRef = Annotated[
+    Annotated[str, Tag("catalog")] | Annotated[CustomHardware, Tag("custom")],
+    Discriminator(_hardware_branch),
+]
+"""A catalog name, or a mapping that describes the machine (`CustomHardware`)."""
+_UNION_TAGS = frozenset({"catalog", "custom"})
+
+
 class Pool(_Strict):
     """A cluster of identical devices serving one model at one precision.
 
@@ -81,7 +125,7 @@ class Pool(_Strict):
     """
 
     name: ShortText
-    hardware: str
+    hardware: HardwareRef
     model: str
     precision: Precision
     devices: Annotated[int, Field(gt=0, le=MAX_DEVICES)]
@@ -99,8 +143,8 @@ class Pool(_Strict):
 
     @field_validator("hardware")
     @classmethod
-    def _known_hardware(cls, value: str) -> str:
-        if value not in HARDWARE:
+    def _known_hardware(cls, value: str | CustomHardware) -> str | CustomHardware:
+        if isinstance(value, str) and value not in HARDWARE:
             raise ValueError(f"unknown hardware {value!r}; allowed: {', '.join(HARDWARE)}")
         return value
 
@@ -120,9 +164,29 @@ class Pool(_Strict):
             )
         return self
 
+    @model_validator(mode="after")
+    def _custom_needs_price(self) -> Self:
+        custom = self.hardware
+        if isinstance(custom, CustomHardware) and not self.rented:
+            if self.purchase_price is None and custom.price is None:
+                raise ValueError(
+                    "hardware.price (or purchase_price) is required for an owned pool of "
+                    "custom hardware: the catalog has no price for it"
+                )
+            if self.watts is None and custom.watts is None:
+                raise ValueError(
+                    "hardware.watts (or watts) is required for an owned pool of custom "
+                    "hardware: the catalog has no power draw for it"
+                )
+        return self
+
     @property
     def rented(self) -> bool:
         return self.cloud_price_per_hour is not None
+
+    @property
+    def hardware_name(self) -> str:
+        return self.hardware if isinstance(self.hardware, str) else self.hardware.name
 
 
 class Scenario(_Strict):
@@ -194,6 +258,8 @@ def describe_errors(exc: ValidationError) -> list[str]:
 def _path(loc: tuple[int | str, ...]) -> str:
     text = ""
     for part in loc:
+        if part in _UNION_TAGS and text.endswith(".hardware"):
+            continue  # the branch of `HardwareRef` pydantic took: not a field the user wrote
         if isinstance(part, int):
             text += f"[{part}]"
         elif text:

@@ -178,10 +178,13 @@ def _catalog_model(model: ModelSpec, where: str) -> ModelArchitecture:
 
 def _hardware(profile: PoolProfile, where: str) -> HardwareSpec:
     node = profile.spec.hardware
+    if node.accelerator_model is None:
+        return _custom_hardware(profile)
     try:
         base = hardware_named(node.accelerator_model)
     except KeyError as exc:
         raise PlanningInputError(f"{where}.hardware.acceleratorModel: {exc.args[0]}") from exc
+    features = tuple(node.cpu_features) or base.cpu_features
     if node.kind == "gpu":
         return replace(
             base,
@@ -196,6 +199,31 @@ def _hardware(profile: PoolProfile, where: str) -> HardwareSpec:
         base,
         memory_gib=node.memory_gib / base.devices_per_node,
         memory_bandwidth_gb_per_s=bandwidth,
+        cpu_features=features,
+    )
+
+
+def _custom_hardware(profile: PoolProfile) -> HardwareSpec:
+    """A node the catalog does not know, from the PoolProfile's own numbers: a GPU pool's device
+    is one GPU, a CPU pool's the whole node. Prices and power come from spec.cost, as for every
+    pool, so the catalog's price fields stay zero here."""
+    node = profile.spec.hardware
+    name = f"custom:{profile.metadata.get('name', '?')}"
+    assert node.memory_bandwidth_gbps is not None  # the PoolProfile's own rule
+    source = f"PoolProfile {profile.metadata.get('name', '?')} spec.hardware"
+    gpu = node.kind == "gpu"
+    return HardwareSpec(
+        name=name,
+        kind=node.kind,
+        memory_gib=(node.gpu_memory_gib or 0.0) if gpu else node.memory_gib,
+        memory_bandwidth_gb_per_s=node.memory_bandwidth_gbps,
+        board_power_watts=profile.spec.cost.watts_per_device,
+        purchase_price=profile.spec.cost.purchase_price_per_device or 0.0,
+        purchase_currency=profile.spec.cost.currency,
+        cloud_price_per_hour_usd=None,
+        devices_per_node=(node.gpus_per_node or 1) if gpu else 1,
+        sources={"memory_bandwidth_gb_per_s": source, "memory_gib": source},
+        cpu_features=tuple(node.cpu_features),
     )
 
 

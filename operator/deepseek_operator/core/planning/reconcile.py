@@ -497,7 +497,11 @@ def spec_problem(snapshot: Snapshot) -> tuple[str, str] | None:
         spec,
         pool_names=known,
         catalog_keys=set(MODELS),
-        accelerators={n: p.spec.hardware.accelerator_model for n, p in snapshot.profiles.items()},
+        accelerators={
+            n: p.spec.hardware.accelerator_model
+            for n, p in snapshot.profiles.items()
+            if p.spec.hardware.accelerator_model is not None  # custom nodes need no catalog
+        },
         hardware_names=set(HARDWARE),
     )
     for index, variant in enumerate(spec.variants):
