@@ -186,6 +186,35 @@ def step_probe(model: Any, precision: str, rows: tuple[int, ...] = (1, 16)) -> d
     return result
 
 
+def sampling_probe(rows: tuple[int, ...] = (1, 16), vocabulary: int = 151_936) -> dict[str, float]:
+    """Seconds the server's sampling takes per step for 1 and 16 sequences: transformers'
+    continuous batching applies each request's temperature and top-p (a sort of the whole
+    vocabulary per sequence), then softmax and a draw; the model's own step does none of it.
+    The median of 8 after 2 warm-up rounds, on fp32 logits as the server samples."""
+    import statistics
+
+    import torch
+
+    result: dict[str, float] = {}
+    generator = torch.Generator().manual_seed(2)
+    for count in rows:
+        logits = torch.randn(count, vocabulary, generator=generator)
+        top_p = torch.full((count,), 0.95)
+        times = []
+        for _ in range(10):
+            started = time.perf_counter()
+            scores = logits / 0.7
+            ordered, order = torch.sort(scores, descending=False, dim=-1)
+            cumulative = ordered.softmax(dim=-1).cumsum(dim=-1)
+            drop = cumulative <= (1 - top_p).unsqueeze(-1)
+            drop[..., -1:] = False
+            scores = scores.masked_fill(drop.scatter(-1, order, drop), -float("inf"))
+            torch.multinomial(scores.softmax(dim=-1), 1, generator=generator)
+            times.append(time.perf_counter() - started)
+        result[f"seconds_{count}"] = statistics.median(times[2:])
+    return result
+
+
 def probes_and_quality(directory: Path, with_quality: bool, length: int = 256) -> dict[str, Any]:
     """For each precision, loaded as the server loads it: the decode-step probe (on a quiet
     machine) and the logits of one fixed sequence against fp32 (relative RMS error, top-1
@@ -321,6 +350,18 @@ def measure_levels(url: str, tokens: int, server_pid: int) -> dict[str, Any]:
 # ---- prediction ----------------------------------------------------------------------------
 
 
+def server_steps(machine: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """A served decode step: the model's own step plus the server's sampling (both probed)."""
+    sampling = machine.get("sampling", {})
+    return {
+        precision: {
+            **step,
+            **{key: step[key] + sampling.get(key, 0.0) for key in ("seconds_1", "seconds_16")},
+        }
+        for precision, step in machine["steps"].items()
+    }
+
+
 def predictions(results: dict[str, Any]) -> dict[str, dict[str, float]]:
     from deepseek_operator.core.costing.catalog import HardwareSpec, model_named
     from deepseek_operator.core.costing.throughput import (
@@ -331,7 +372,7 @@ def predictions(results: dict[str, Any]) -> dict[str, dict[str, float]]:
 
     machine = results["machine"]
     efficiency, compute_ratio = machine_efficiencies(
-        machine["read_bandwidth_gb_per_s"], machine["steps"]
+        machine["read_bandwidth_gb_per_s"], server_steps(machine)
     )
     hardware = HardwareSpec(
         name="this-machine",
@@ -372,13 +413,22 @@ def report(results: dict[str, Any]) -> None:
         f"machine: {machine['cpus']} CPUs ({', '.join(machine['features'])}), "
         f"read bandwidth {machine['read_bandwidth_gb_per_s']:.1f} GB/s (measured)"
     )
-    efficiency, ratio = machine_efficiencies(machine["read_bandwidth_gb_per_s"], machine["steps"])
+    served = server_steps(machine)
+    efficiency, ratio = machine_efficiencies(machine["read_bandwidth_gb_per_s"], served)
+    sampling = machine.get("sampling", {})
+    if sampling:
+        print(
+            f"  sampling (temperature, top-p, draw over 151,936 ids): "
+            f"{sampling['seconds_1'] * 1e3:.1f} ms for 1 sequence, "
+            f"{sampling['seconds_16'] * 1e3:.1f} ms for 16 (measured)"
+        )
     for precision, step in machine["steps"].items():
-        gb = step["weight_bytes"] / step["seconds_1"] / 1e9
+        gb = step["weight_bytes"] / served[precision]["seconds_1"] / 1e9
         print(
             f"  decode step {precision}: {step['seconds_1'] * 1e3:.0f} ms for 1 sequence, "
-            f"{step['seconds_16'] * 1e3:.0f} ms for 16 (measured): {gb:.1f} GB/s, efficiency "
-            f"{efficiency[precision]:.2f}, batch compute ratio r = {ratio[precision]:.3f}"
+            f"{step['seconds_16'] * 1e3:.0f} ms for 16 (measured); with sampling "
+            f"{gb:.1f} GB/s, efficiency {efficiency[precision]:.2f}, batch compute ratio "
+            f"r = {ratio[precision]:.3f} (derived)"
         )
     predicted = predictions(results)
     print(
@@ -450,6 +500,7 @@ def main() -> None:
         },
         "serving": {},
     }
+    results["machine"]["sampling"] = quietly([os.getpid()], sampling_probe)[0]
     probed = probes_and_quality(directory, with_quality=not args.skip_quality)
     results["machine"]["steps"] = probed["steps"]
     results["quality"] = probed["quality"]
