@@ -32,19 +32,21 @@ Provenance = Literal["measured", "estimated"]
 # Fraction of the bandwidth ceiling reached at batch 1: vLLM on A100 ~77 %, llama.cpp on a 4090
 # 86 %, llama.cpp on A100 SXM 42 % -> 0.75 for GPUs (performance-anchors.md 2.6).
 SINGLE_STREAM_EFFICIENCY: Mapping[HardwareKind, float] = {"gpu": 0.75, "cpu": 0.55}
-# CPUs differ by precision and instruction set (benchmarks/throughput_model.py, a 2-vCPU EPYC
-# with AVX-512 BF16 and VNNI, the model server's own kernels, see docs/model-server.md):
-# - fp32 streams at about 0.55 of the read bandwidth (measured 0.54-0.59);
-# - bf16 on a CPU with native bf16 dot products (AVX-512 BF16, AMX) reaches the bandwidth
-#   (measured 0.9-1.0: half the bytes of fp32 at the same instructions per byte); without them
-#   bf16 is widened to fp32 in registers and does no better than fp32 per element (estimate);
-# - int8 weight-only (int8 rows scaled to bf16 as they are read) is set from the same benchmark.
+# CPUs differ by precision and instruction set. Served with default flags on a 2-vCPU EPYC with
+# AVX-512 BF16 and VNNI at 42.4 GB/s read bandwidth (benchmarks/throughput_model.py, the 1.5B
+# shape, docs/model-server.md), one stream decoded at:
+# - fp32: 3.17 tokens/s x 6.19 GB = 0.46 of the read bandwidth;
+# - bf16 with native bf16 dot products (AVX-512 BF16, AMX): 10.44 x 3.09 GB = 0.76; without them
+#   bf16 is widened to fp32 in registers, and fp32's share is assumed (an estimate);
+# - int8 weight-only (`_weight_int8pack_mm`): 10.96 x 1.55 GB = 0.40 (the model's own step
+#   reaches 0.56; the server adds 26 ms a step at int8).
+# On other CPUs these are estimates: calibrate, or give measured values per HardwareSpec.
 CPU_BANDWIDTH_EFFICIENCY: Mapping[str, float] = {
-    "fp32": 0.55,
-    "bf16": 0.55,
-    "fp16": 0.55,
-    "bf16-native": 0.95,
-    "int8": 0.30,
+    "fp32": 0.46,
+    "bf16": 0.46,
+    "fp16": 0.46,
+    "bf16-native": 0.76,
+    "int8": 0.40,
 }
 NATIVE_BF16_FEATURES = frozenset({"avx512_bf16", "amx_bf16"})
 # Each extra sequence in a GPU batch adds 0.8 of a single stream: A100-40GB, 8B, concurrency
@@ -54,15 +56,17 @@ BATCH_SLOT_EFFICIENCY = 0.8
 # saturates near 15x its batch-1 speed (2.1, 2.2).
 BATCH_GAIN_CAP: Mapping[HardwareKind, float] = {"gpu": 12.0}
 # On a CPU a decode step of s sequences costs t_read + s x t_compute: the weights are read once,
-# the arithmetic grows with s. So batching gains s (1 + r) / (1 + s r), r = t_compute / t_read,
-# which tends to 1 + 1/r. r is measured by timing the server's kernels at 1 and 16 rows
-# (benchmarks/throughput_model.py); defaults from that benchmark on an AVX-512 EPYC:
+# the arithmetic (and the server's per-request sampling) grows with s. So batching gains
+# s (1 + r) / (1 + s r), r = t_compute / t_read, which tends to 1 + 1/r. Defaults from the same
+# served runs, r = (16 - G) / (16 (G - 1)) for the gain G from 1 to 16 sequences: fp32 5.04x ->
+# 0.17, native bf16 4.09x -> 0.24, int8 3.41x -> 0.33; bf16 without native instructions is
+# assumed at fp32's. The benchmark derives r per machine from probes instead.
 CPU_BATCH_COMPUTE_RATIO: Mapping[str, float] = {
-    "fp32": 0.15,
-    "bf16": 0.15,
-    "fp16": 0.15,
-    "bf16-native": 0.15,
-    "int8": 0.15,
+    "fp32": 0.17,
+    "bf16": 0.17,
+    "fp16": 0.17,
+    "bf16-native": 0.24,
+    "int8": 0.33,
 }
 # Tensor parallelism loses to all-reduce; the article reports 30-40 % overhead over 8 GPUs,
 # 0.9 per doubling gives 27 % at 8 (an estimate).
