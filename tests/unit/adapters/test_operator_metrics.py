@@ -103,7 +103,7 @@ def test_a_decision_becomes_series_joinable_on_namespace_deployment_and_pool():
     assert value(text, "deepseek_operator_demand_age_seconds_count") == 1
     calibrated = {**ids, "pool": "a100", "figure": "calibrated"}
     assert value(text, "deepseek_operator_tokens_per_second_per_replica", **calibrated) == (
-        pytest.approx(1168, rel=1e-3)
+        pytest.approx(1255, rel=1e-3)
     )
 
 

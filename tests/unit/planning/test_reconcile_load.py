@@ -35,7 +35,7 @@ from tests.unit.planning.test_reconcile import (
 
 LOAD = {"prometheusAddress": "http://prometheus:9090"}
 NIGHT = NIGHT_STARTS + timedelta(hours=2)
-CPU_PER_REPLICA = 27.84754343370274
+CPU_PER_REPLICA = 43.25
 """The roofline estimate for cpu-xeon's replica of r1-7b int8 (llama.cpp)."""
 
 
@@ -136,24 +136,24 @@ def test_a_queue_above_its_threshold_scales_up_before_the_token_rate_does():
     assert spike.status.demand is not None
     assert spike.status.demand.tokens_per_second == 500.0
     assert spike.status.demand.queue_tokens_per_second == 2000.0
-    # (500 + 2,000) × 1.25 headroom = 3,125 tok/s: three A100 replicas of 1,168.
+    # (500 + 2,000) × 1.25 headroom = 3,125 tok/s: three A100 replicas of 1,255.
     assert spike.target["a100"] == 3 and writes(spike) == {"a100": 3}
     assert "2,500 tok/s demand" in spike.status.reason
     # The poller wakes the loop once a reading leaves what the plan in force covers.
     bound = calm.load_bound
     assert bound is not None
-    assert bound.tokens_per_second == pytest.approx(1168.127 / 1.25, rel=1e-6)
+    assert bound.tokens_per_second == pytest.approx(1255.219 / 1.25, rel=1e-6)
     assert not bound.exceeded_by(500.0, 30.0) and bound.exceeded_by(500.0, 40.0)
-    assert bound.exceeded_by(935.0, None)
+    assert bound.exceeded_by(1010.0, None)
 
 
 def test_the_window_s_slo_prices_a_waiting_request():
     dsd = with_load()
     history = ReconcileHistory(target={"cpu-xeon": 1}, written={"cpu-xeon": 1})
-    night = run(dsd, pools(**{"cpu-xeon": cpu(1)}), NIGHT, history, reading(5.0, NIGHT, 4.0))
+    night = run(dsd, pools(**{"cpu-xeon": cpu(1)}), NIGHT, history, reading(5.0, NIGHT, 8.0))
     assert night.status.demand is not None
-    assert night.status.demand.queue_tokens_per_second == 20.0  # the night window's 5 tok/s
-    # (5 + 20) × 1.25 = 31.25 tok/s: two CPU replicas.
+    assert night.status.demand.queue_tokens_per_second == 40.0  # the night window's 5 tok/s
+    # (5 + 40) × 1.25 = 56.25 tok/s: two CPU replicas of 43.25.
     assert night.target["cpu-xeon"] == 2
 
 
@@ -203,7 +203,7 @@ def test_half_the_calibrated_throughput_is_learnt_in_min_samples_and_adds_replic
     learning = throughput(ticks[6])
     assert learning.state == "Learning" and learning.samples == 7
     assert learning.planned_tokens_per_second == pytest.approx(CPU_PER_REPLICA, rel=1e-3)
-    # Two replicas serve 27.8 tok/s, below their 55.7 at the calibrated figure: no change yet.
+    # Two replicas serve 43.3 tok/s, below their 86.5 at the calibrated figure: no change yet.
     assert ticks[6].target["cpu-xeon"] == 2
     applied = throughput(ticks[7])
     assert applied.state == "Applied" and applied.samples == 8
@@ -212,7 +212,7 @@ def test_half_the_calibrated_throughput_is_learnt_in_min_samples_and_adds_replic
     assert applied.measured_tokens_per_second == pytest.approx(half, rel=1e-3)
     assert applied.planned_tokens_per_second == pytest.approx(half, rel=1e-3)
     assert "0.5× the calibrated" in applied.message
-    # 27.8 tok/s × 1.25 = 34.8 needs three replicas of 13.9: one more.
+    # 43.3 tok/s × 1.25 = 54.1 needs three replicas of 21.6: one more.
     assert ticks[7].target["cpu-xeon"] == 3 and writes(ticks[7]) == {"cpu-xeon": 3}
     assert ticks[7].status.capacity_tokens_per_second == pytest.approx(3 * half, rel=1e-3)
 
@@ -223,7 +223,7 @@ def test_a_factor_outside_its_bounds_is_refused_with_the_reason():
     assert refused.state == "Refused" and refused.factor == pytest.approx(0.1, rel=1e-3)
     assert refused.planned_tokens_per_second == pytest.approx(CPU_PER_REPLICA, rel=1e-3)
     assert "outside [0.25, 4]" in refused.message
-    assert tenth.target["cpu-xeon"] == 2  # 40 tok/s × 1.25 on two replicas of 27.8 tok/s
+    assert tenth.target["cpu-xeon"] == 2  # 40 tok/s × 1.25 on two replicas of 43.3 tok/s
 
     loose = night_ticks(CPU_PER_REPLICA / 10, 8, minFactor=0.05)[-1]
     assert throughput(loose).state == "Applied"
@@ -321,8 +321,8 @@ def test_a_move_superseded_by_a_new_plan_is_not_a_failure():
         planner=History(moves=(moved,)), target={"cpu-xeon": 1}, written={"cpu-xeon": 1}
     )
     starting = cpu(1, ready=0)
-    decision = run(dsd, pools(**{"cpu-xeon": starting}), NIGHT, history, reading(30.0, NIGHT))
-    assert decision.target["cpu-xeon"] == 2
+    decision = run(dsd, pools(**{"cpu-xeon": starting}), NIGHT, history, reading(45.0, NIGHT))
+    assert decision.target["cpu-xeon"] == 2  # 45 × 1.25 = 56.25 tok/s: two replicas of 43.25
     assert decision.failed_moves == ()
 
 
