@@ -3,7 +3,9 @@
 transformers (>= 5) ships the hard part: `ContinuousBatchingManager` keeps a paged KV cache,
 schedules prefill and decode of all admitted sequences into each forward pass, lets new
 sequences join between steps, and applies temperature and top-p per request. It runs on CPU and
-CUDA. What it lacks for serving, this module adds by hand:
+CUDA. Its top-p sorts the whole vocabulary of every sequence at every step; serving/sampling.py
+draws from the same distribution without the sort. What it lacks for serving, this module adds
+by hand:
 
 - admission: a bound on admitted requests (429 beyond it), and a short wait while the engine is
   idle so a burst starts as one batch (`max_wait_ms`, up to `max_batch_size` requests);
@@ -160,6 +162,8 @@ class Engine:
         from transformers.generation.configuration_utils import ContinuousBatchingConfig
         from transformers.generation.continuous_batching.continuous_api import OutputRouter
 
+        from deepseek_operator.serving.sampling import install as install_nucleus_sampler
+
         metrics = self.metrics
 
         class StepObservingRouter(OutputRouter):
@@ -206,6 +210,7 @@ class Engine:
             generation_config=generation_config, continuous_batching_config=batching
         )
         manager.output_router = StepObservingRouter()
+        install_nucleus_sampler(manager)
         manager.start()
         self.attach(manager)
 
