@@ -6,11 +6,12 @@ Run: ``flock /work/heavy.lock python benchmarks/throughput_model.py [--tokens 48
 1. Builds (once, cached in ``~/.cache/deepseek-operator/models/``) the 1.5B shape with seeded
    random weights (`real_shape.py`).
 2. Measures the machine: read bandwidth (a sum over 2 GB), and for each precision, loaded as the
-   server loads it, one decode step of the model itself (transformers, no server) for 1 and for
-   16 sequences. From those two times come the two facts the throughput model takes per
-   precision (`core/costing/throughput.py`, `machine_efficiencies`): the share of the bandwidth
-   one stream reaches, and the compute ratio r that sets the CPU batching gain s(1+r)/(1+sr).
-   Nothing is fitted to the served numbers.
+   server loads it, one decode step of the model itself (transformers, no server) for 1, 2, 4,
+   8, 16 and 32 sequences, and the server's sampling at the same sizes. From those times come
+   the two facts the throughput model takes per precision (`core/costing/throughput.py`,
+   `machine_efficiencies`): the share of the bandwidth one stream reaches, and the step curve
+   t(s)/t(1) that sets the CPU batching gain s / (t(s)/t(1)). Nothing is fitted to the served
+   numbers.
 3. Unless ``--skip-quality``: the logits of a fixed 256-token sequence at each precision against
    fp32: relative RMS error, top-1 agreement, perplexity.
 4. Serves the model with `deepseek-operator serve` at default flags (fp32, bf16, int8; each
@@ -48,6 +49,9 @@ from real_shape import build_real_shape
 
 PRECISIONS = ("fp32", "bf16", "int8")
 LEVELS = (1, 4, 16)
+PROBED_BATCHES = (1, 2, 4, 8, 16, 32)
+"""Batch sizes the model's decode step is timed at: the CPU step curve's points (up to the
+server's default of 32 sequences)."""
 PROMPT = "Placing replicas on GPU pools by day and CPU pools at night"
 
 
@@ -161,9 +165,11 @@ def bytes_per_token(precision: str) -> float:
     return bytes_read_per_output_token(model, precision, 0, precision)  # type: ignore[arg-type]
 
 
-def step_probe(model: Any, precision: str, rows: tuple[int, ...] = (1, 16)) -> dict[str, float]:
+def step_probe(
+    model: Any, precision: str, rows: tuple[int, ...] = PROBED_BATCHES
+) -> dict[str, float]:
     """Seconds per decode step of the loaded model itself (transformers, a 32-token context, no
-    server) for 1 and 16 sequences: the hardware-and-kernel facts the throughput model takes.
+    server) for each probed batch size: the hardware-and-kernel facts the throughput model takes.
     The median of 8 steps after 2 warm-up steps."""
     import statistics
 
@@ -186,8 +192,10 @@ def step_probe(model: Any, precision: str, rows: tuple[int, ...] = (1, 16)) -> d
     return result
 
 
-def sampling_probe(rows: tuple[int, ...] = (1, 16), vocabulary: int = 151_936) -> dict[str, float]:
-    """Seconds the server's sampling takes per step for 1 and 16 sequences, which the model's
+def sampling_probe(
+    rows: tuple[int, ...] = PROBED_BATCHES, vocabulary: int = 151_936
+) -> dict[str, float]:
+    """Seconds the server's sampling takes per step at each probed batch size, which the model's
     own step does not include: each request's temperature, then the server's nucleus sampler
     (serving/sampling.py) and the manager's argmax over what it returns. The benchmark's
     requests ask for top-p 1, as OpenAI clients do by default. The median of 8 after 2 warm-up
@@ -359,7 +367,11 @@ def server_steps(machine: dict[str, Any]) -> dict[str, dict[str, float]]:
     return {
         precision: {
             **step,
-            **{key: step[key] + sampling.get(key, 0.0) for key in ("seconds_1", "seconds_16")},
+            **{
+                key: value + sampling.get(key, 0.0)
+                for key, value in step.items()
+                if key.startswith("seconds_")
+            },
         }
         for precision, step in machine["steps"].items()
     }
@@ -374,7 +386,7 @@ def predictions(results: dict[str, Any]) -> dict[str, dict[str, float]]:
     )
 
     machine = results["machine"]
-    efficiency, compute_ratio = machine_efficiencies(
+    efficiency, curves = machine_efficiencies(
         machine["read_bandwidth_gb_per_s"], server_steps(machine)
     )
     hardware = HardwareSpec(
@@ -389,7 +401,7 @@ def predictions(results: dict[str, Any]) -> dict[str, dict[str, float]]:
         devices_per_node=1,
         sources={},
         bandwidth_efficiency=efficiency,
-        batch_compute_ratio=compute_ratio,
+        batch_step_curve=curves,
     )
     model = model_named("r1-distill-qwen-1.5b")
     table: dict[str, dict[str, float]] = {}
@@ -417,21 +429,29 @@ def report(results: dict[str, Any]) -> None:
         f"read bandwidth {machine['read_bandwidth_gb_per_s']:.1f} GB/s (measured)"
     )
     served = server_steps(machine)
-    efficiency, ratio = machine_efficiencies(machine["read_bandwidth_gb_per_s"], served)
+    efficiency, curves = machine_efficiencies(machine["read_bandwidth_gb_per_s"], served)
     sampling = machine.get("sampling", {})
     if sampling:
         print(
-            f"  sampling (temperature, nucleus draw over 151,936 ids): "
-            f"{sampling['seconds_1'] * 1e3:.1f} ms for 1 sequence, "
-            f"{sampling['seconds_16'] * 1e3:.1f} ms for 16 (measured)"
+            "  sampling (temperature, nucleus draw over 151,936 ids), ms at "
+            + ", ".join(
+                f"{key.removeprefix('seconds_')}: {value * 1e3:.1f}"
+                for key, value in sampling.items()
+            )
+            + " sequences (measured)"
         )
     for precision, step in machine["steps"].items():
         gb = step["weight_bytes"] / served[precision]["seconds_1"] / 1e9
+        times = ", ".join(
+            f"{key.removeprefix('seconds_')}: {value * 1e3:.0f}"
+            for key, value in step.items()
+            if key.startswith("seconds_")
+        )
+        curve = ", ".join(f"{size}: {ratio:.2f}" for size, ratio in curves[precision])
         print(
-            f"  decode step {precision}: {step['seconds_1'] * 1e3:.0f} ms for 1 sequence, "
-            f"{step['seconds_16'] * 1e3:.0f} ms for 16 (measured); with sampling "
-            f"{gb:.1f} GB/s, efficiency {efficiency[precision]:.2f}, batch compute ratio "
-            f"r = {ratio[precision]:.3f} (derived)"
+            f"  decode step {precision}, ms at {times} sequences (measured); with sampling "
+            f"{gb:.1f} GB/s at 1, efficiency {efficiency[precision]:.2f}, step curve t(s)/t(1) "
+            f"{curve} (derived)"
         )
     predicted = predictions(results)
     print(

@@ -3,8 +3,8 @@
 
 The deployment here runs this project's model server (`engine: transformers`) on the tests'
 A100 and CPU pools, so its demand comes from the engine's default, batched query. A CPU replica
-of the 7B at int8 is estimated at 27.8 tok/s, an A100 one at bf16 at 1,168 tok/s; with
-replicas.max 2 and 20 % headroom the CPU pool covers at most 2 × 27.8 / 1.2 = 46 tok/s, and the
+of the 7B at int8 is estimated at 42.2 tok/s, an A100 one at bf16 at 1,255 tok/s; with
+replicas.max 2 and 20 % headroom the CPU pool covers at most 2 × 42.2 / 1.2 = 70 tok/s, and the
 A100 replica costs 1.0/h against 0.3/h for a CPU one.
 """
 
@@ -394,7 +394,7 @@ def test_measured_throughput_corrects_the_plan_within_min_samples(
         )
         for name in ("half", "tenth")
     }
-    cpu = 27.84754343370274  # the estimate for this variant on e2e-cpu (checked below)
+    cpu = 42.19011292657025  # the estimate for this variant on e2e-cpu (checked below)
     share = {"half": 0.5, "tenth": 0.1}
     for name in bodies:
         # Two replicas, each busy with 4 requests, each delivering `share` of the estimate.
@@ -422,7 +422,7 @@ def test_measured_throughput_corrects_the_plan_within_min_samples(
     assert applied["factor"] == pytest.approx(0.5, abs=0.03)
     assert applied["plannedTokensPerSecond"] == pytest.approx(cpu / 2, rel=0.06)
     assert applied["measuredTokensPerSecond"] == pytest.approx(cpu / 2, rel=0.06)
-    # 2 × 13.9 tok/s of demand × 1.2 needs three replicas of 13.9: one more
+    # 2 × 21.1 tok/s of demand × 1.2 needs three replicas of 21.1: one more
     wait_until(
         lambda: pool_deployments(cluster, namespace, "half").get("half-e2e-cpu") == 3,
         30,

@@ -31,8 +31,10 @@ from deepseek_operator.core.costing.cost import (
 )
 from deepseek_operator.core.costing.fit import FitRequest, fit_replica
 from deepseek_operator.core.costing.throughput import (
+    CPU_STEP_CURVE,
     Calibration,
     batching_gain,
+    check_step_curve,
     machine_efficiencies,
     replica_throughput,
     roofline_single_stream_tokens_per_s,
@@ -185,12 +187,44 @@ def test_batching_gain_matches_the_anchor_and_is_capped() -> None:
     assert batching_gain("gpu", 200) == 12.0
 
 
-def test_cpu_batching_gain_is_a_read_plus_a_compute_share_per_sequence() -> None:
-    # a step of s sequences costs 1 + s r (in single-step reads); gain = s (1 + r) / (1 + s r)
-    assert batching_gain("cpu", 1, 0.2) == 1.0
-    assert batching_gain("cpu", 16, 0.2) == pytest.approx(16 * 1.2 / 4.2)
-    assert batching_gain("cpu", 10_000, 0.2) < 1 + 1 / 0.2
-    assert batching_gain("cpu", 16, 0.0) == 16
+def test_cpu_batching_gain_follows_the_measured_step_curve() -> None:
+    # a kernel switch from 1 to 2 sequences doubles the step, then arithmetic grows slowly
+    curve = ((1, 1.0), (2, 2.0), (4, 2.2), (16, 4.0))
+    assert batching_gain("cpu", 1, curve) == 1.0
+    assert batching_gain("cpu", 2, curve) == pytest.approx(1.0)
+    assert batching_gain("cpu", 4, curve) == pytest.approx(4 / 2.2)
+    assert batching_gain("cpu", 10, curve) == pytest.approx(10 / 3.1)  # halfway from 4 to 16
+    assert batching_gain("cpu", 16, curve) == pytest.approx(4.0)
+    # beyond the last measured batch, no more gain is promised than was measured there
+    assert batching_gain("cpu", 64, curve) == pytest.approx(4.0)
+    assert batching_gain("cpu", 10_000, curve) == pytest.approx(4.0)
+
+
+def test_the_default_cpu_curves_gain_from_batching_and_have_the_fp32_kink() -> None:
+    for key, curve in CPU_STEP_CURVE.items():
+        check_step_curve(curve)
+        assert batching_gain("cpu", 16, curve) > 3, key
+    # fp32's batched kernel costs twice the single-stream one: 4 sequences gain under 2x
+    assert batching_gain("cpu", 4, CPU_STEP_CURVE["fp32"]) < 2
+    assert batching_gain("cpu", 4, CPU_STEP_CURVE["int8"]) > 3
+
+
+@pytest.mark.parametrize(
+    "curve",
+    [(), ((2, 1.0),), ((1, 1.0), (4, 2.0), (2, 1.5)), ((1, 1.0), (2, 0.0)), ((1, 1.2), (2, 2.0))],
+)
+def test_a_malformed_step_curve_is_refused(curve: tuple[tuple[int, float], ...]) -> None:
+    with pytest.raises(ValueError, match="step curve"):
+        batching_gain("cpu", 3, curve)
+
+
+def test_machine_efficiencies_turn_probed_steps_into_an_efficiency_and_a_curve() -> None:
+    efficiency, curves = machine_efficiencies(
+        10.0, {"bf16": {"weight_bytes": 1e9, "seconds_1": 0.2, "seconds_4": 0.3, "seconds_2": 0.4}}
+    )
+    assert efficiency["bf16"] == pytest.approx(1e9 / 0.2 / 10e9)
+    assert [size for size, _ in curves["bf16"]] == [1, 2, 4]
+    assert [ratio for _, ratio in curves["bf16"]] == pytest.approx([1.0, 2.0, 1.5])
 
 
 def test_bf16_on_a_cpu_with_native_bf16_reads_faster_than_without() -> None:
@@ -202,14 +236,6 @@ def test_bf16_on_a_cpu_with_native_bf16_reads_faster_than_without() -> None:
         for p in ("bf16",)
     }
     assert per_gb["epyc"] > 1.5 * per_gb["xeon"]
-
-
-def test_measured_efficiencies_come_from_kernel_timings() -> None:
-    kernels = {"bf16": {"weight_bytes": 1e9, "seconds_1": 0.05, "seconds_16": 0.2}}
-    efficiency, ratio = machine_efficiencies(40.0, kernels)
-    assert efficiency["bf16"] == pytest.approx(1e9 / 0.05 / 40e9)
-    # 15 extra rows cost 0.15 s: 0.01 s each against a 0.04 s read
-    assert ratio["bf16"] == pytest.approx(0.01 / 0.04)
 
 
 def test_calibration_wins_and_every_figure_says_where_it_came_from() -> None:

@@ -57,9 +57,11 @@ class HardwareSpec:
     bandwidth_efficiency: Mapping[Precision, float] | None = field(default=None, compare=False)
     """Measured fraction of the bandwidth a single decode stream reaches, per precision; None:
     the defaults in core.costing.throughput."""
-    batch_compute_ratio: Mapping[Precision, float] | None = field(default=None, compare=False)
-    """Measured compute cost of one more sequence in a decode step, as a share of the step's
-    weight-reading time (CPU batching, see core.costing.throughput); None: the defaults."""
+    batch_step_curve: Mapping[Precision, tuple[tuple[int, float], ...]] | None = field(
+        default=None, compare=False
+    )
+    """Measured decode-step time against batch size, over one sequence's, per precision (CPU
+    batching, see core.costing.throughput.StepCurve); None: the defaults."""
 
     @property
     def memory_bytes(self) -> float:

@@ -8,15 +8,17 @@ sequence's KV cache) once. So a single stream runs at most at
 and real engines reach a fraction of that ceiling: per device kind, and on CPUs per precision
 and instruction set (``bandwidth_efficiency``). The input embedding is excluded: a token reads
 one row of it. Batching shares each weight read among the sequences in flight: on GPUs
-``1 + BATCH_SLOT_EFFICIENCY x (sequences - 1)`` up to ``BATCH_GAIN_CAP``; on CPUs, where
-arithmetic catches up with memory early, a step costs a read plus a compute share per
-sequence (``batching_gain``). Every figure says whether it was measured or estimated, and from what.
+``1 + BATCH_SLOT_EFFICIENCY x (sequences - 1)`` up to ``BATCH_GAIN_CAP``; on CPUs, where the
+kernels change with the batch size and arithmetic catches up with memory early, by a measured
+curve of step time against batch size (``CPU_STEP_CURVE``, ``batching_gain``). Every figure
+says whether it was measured or estimated, and from what.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Literal
 
 from deepseek_operator.api.vocabulary import HardwareKind, Precision
@@ -55,18 +57,29 @@ BATCH_SLOT_EFFICIENCY = 0.8
 # Where GPU batching stops paying: H100 8B 1 -> 16 gave 11x, saturated at 64; A100 8B FP8
 # saturates near 15x its batch-1 speed (2.1, 2.2).
 BATCH_GAIN_CAP: Mapping[HardwareKind, float] = {"gpu": 12.0}
-# On a CPU a decode step of s sequences costs t_read + s x t_compute: the weights are read once,
-# the arithmetic (and the server's per-request sampling) grows with s. So batching gains
-# s (1 + r) / (1 + s r), r = t_compute / t_read, which tends to 1 + 1/r. Defaults from the same
-# served runs, r = (16 - G) / (16 (G - 1)) for the gain G from 1 to 16 sequences: fp32 5.04x ->
-# 0.17, native bf16 4.09x -> 0.24, int8 3.41x -> 0.33; bf16 without native instructions is
-# assumed at fp32's. The benchmark derives r per machine from probes instead.
-CPU_BATCH_COMPUTE_RATIO: Mapping[str, float] = {
-    "fp32": 0.17,
-    "bf16": 0.17,
-    "fp16": 0.17,
-    "bf16-native": 0.24,
-    "int8": 0.33,
+StepCurve = tuple[tuple[int, float], ...]
+"""A CPU decode step's time at measured batch sizes, over the time of a step of one sequence:
+((1, 1.0), (2, t(2) / t(1)), ...), batch sizes rising."""
+# A CPU decode step is not a weight read plus a compute share per sequence. One sequence runs a
+# matrix-vector kernel that streams the weights once; two or more run a matrix-matrix kernel
+# that also packs them, so at fp32 and bf16 a step of 2 costs about twice a step of 1 and then
+# little more to 8, while the int8 weight-only kernel is flat to 4 and then grows with every
+# row (the model's own step at 1, 2, 4, 8, 16, 32 sequences, docs/model-server.md). So CPU
+# batching is a measured curve, gain(s) = s / (t(s) / t(1)), linear between measured batch sizes
+# and held at the last measured gain beyond them: nothing is promised that was not measured.
+# Defaults: what the model server did with default flags at the 1.5B shape on the 2-vCPU EPYC
+# above (benchmarks/throughput_model.py, the third run), its served step s / (tokens/s) at 1, 4
+# and 16 sequences: fp32 281 / 598 / 801 ms, native bf16 80 / 127 / 250, int8 74 / 97 / 313. The
+# served step, not the model's own (which is up to 25 % faster at 16 sequences), so that the
+# planner does not count on capacity the server did not deliver. bf16 without native
+# instructions is assumed at fp32's curve. Estimates on other CPUs: calibrate, or give a
+# measured curve per HardwareSpec.
+CPU_STEP_CURVE: Mapping[str, StepCurve] = {
+    "fp32": ((1, 1.0), (4, 2.13), (16, 2.85)),
+    "bf16": ((1, 1.0), (4, 2.13), (16, 2.85)),
+    "fp16": ((1, 1.0), (4, 2.13), (16, 2.85)),
+    "bf16-native": ((1, 1.0), (4, 1.59), (16, 3.11)),
+    "int8": ((1, 1.0), (4, 1.32), (16, 4.25)),
 }
 # Tensor parallelism loses to all-reduce; the article reports 30-40 % overhead over 8 GPUs,
 # 0.9 per doubling gives 27 % at 8 (an estimate).
@@ -100,28 +113,53 @@ def bandwidth_efficiency(
     )
 
 
-def batch_compute_ratio(hardware: HardwareSpec, precision: Precision) -> float:
-    if hardware.batch_compute_ratio and precision in hardware.batch_compute_ratio:
-        return hardware.batch_compute_ratio[precision]
-    return CPU_BATCH_COMPUTE_RATIO[_cpu_key(hardware, precision)]
+def batch_step_curve(hardware: HardwareSpec, precision: Precision) -> StepCurve:
+    if hardware.batch_step_curve and precision in hardware.batch_step_curve:
+        return hardware.batch_step_curve[precision]
+    return CPU_STEP_CURVE[_cpu_key(hardware, precision)]
+
+
+def step_ratio(curve: StepCurve, sequences: int) -> float:
+    """t(sequences) / t(1) on the curve: linear between its batch sizes, and beyond the last
+    one growing with the sequences so that the gain stays at the last measured one."""
+    check_step_curve(curve)
+    last_size, last_ratio = curve[-1]
+    if sequences >= last_size:
+        return last_ratio * sequences / last_size
+    for (low, low_ratio), (high, high_ratio) in pairwise(curve):
+        if sequences <= high:
+            return low_ratio + (high_ratio - low_ratio) * (sequences - low) / (high - low)
+    raise AssertionError("unreachable: sequences is below the curve's last batch size")
+
+
+def check_step_curve(curve: StepCurve) -> None:
+    """A curve starts at (1, 1.0), its batch sizes rise, and its ratios are positive."""
+    if not curve or curve[0] != (1, 1.0):
+        raise ValueError(f"a step curve starts at (1, 1.0), got {curve!r}")
+    sizes = [size for size, _ in curve]
+    if sizes != sorted(set(sizes)) or any(ratio <= 0 for _, ratio in curve):
+        raise ValueError(f"a step curve's batch sizes rise and its ratios are positive: {curve!r}")
 
 
 def machine_efficiencies(
     read_bandwidth_gb_per_s: float, kernels: Mapping[str, Mapping[str, float]]
-) -> tuple[dict[Precision, float], dict[Precision, float]]:
-    """Efficiency and batch compute ratio per precision from kernel timings: `weight_bytes`
-    read by one decode step's matrix multiplies, `seconds_1` and `seconds_16` for 1 and 16
-    rows (what benchmarks/throughput_model.py measures)."""
+) -> tuple[dict[Precision, float], dict[Precision, StepCurve]]:
+    """Efficiency and step curve per precision from decode-step timings: `weight_bytes` read per
+    token, and `seconds_<s>` for each probed batch size s, 1 among them (what
+    benchmarks/throughput_model.py measures)."""
     efficiency: dict[Precision, float] = {}
-    ratio: dict[Precision, float] = {}
+    curves: dict[Precision, StepCurve] = {}
     for precision, kernel in kernels.items():
-        one, sixteen = kernel["seconds_1"], kernel["seconds_16"]
-        per_row = max(sixteen - one, 0.0) / 15
-        read = max(one - per_row, one * 0.05)
+        times = {
+            int(key.removeprefix("seconds_")): value
+            for key, value in kernel.items()
+            if key.startswith("seconds_")
+        }
+        one = times[1]
         key: Precision = precision  # type: ignore[assignment]
         efficiency[key] = kernel["weight_bytes"] / one / (read_bandwidth_gb_per_s * 1e9)
-        ratio[key] = per_row / read
-    return efficiency, ratio
+        curves[key] = tuple((size, times[size] / one) for size in sorted(times))
+    return efficiency, curves
 
 
 @dataclass(frozen=True)
@@ -185,19 +223,20 @@ def roofline_single_stream_tokens_per_s(
     return ceiling * efficiency * tensor_parallel_efficiency(devices)
 
 
-def batching_gain(kind: HardwareKind, sequences: int, compute_ratio: float = 0.0) -> float:
+def batching_gain(kind: HardwareKind, sequences: int, step_curve: StepCurve = ((1, 1.0),)) -> float:
     """Capacity multiple over one stream with that many sequences in flight: on a GPU 0.8 of a
-    stream per extra sequence up to a cap; on a CPU s (1 + r) / (1 + s r)."""
+    stream per extra sequence up to a cap; on a CPU s / (t(s) / t(1)) on the measured curve."""
     if sequences <= 1:
         return 1.0
     if kind == "cpu":
-        return sequences * (1 + compute_ratio) / (1 + sequences * compute_ratio)
+        return sequences / step_ratio(step_curve, sequences)
     return min(BATCH_GAIN_CAP[kind], 1.0 + BATCH_SLOT_EFFICIENCY * (sequences - 1))
 
 
 def batching_gain_for(hardware: HardwareSpec, precision: Precision, sequences: int) -> float:
-    ratio = batch_compute_ratio(hardware, precision) if hardware.kind == "cpu" else 0.0
-    return batching_gain(hardware.kind, sequences, ratio)
+    if hardware.kind != "cpu":
+        return batching_gain(hardware.kind, sequences)
+    return batching_gain("cpu", sequences, batch_step_curve(hardware, precision))
 
 
 def find_calibration(
