@@ -3,8 +3,8 @@
 
 The deployment here runs this project's model server (`engine: transformers`) on the tests'
 A100 and CPU pools, so its demand comes from the engine's default, batched query. A CPU replica
-of the 7B at int8 is estimated at 42.2 tok/s, an A100 one at bf16 at 1,255 tok/s; with
-replicas.max 2 and 20 % headroom the CPU pool covers at most 2 × 42.2 / 1.2 = 70 tok/s, and the
+of the 7B at int8 is estimated at 40.9 tok/s, an A100 one at bf16 at 1,255 tok/s; with
+replicas.max 2 and 20 % headroom the CPU pool covers at most 2 × 40.9 / 1.2 = 68 tok/s, and the
 A100 replica costs 1.0/h against 0.3/h for a CPU one.
 """
 
@@ -24,6 +24,14 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from deepseek_operator.api.deployment import DeepSeekDeployment
+from deepseek_operator.api.pool import PoolProfile
+from deepseek_operator.core.planning.inputs import (
+    PoolSetup,
+    exchange_rates,
+    pool_option,
+    report_currency,
+)
 from tests.e2e.conftest import ClusterHandle, StartOperator
 from tests.e2e.operator_support import (
     condition,
@@ -32,6 +40,7 @@ from tests.e2e.operator_support import (
     events,
     placed,
     pool_deployments,
+    pool_profiles,
     status,
     wait_until,
 )
@@ -130,6 +139,20 @@ def settle_on_cpu_with_metrics(
         "MetricsAvailable=True",
     )
     return port
+
+
+def estimated_tokens_per_second(body: dict[str, Any], pool: str) -> float:
+    """The cost model's tokens/s for one replica of the deployment's variant on `pool`, from the
+    same inputs the operator reads (the test's PoolProfiles), so the test follows the model."""
+    dsd = DeepSeekDeployment.model_validate(body)
+    profiles = [PoolProfile.model_validate(p) for p in pool_profiles()]
+    (profile,) = [p for p in profiles if p.metadata.get("name") == pool]
+    ((index, variant),) = [(i, v) for i, v in enumerate(dsd.spec.variants) if v.pool == pool]
+    currency = report_currency(dsd.spec, profiles)
+    option = pool_option(
+        dsd, variant, index, profile, PoolSetup(), currency, exchange_rates(dsd.spec)
+    )
+    return option.tokens_per_second_per_replica
 
 
 def operator_metric(port: int, name: str, **labels: str) -> float:
@@ -394,7 +417,7 @@ def test_measured_throughput_corrects_the_plan_within_min_samples(
         )
         for name in ("half", "tenth")
     }
-    cpu = 42.19011292657025  # the estimate for this variant on e2e-cpu (checked below)
+    cpu = estimated_tokens_per_second(bodies["half"], "e2e-cpu")  # the operator's, checked below
     share = {"half": 0.5, "tenth": 0.1}
     for name in bodies:
         # Two replicas, each busy with 4 requests, each delivering `share` of the estimate.
@@ -422,7 +445,7 @@ def test_measured_throughput_corrects_the_plan_within_min_samples(
     assert applied["factor"] == pytest.approx(0.5, abs=0.03)
     assert applied["plannedTokensPerSecond"] == pytest.approx(cpu / 2, rel=0.06)
     assert applied["measuredTokensPerSecond"] == pytest.approx(cpu / 2, rel=0.06)
-    # 2 × 21.1 tok/s of demand × 1.2 needs three replicas of 21.1: one more
+    # 2 × 20.4 tok/s of demand × 1.2 needs three replicas of 20.4: one more
     wait_until(
         lambda: pool_deployments(cluster, namespace, "half").get("half-e2e-cpu") == 3,
         30,

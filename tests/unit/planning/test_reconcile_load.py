@@ -35,7 +35,7 @@ from tests.unit.planning.test_reconcile import (
 
 LOAD = {"prometheusAddress": "http://prometheus:9090"}
 NIGHT = NIGHT_STARTS + timedelta(hours=2)
-CPU_PER_REPLICA = 42.19011292657025
+CPU_PER_REPLICA = 40.87666435604901
 """The roofline estimate for cpu-xeon's replica of r1-7b int8 (llama.cpp)."""
 
 
@@ -153,7 +153,7 @@ def test_the_window_s_slo_prices_a_waiting_request():
     night = run(dsd, pools(**{"cpu-xeon": cpu(1)}), NIGHT, history, reading(5.0, NIGHT, 8.0))
     assert night.status.demand is not None
     assert night.status.demand.queue_tokens_per_second == 40.0  # the night window's 5 tok/s
-    # (5 + 40) × 1.25 = 56.25 tok/s: two CPU replicas of 42.19.
+    # (5 + 40) × 1.25 = 56.25 tok/s: two CPU replicas of 40.88.
     assert night.target["cpu-xeon"] == 2
 
 
@@ -203,7 +203,7 @@ def test_half_the_calibrated_throughput_is_learnt_in_min_samples_and_adds_replic
     learning = throughput(ticks[6])
     assert learning.state == "Learning" and learning.samples == 7
     assert learning.planned_tokens_per_second == pytest.approx(CPU_PER_REPLICA, rel=1e-3)
-    # Two replicas serve 42.2 tok/s, below their 84.4 at the calibrated figure: no change yet.
+    # Two replicas serve 40.9 tok/s, below their 81.8 at the calibrated figure: no change yet.
     assert ticks[6].target["cpu-xeon"] == 2
     applied = throughput(ticks[7])
     assert applied.state == "Applied" and applied.samples == 8
@@ -212,7 +212,7 @@ def test_half_the_calibrated_throughput_is_learnt_in_min_samples_and_adds_replic
     assert applied.measured_tokens_per_second == pytest.approx(half, rel=1e-3)
     assert applied.planned_tokens_per_second == pytest.approx(half, rel=1e-3)
     assert "0.5× the calibrated" in applied.message
-    # 42.2 tok/s × 1.25 = 52.7 needs three replicas of 21.1: one more.
+    # 40.9 tok/s × 1.25 = 51.1 needs three replicas of 20.4: one more.
     assert ticks[7].target["cpu-xeon"] == 3 and writes(ticks[7]) == {"cpu-xeon": 3}
     assert ticks[7].status.capacity_tokens_per_second == pytest.approx(3 * half, rel=1e-3)
 
@@ -223,7 +223,7 @@ def test_a_factor_outside_its_bounds_is_refused_with_the_reason():
     assert refused.state == "Refused" and refused.factor == pytest.approx(0.1, rel=1e-3)
     assert refused.planned_tokens_per_second == pytest.approx(CPU_PER_REPLICA, rel=1e-3)
     assert "outside [0.25, 4]" in refused.message
-    assert tenth.target["cpu-xeon"] == 2  # 40 tok/s × 1.25 on two replicas of 42.2 tok/s
+    assert tenth.target["cpu-xeon"] == 2  # 40 tok/s × 1.25 on two replicas of 40.9 tok/s
 
     loose = night_ticks(CPU_PER_REPLICA / 10, 8, minFactor=0.05)[-1]
     assert throughput(loose).state == "Applied"
@@ -322,7 +322,7 @@ def test_a_move_superseded_by_a_new_plan_is_not_a_failure():
     )
     starting = cpu(1, ready=0)
     decision = run(dsd, pools(**{"cpu-xeon": starting}), NIGHT, history, reading(45.0, NIGHT))
-    assert decision.target["cpu-xeon"] == 2  # 45 × 1.25 = 56.25 tok/s: two replicas of 42.19
+    assert decision.target["cpu-xeon"] == 2  # 45 × 1.25 = 56.25 tok/s: two replicas of 40.88
     assert decision.failed_moves == ()
 
 
