@@ -7,6 +7,8 @@ the real command in a subprocess instead, because signals belong to a process.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -125,3 +127,14 @@ def metric_value(text: str, name: str, **labels: str) -> float:
             if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return total
+
+
+def run_serve(*args: str) -> subprocess.CompletedProcess[str]:
+    """`deepseek-operator serve ARGS` as a user runs it, in a process of its own."""
+    return subprocess.run(
+        [sys.executable, "-m", "deepseek_operator", "serve", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )

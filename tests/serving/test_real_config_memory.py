@@ -4,8 +4,6 @@ and a request the memory cannot hold refused with the flag to change and exit st
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +22,8 @@ from deepseek_operator.serving.memory import (
 from deepseek_operator.serving.settings import ServerSettings
 from deepseek_operator.serving.testing import TinyModelSpec, build_tiny_model
 
+from .conftest import run_serve
+
 pytestmark = pytest.mark.serving
 
 LONG_CONTEXT = 1_048_576
@@ -35,15 +35,6 @@ needs 2 TB (2 layers x 2 KV heads x 16 dims x K and V x 4 bytes = 1 KiB per toke
 def long_context_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(
         tmp_path_factory.mktemp("long") / "tiny-long", TinyModelSpec(context=LONG_CONTEXT)
-    )
-
-
-def serve_command(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", "from deepseek_operator.cli import main; main()", "serve", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
     )
 
 
@@ -104,7 +95,7 @@ def test_weights_larger_than_memory_name_the_precision(long_context_weights: Pat
 
 
 def test_serve_exits_2_with_the_flag_when_the_cache_cannot_fit(long_context_weights: Path) -> None:
-    result = serve_command(
+    result = run_serve(
         "--weights",
         str(long_context_weights),
         "--max-model-len",
