@@ -43,6 +43,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from deepseek_operator.core.planning.constraint_rows import ConstraintRows
 from deepseek_operator.core.planning.solver import PoolTerms, solve_min_cost
 
 PENALTY_FACTOR = 1000.0
@@ -369,7 +370,6 @@ def _solve(
     token shortfall and replica shortfall per deployment."""
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import coo_array
 
     columns: list[tuple[int, ClaimOption]] = []
     for index, claim in enumerate(tier):
@@ -395,21 +395,7 @@ def _solve(
         upper[n_x + n_d + index] = claim.min_replicas
     # Sparse rows: per deployment its served tokens/s, its replicas (≥ min, with the shortfall
     # column) and its replicas (≤ max); per pool the units used.
-    entries_row: list[int] = []
-    entries_col: list[int] = []
-    entries_val: list[float] = []
-    low: list[float] = []
-    high: list[float] = []
-
-    def row(cells: Iterable[tuple[int, float]], lo: float, hi: float) -> None:
-        index_ = len(low)
-        for column, value in cells:
-            entries_row.append(index_)
-            entries_col.append(column)
-            entries_val.append(value)
-        low.append(lo)
-        high.append(hi)
-
+    rows = ConstraintRows()
     mine: dict[int, list[int]] = {}
     for j, (index, _) in enumerate(columns):
         mine.setdefault(index, []).append(j)
@@ -417,19 +403,21 @@ def _solve(
         js = mine.get(index, [])
         if claim.required > 0:
             serve = [(j, columns[j][1].tokens_per_second) for j in js]
-            row([*serve, (n_x + index, 1.0)], claim.required, np.inf)
-        row([*((j, 1.0) for j in js), (n_x + n_d + index, 1.0)], float(claim.min_replicas), np.inf)
+            rows.add([*serve, (n_x + index, 1.0)], claim.required, np.inf)
+        rows.add(
+            [*((j, 1.0) for j in js), (n_x + n_d + index, 1.0)], float(claim.min_replicas), np.inf
+        )
         if js:
-            row(((j, 1.0) for j in js), 0.0, float(claim.max_replicas))
+            rows.add(((j, 1.0) for j in js), 0.0, float(claim.max_replicas))
     by_pool: dict[str, list[int]] = {}
     for j, (_, option) in enumerate(columns):
         by_pool.setdefault(option.pool, []).append(j)
     for pool in sorted(by_pool):
-        row(((j, float(columns[j][1].units)) for j in by_pool[pool]), 0.0, float(remaining[pool]))
-    matrix = coo_array((entries_val, (entries_row, entries_col)), shape=(len(low), size)).tocsr()
+        units = ((j, float(columns[j][1].units)) for j in by_pool[pool])
+        rows.add(units, 0.0, float(remaining[pool]))
     result = milp(
         c=cost,
-        constraints=LinearConstraint(matrix, low, high),
+        constraints=LinearConstraint(rows.matrix(size), rows.low, rows.high),
         integrality=integrality,
         bounds=Bounds(lower, upper),
         options={

@@ -32,6 +32,7 @@ import numpy.typing as npt
 import scipy.sparse as sparse
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from deepseek_operator.core.planning.constraint_rows import ConstraintRows
 from deepseek_operator.core.replay.engine import (
     SECONDS_PER_HOUR,
     UNMET_EPSILON_TOKENS,
@@ -346,21 +347,7 @@ class _Model:
             cover = np.ceil((need - UNMET_EPSILON_TOKENS) / np.maximum(fastest, 1e-300) - 1e-9)
             floor = np.where(least > 0, floor, np.maximum(floor, cover))
 
-        rows: list[int] = []
-        cols: list[int] = []
-        values: list[float] = []
-        row_low: list[float] = []
-        row_high: list[float] = []
-
-        def add_row(entries: list[tuple[int, float]], low: float, high: float) -> None:
-            row = len(row_low)
-            for col, value in entries:
-                rows.append(row)
-                cols.append(col)
-                values.append(value)
-            row_low.append(low)
-            row_high.append(high)
-
+        rows = ConstraintRows()
         for p, pool in enumerate(self.pools):
             lag = self.lags[p]
             for k in range(n):
@@ -380,7 +367,7 @@ class _Model:
                         entries.append((s_index(p, arriving - first), -1.0))
                     else:
                         constant += float(starts[p, arriving])
-                add_row(entries, -np.inf, constant)
+                rows.add(entries, -np.inf, constant)
                 if lag > 0:
                     # Ready plus starting within the pool's replicas.
                     window = [(r_index(p, k), 1.0)]
@@ -390,24 +377,25 @@ class _Model:
                             window.append((s_index(p, j - first), 1.0))
                         else:
                             pending += float(starts[p, j])
-                    add_row(window, -np.inf, float(pool.max_replicas) - pending)
+                    rows.add(window, -np.inf, float(pool.max_replicas) - pending)
         demand_rows: list[int] = []
         for k in range(n):
             entries = [(r_index(p, k), tokens_per_step[p] / scale) for p in range(count)]
-            demand_rows.append(len(row_low))
-            add_row([*entries, (u_offset + k, 1.0)], float(need[k]) / scale * (1 - 1e-12), np.inf)
+            demand_rows.append(
+                rows.add(
+                    [*entries, (u_offset + k, 1.0)], float(need[k]) / scale * (1 - 1e-12), np.inf
+                )
+            )
             everyone = [(r_index(p, k), 1.0) for p in range(count)]
             if floor[k] > 0 or np.isfinite(max_ready[k]):
-                add_row(everyone, float(floor[k]), float(max_ready[k]))
+                rows.add(everyone, float(floor[k]), float(max_ready[k]))
 
-        matrix = sparse.csr_array(
-            (values, (rows, cols)), shape=(len(row_low), variables), dtype=np.float64
-        )
+        matrix = rows.matrix(variables)
         options = self.options
 
         def solve(demand_low: FloatArray, upper_now: FloatArray) -> Any:
             bounds = Bounds(lower, upper_now)
-            constraints = [LinearConstraint(matrix, demand_low, np.array(row_high))]
+            constraints = [LinearConstraint(matrix, demand_low, np.array(rows.high))]
 
             def minimise(objective: FloatArray) -> Any:
                 found = milp(
@@ -432,7 +420,7 @@ class _Model:
             # Phase 2: the cheapest schedule that leaves no more unmet.
             return minimise(cost)
 
-        row_low_now = np.array(row_low)
+        row_low_now = np.array(rows.low)
         upper_now = upper.copy()
         result = solve(row_low_now, upper_now)
         if self.constrained:
