@@ -4,8 +4,9 @@ transformers (>= 5) ships the hard part: `ContinuousBatchingManager` keeps a pag
 schedules prefill and decode of all admitted sequences into each forward pass, lets new
 sequences join between steps, and applies temperature and top-p per request. It runs on CPU and
 CUDA. Its top-p sorts the whole vocabulary of every sequence at every step; serving/sampling.py
-draws from the same distribution without the sort. What it lacks for serving, this module adds
-by hand:
+draws from the same distribution without the sort. Without flash kernels (CPU) its decode step
+scores every sequence's query against every sequence's keys; serving/attention.py computes each
+sequence's attention on its own keys. What it lacks for serving, this module adds by hand:
 
 - admission: a bound on admitted requests (429 beyond it), and a short wait while the engine is
   idle so a burst starts as one batch (`max_wait_ms`, up to `max_batch_size` requests);
@@ -162,6 +163,7 @@ class Engine:
         from transformers.generation.configuration_utils import ContinuousBatchingConfig
         from transformers.generation.continuous_batching.continuous_api import OutputRouter
 
+        from deepseek_operator.serving.attention import install as install_decode_attention
         from deepseek_operator.serving.sampling import install as install_nucleus_sampler
 
         metrics = self.metrics
@@ -206,6 +208,7 @@ class Engine:
             seed=settings.seed,
             auto_switch_to_flash=settings.device == "cuda",
         )
+        install_decode_attention()
         manager = loaded.model.init_continuous_batching(
             generation_config=generation_config, continuous_batching_config=batching
         )
