@@ -71,8 +71,11 @@ StepCurve = tuple[tuple[int, float], ...]
 # above (benchmarks/throughput_model.py, the third run), its served step s / (tokens/s) at 1, 4
 # and 16 sequences: fp32 281 / 598 / 801 ms, native bf16 80 / 127 / 250, int8 74 / 97 / 313. The
 # served step, not the model's own (which is up to 25 % faster at 16 sequences), so that the
-# planner does not count on capacity the server did not deliver. bf16 without native
-# instructions is assumed at fp32's curve. Estimates on other CPUs: calibrate, or give a
+# planner does not count on capacity the server did not deliver. Measured before the server's
+# per-sequence decode attention (serving/attention.py), after which its served steps at 16
+# sequences are shorter (the fourth run: gains larger at every precision), so these are a lower
+# bound there; one run's single-stream step varies too much to move every CPU plan on its own.
+# bf16 without native instructions is assumed at fp32's curve. Estimates on other CPUs: calibrate, or give a
 # measured curve per HardwareSpec.
 CPU_STEP_CURVE: Mapping[str, StepCurve] = {
     "fp32": ((1, 1.0), (4, 2.13), (16, 2.85)),
