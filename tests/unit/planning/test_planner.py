@@ -596,3 +596,26 @@ def test_a_rebalance_forced_by_bounds_keeps_the_measured_demand_a_scale_up_windo
     h = History((DemandSample(DAY - timedelta(seconds=1), 0.0),), effective_demand=0.0)
     first, again = _plan_twice(s, [pool], [PoolReplicas("gpu", 3, 3)], 1.0, h)
     assert first == again == {"gpu": 2}
+
+
+def test_a_pool_that_does_not_run_enters_with_at_least_the_tolerance_s_share() -> None:
+    # Per token the small pool is cheaper (0.009/h against 0.01/h per tok/s), so the cheapest
+    # cover of 1,050 tok/s is 1 big + 5 small. 5 small replicas (50 tok/s) are less than the
+    # tolerance's share of what is required (10 % of 1,050): capacity the tolerance already
+    # forgives, bought with a pool to start, dwell in and leave. The small pool enters with at
+    # least 105 tok/s (11 replicas), or not at all.
+    big = PoolOption("big", "gpu", "v", 4, 10.0, 1000.0, 50.0, currency="CNY")
+    small = PoolOption("small", "cpu", "v", 40, 0.09, 10.0, 10.0, currency="CNY")
+    s = spec(
+        schedule=Schedule("UTC"),
+        slo=Slo(headroom_fraction=0.2),
+        load=Load(0, 0, 0.1),
+        replicas=ReplicaBounds(1, 20),
+    )
+    running = [PoolReplicas("big", 2, 2)]
+    result = plan(s, [big, small], running, 875.0, DAY)  # 1,050 tok/s with the headroom
+    assert result.rule == "move"
+    assert result.replicas == {"big": 1, "small": 11}
+    # With nothing running the first placement is the plain optimum.
+    first = plan(s, [big, small], [], 875.0, DAY)
+    assert first.replicas == {"big": 1, "small": 5}
