@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -548,10 +549,13 @@ def test_savings_compare_placements_that_serve_the_same_demand() -> None:
 def _plan_twice(
     s: PlanSpec, options: list[PoolOption], running: list[PoolReplicas], demand: float, h: History
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """The plan, and the plan again once the first has been carried out (same demand, history)."""
+    """The plan, and the plan again once the first has been carried out: same demand, and the
+    history with the stabilised demand the first recorded."""
     first = plan(s, options, running, demand, DAY, h)
     own = [PoolReplicas(p, n, n) for p, n in first.replicas.items() if n > 0]
-    return first.replicas, plan(s, options, own, demand, DAY, h).replicas
+    recorded = first.effective_demand_tokens_per_second
+    after = replace(h, effective_demand=recorded) if recorded is not None else h
+    return first.replicas, plan(s, options, own, demand, DAY, after).replicas
 
 
 EAGER = Migration(cooldown_seconds=0, min_savings_percent=0, min_dwell_seconds=0)
@@ -619,3 +623,55 @@ def test_a_pool_that_does_not_run_enters_with_at_least_the_tolerance_s_share() -
     # With nothing running the first placement is the plain optimum.
     first = plan(s, [big, small], [], 875.0, DAY)
     assert first.replicas == {"big": 1, "small": 5}
+
+
+def _bounds_spec(most: int, scale_up_seconds: int = 0, headroom: float = 0.0) -> PlanSpec:
+    s = spec(schedule=Schedule("UTC"), slo=Slo(headroom_fraction=headroom), migration=EAGER)
+    return PlanSpec(
+        **{**s.__dict__, "replicas": ReplicaBounds(0, most), "load": Load(scale_up_seconds, 0)}
+    )
+
+
+def _held_back() -> History:
+    """Demand was 0 a second ago: a 60 s scale-up window holds the stabilised demand there."""
+    from deepseek_operator.core.planning.stability import DemandSample
+
+    return History((DemandSample(DAY - timedelta(seconds=1), 0.0),), effective_demand=0.0)
+
+
+def test_a_rebalance_that_cannot_keep_every_pool_leaves_one_rather_than_the_demand() -> None:
+    # 4 replicas on three pools run where replicas.max is 3, for 411.5 tok/s. Keeping one
+    # replica on each pool gives 372 tok/s, below what is measured, and the next plan would
+    # scale up at once; leaving the small pool, 1 + 2 replicas carry 451.5.
+    one = PoolOption("one", "gpu", "v", 1, 0.1, 166.5, 1.0)
+    small = PoolOption("small", "cpu", "v", 4, 0.1, 63.0, 1.0)
+    wide = PoolOption("wide", "cpu", "v", 8, 0.8, 142.5, 1.0)
+    running = [PoolReplicas("one", 1, 1), PoolReplicas("small", 1, 1), PoolReplicas("wide", 2, 2)]
+    first, again = _plan_twice(
+        _bounds_spec(3, scale_up_seconds=60), [one, small, wide], running, 411.5, _held_back()
+    )
+    assert first == again == {"one": 1, "small": 0, "wide": 2}
+
+
+def test_demand_beyond_what_the_bounds_hold_is_planned_at_the_tolerated_floor() -> None:
+    # 3 replicas run where replicas.max is 2, for 493.5 tok/s: no 2 replicas carry it. The next
+    # plan, seeing demand above what runs, would take the cheapest placement within the
+    # tolerance (2 × cheap, 492 tok/s), so the rebalance goes there, not to the dearer 493.
+    cheap = PoolOption("cheap", "cpu", "v", 8, 0.8, 246.0, 1.0)
+    dear = PoolOption("dear", "cpu", "v", 5, 1.6, 246.5, 1.0)
+    running = [PoolReplicas("cheap", 1, 1), PoolReplicas("dear", 2, 2)]
+    first, again = _plan_twice(_bounds_spec(2), [cheap, dear], running, 493.5, History())
+    assert first == again == {"cheap": 2, "dear": 0}
+
+
+def test_demand_beyond_what_the_bounds_hold_is_not_given_up_to_a_scale_up_window() -> None:
+    # 2 replicas run where replicas.max is 1, for 99.5 tok/s (the stabilised demand is held at 0
+    # by the scale-up window). One replica of 99 tok/s is within the tolerance; stopping both
+    # would be undone by the next plan at once.
+    big = PoolOption("big", "gpu", "v", 1, 0.1, 99.0, 1.0)
+    tiny = PoolOption("tiny", "gpu", "v", 1, 0.1, 0.5, 1.0)
+    running = [PoolReplicas("big", 1, 1), PoolReplicas("tiny", 1, 1)]
+    first, again = _plan_twice(
+        _bounds_spec(1, scale_up_seconds=60), [big, tiny], running, 99.5, _held_back()
+    )
+    assert first == again == {"big": 1, "tiny": 0}

@@ -479,12 +479,20 @@ def _decide(
         # Fewer replicas than run: never below what runs of the measured demand (as far as the
         # bounds allow), which a scale-up window may not have let into the stabilised one yet:
         # the next plan would add back at once what this one removed.
-        kept = max(required, min(demand, ctx.capacity(running), ctx.top_capacity(method)))
-        grown = ctx.solve(
-            method, ctx.terms(keep=list(running)), kept, reference=running
-        ) or ctx.solve(method, ctx.terms(keep=list(running)), required, reference=running)
+        # Keeping every running pool comes second to that: if they cannot all stay and serve
+        # it, a pool is left (a move) rather than the measured demand given up. Demand beyond
+        # what the bounds can hold is what the next plan sees above what runs; it plans for it
+        # as for any demand × headroom out of reach: the tolerated floor, else the most capacity.
+        level = min(demand, ctx.capacity(running))
+        top = ctx.top_capacity(method)
+        if level > top:
+            level = min(demand * headroom / (1 + ctx.tolerance), top)
+        kept = max(required, level)
+        grown = ctx.solve(method, ctx.terms(keep=list(running)), kept, reference=running)
+        moved = ctx.solve(method, ctx.terms(), kept) if grown is None and kept > required else None
+        if grown is None and moved is None:
+            grown = ctx.solve(method, ctx.terms(keep=list(running)), required, reference=running)
         if grown is None:
-            moved = ctx.solve(method, ctx.terms(), kept) if kept > required else None
             return finish(
                 moved or best,
                 effective,
