@@ -561,16 +561,36 @@ def _plan_twice(
 EAGER = Migration(cooldown_seconds=0, min_savings_percent=0, min_dwell_seconds=0)
 
 
+def _bounds_spec(most: int, scale_up_seconds: int = 0, headroom: float = 0.0) -> PlanSpec:
+    """UTC, no SLO speed, `EAGER` moves, 0 to `most` replicas, no scale-down window."""
+    return spec(
+        schedule=Schedule("UTC"),
+        slo=Slo(headroom_fraction=headroom),
+        migration=EAGER,
+        replicas=ReplicaBounds(0, most),
+        load=Load(scale_up_seconds, 0),
+    )
+
+
+def _held_back() -> History:
+    """Demand was 0 a second ago: a 60 s scale-up window holds the stabilised demand there."""
+    from deepseek_operator.core.planning.stability import DemandSample
+
+    return History((DemandSample(DAY - timedelta(seconds=1), 0.0),), effective_demand=0.0)
+
+
 def test_a_move_from_a_placement_too_small_for_demand_is_decided_once() -> None:
     # 1 × small runs (0.5 tok/s) under 1 tok/s: staying would add a big replica (1.5 tok/s,
     # 0.3/h), moving runs the big one alone (0.2/h). Against what runs the move stopped all of it
     # and was refused; once staying had grown, the same move was allowed: two plans, one demand.
     small = PoolOption("small", "gpu", "v", 1, 0.1, 0.5, 1.0)
     big = PoolOption("big", "gpu", "v", 1, 0.2, 1.0, 1.0)
-    s = spec(schedule=Schedule("UTC"), slo=Slo(headroom_fraction=0.0), migration=EAGER)
-    s = PlanSpec(**{**s.__dict__, "replicas": ReplicaBounds(0, 2), "load": Load(0, 0)})
     first, again = _plan_twice(
-        s, [small, big], [PoolReplicas("small", 1, 1)], 1.0, History(effective_demand=0.0)
+        _bounds_spec(2),
+        [small, big],
+        [PoolReplicas("small", 1, 1)],
+        1.0,
+        History(effective_demand=0.0),
     )
     assert first == again == {"small": 0, "big": 1}
 
@@ -580,8 +600,7 @@ def test_replicas_a_scale_down_would_stop_anyway_are_no_disruption_of_a_move() -
     # + 2 wide (74 tok/s) stops one wide replica more than staying does, a quarter of what runs.
     narrow = PoolOption("narrow", "cpu", "v", 4, 0.1, 7.0, 31.0, startup_seconds=3600)
     wide = PoolOption("wide", "cpu", "v", 5, 0.2, 33.5, 30.0, startup_seconds=3600)
-    s = spec(schedule=Schedule("UTC"), slo=Slo(headroom_fraction=0.1), migration=EAGER)
-    s = PlanSpec(**{**s.__dict__, "replicas": ReplicaBounds(0, 4), "load": Load(0, 0)})
+    s = _bounds_spec(4, headroom=0.1)
     first, again = _plan_twice(s, [narrow, wide], [PoolReplicas("wide", 4, 4)], 61.0, History())
     assert first == again == {"narrow": 1, "wide": 2}
 
@@ -593,12 +612,9 @@ def test_a_rebalance_forced_by_bounds_keeps_the_measured_demand_a_scale_up_windo
     # keeps the stabilised demand at 0. Cutting to 1 replica (0.5 tok/s) would be undone by the
     # next plan at once (demand above what runs scales up without waiting).
     pool = PoolOption("gpu", "gpu", "v", 3, 0.1, 0.5, 1.0)
-    s = spec(schedule=Schedule("UTC"), slo=Slo(headroom_fraction=0.0), migration=EAGER)
-    s = PlanSpec(**{**s.__dict__, "replicas": ReplicaBounds(0, 2), "load": Load(60, 0)})
-    from deepseek_operator.core.planning.stability import DemandSample
-
-    h = History((DemandSample(DAY - timedelta(seconds=1), 0.0),), effective_demand=0.0)
-    first, again = _plan_twice(s, [pool], [PoolReplicas("gpu", 3, 3)], 1.0, h)
+    first, again = _plan_twice(
+        _bounds_spec(2, scale_up_seconds=60), [pool], [PoolReplicas("gpu", 3, 3)], 1.0, _held_back()
+    )
     assert first == again == {"gpu": 2}
 
 
@@ -623,20 +639,6 @@ def test_a_pool_that_does_not_run_enters_with_at_least_the_tolerance_s_share() -
     # With nothing running the first placement is the plain optimum.
     first = plan(s, [big, small], [], 875.0, DAY)
     assert first.replicas == {"big": 1, "small": 5}
-
-
-def _bounds_spec(most: int, scale_up_seconds: int = 0, headroom: float = 0.0) -> PlanSpec:
-    s = spec(schedule=Schedule("UTC"), slo=Slo(headroom_fraction=headroom), migration=EAGER)
-    return PlanSpec(
-        **{**s.__dict__, "replicas": ReplicaBounds(0, most), "load": Load(scale_up_seconds, 0)}
-    )
-
-
-def _held_back() -> History:
-    """Demand was 0 a second ago: a 60 s scale-up window holds the stabilised demand there."""
-    from deepseek_operator.core.planning.stability import DemandSample
-
-    return History((DemandSample(DAY - timedelta(seconds=1), 0.0),), effective_demand=0.0)
 
 
 def test_a_rebalance_that_cannot_keep_every_pool_leaves_one_rather_than_the_demand() -> None:

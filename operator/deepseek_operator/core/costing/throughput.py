@@ -75,8 +75,8 @@ StepCurve = tuple[tuple[int, float], ...]
 # per-sequence decode attention (serving/attention.py), after which its served steps at 16
 # sequences are shorter (the fourth run: gains larger at every precision), so these are a lower
 # bound there; one run's single-stream step varies too much to move every CPU plan on its own.
-# bf16 without native instructions is assumed at fp32's curve. Estimates on other CPUs: calibrate, or give a
-# measured curve per HardwareSpec.
+# bf16 without native instructions is assumed at fp32's curve. Estimates on other CPUs:
+# calibrate, or give a measured curve per HardwareSpec.
 CPU_STEP_CURVE: Mapping[str, StepCurve] = {
     "fp32": ((1, 1.0), (4, 2.13), (16, 2.85)),
     "bf16": ((1, 1.0), (4, 2.13), (16, 2.85)),
