@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
 LAYERS = 28
 SEQUENCES = (4, 16, 32)
 CONTEXTS = (64, 512, 2048)
+DTYPES = {"bf16": "bfloat16", "fp32": "float32"}
 
 
 def median_seconds(call: Callable[[], object], repeats: int) -> float:
@@ -40,8 +41,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
-    parser.add_argument("--dtypes", default="bf16,fp32")
+    parser.add_argument("--dtypes", default="bf16,fp32", help="comma-separated: bf16, fp32")
     args = parser.parse_args()
+    names = args.dtypes.split(",")
+    if args.repeats < 1:
+        parser.error(f"--repeats: must be at least 1 (got {args.repeats})")
+    if args.threads < 0:
+        parser.error(f"--threads: must be 0 or more (got {args.threads})")
+    if not set(names) <= set(DTYPES):
+        parser.error(f"--dtypes: each must be one of {', '.join(DTYPES)} (got {args.dtypes!r})")
 
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -55,7 +63,6 @@ def main() -> None:
         num_key_value_groups = 6
         is_causal = True
 
-    dtypes = {"bf16": torch.bfloat16, "fp32": torch.float32}
     print(
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; one layer, {LAYERS}× per step"
     )
@@ -64,8 +71,8 @@ def main() -> None:
         f"per step ({LAYERS} layers), SDPA → per-sequence |"
     )
     print("|---|---|---|---|---|---|---|")
-    for name in args.dtypes.split(","):
-        dtype = dtypes[name]
+    for name in names:
+        dtype = getattr(torch, DTYPES[name])
         for sequences in SEQUENCES:
             for context in CONTEXTS:
                 tokens = sequences * context
