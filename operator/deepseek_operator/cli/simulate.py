@@ -121,6 +121,11 @@ class SimulateOptions(CommandOptions):
     oracle_time_limit: float = Field(gt=0, le=86_400)
 
 
+class LoadOnlyRules(StrEnum):
+    DEPLOYMENT = "deployment"
+    KUBERNETES = "kubernetes"
+
+
 class Synthetic(StrEnum):
     DIURNAL = "diurnal"
 
@@ -463,6 +468,13 @@ def simulate(
         str | None,
         typer.Option(help="Pool the load-only HPA scales; default the cheapest GPU per token."),
     ] = None,
+    load_only_rules: Annotated[
+        LoadOnlyRules,
+        typer.Option(
+            help="Stabilisation windows and tolerance of the load-only HPA: the deployment's "
+            "load settings (as ours), or the HPA's defaults (300 s down, 0 s up, 10 %).",
+        ),
+    ] = LoadOnlyRules.DEPLOYMENT,
     oracle_max_steps: Annotated[
         int,
         typer.Option(help="Solve the oracle on a coarser step when the trace has more steps."),
@@ -560,6 +572,7 @@ def simulate(
             observation=Observation(bounds.scrape_interval, window),
             policies=chosen,
             load_only_pool=load_only_pool,
+            load_only_rules=load_only_rules.value,
             oracle_max_steps=bounds.oracle_max_steps,
             oracle_time_limit_seconds=bounds.oracle_time_limit,
         )

@@ -78,3 +78,33 @@ def test_load_only_keeps_the_replica_bounds_as_the_docs_say() -> None:
     row = next(line for line in docs.splitlines() if line.startswith("| `load-only` |"))
     assert "`replicas.max`" in row and "ignores its windows" in row
     assert "ignore the deployment's windows, SLO exclusions and replica bounds" not in row
+
+
+def test_load_only_takes_the_deployments_windows_unless_asked_for_the_hpa_defaults() -> None:
+    """Like for like by default: the HPA-like policy stabilises with the deployment's `load`
+    windows and tolerance (what `ours` is held to); `kubernetes` gives it the HPA's defaults."""
+    from deepseek_operator.core.replay.policies import LoadOnlyPolicy
+
+    dsd = load_deployment(EXAMPLES / "r1-7b-gpu-by-day-cpu-at-night.yaml")
+    inputs = replay_inputs(dsd, PROFILES, {"a100": PoolSetup(2), "cpu-xeon": PoolSetup(3)})
+    load = inputs.spec.load
+    assert (load.scale_down_stabilization_seconds, load.scale_up_stabilization_seconds) != (300, 0)
+    series = TokenSeries(datetime(2024, 1, 1, tzinfo=UTC), 60.0, np.full(60, 600.0), "c")
+    demand = demand_timeline(series, 15.0, Observation(15.0, 60.0))
+
+    def hpa(rules: str) -> tuple[LoadOnlyPolicy, list[str]]:
+        settings = ReplaySettings(
+            15.0, Observation(15.0, 60.0), policies=("load-only",), load_only_rules=rules
+        )
+        (policy,), notes = build_policies(inputs, demand, settings)
+        assert isinstance(policy, LoadOnlyPolicy)
+        return policy, notes
+
+    own, notes = hpa("deployment")
+    assert own.keep_down == load.scale_down_stabilization_seconds // 15
+    assert own.keep_up == max(1, load.scale_up_stabilization_seconds // 15)
+    assert own.tolerance == load.tolerance_fraction
+    assert any("the deployment's stabilisation windows" in n for n in notes), notes
+    default, notes = hpa("kubernetes")
+    assert (default.keep_down, default.keep_up, default.tolerance) == (20, 1, 0.1)
+    assert any("the HPA's default windows" in n for n in notes), notes

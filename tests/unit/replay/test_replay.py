@@ -140,6 +140,30 @@ def test_load_only_reacts_a_scrape_late_and_holds_through_stabilisation() -> Non
     assert run.gpu_hours == pytest.approx(0.2)
 
 
+def test_load_only_with_a_scale_up_window_rides_out_a_burst_shorter_than_it() -> None:
+    """A scale-up stabilisation window (the HPA's behavior.scaleUp) takes the lowest
+    recommendation it saw: a one-step burst inside a 120 s window adds nothing."""
+    burst = demand_timeline(series([50.0] * 3 + [250.0] + [50.0] * 4), 60.0, OBSERVATION)
+    at_once = LoadOnlyPolicy(GPU, 0.0, 1, 4, 60, scale_up_stabilization_seconds=0)
+    windowed = LoadOnlyPolicy(GPU, 0.0, 1, 4, 60, scale_up_stabilization_seconds=120)
+    # Seen a scrape late, at step 4.
+    assert replay(at_once, burst, POOLS, RULES).billed[0].tolist() == [1, 1, 1, 1, 3, 3, 3, 3]
+    assert replay(windowed, burst, POOLS, RULES).billed[0].tolist() == [1] * 8
+    # A rise that outlasts the window is followed, a window late.
+    rise = demand_timeline(series([50.0] * 3 + [250.0] * 5), 60.0, OBSERVATION)
+    windowed = LoadOnlyPolicy(GPU, 0.0, 1, 4, 60, scale_up_stabilization_seconds=120)
+    assert replay(windowed, rise, POOLS, RULES).billed[0].tolist() == [1, 1, 1, 1, 1, 3, 3, 3]
+
+
+def test_load_only_tolerance_is_a_parameter() -> None:
+    """With a 50 % tolerance a 40 % rise over the target is kept; with the HPA's 10 % it is not."""
+    demand = demand_timeline(series([100.0] * 3 + [140.0] * 3), 60.0, OBSERVATION)
+    wide = LoadOnlyPolicy(GPU, 0.0, 1, 4, 60, tolerance=0.5)
+    narrow = LoadOnlyPolicy(GPU, 0.0, 1, 4, 60)
+    assert replay(wide, demand, POOLS, RULES).billed[0].tolist() == [1] * 6
+    assert replay(narrow, demand, POOLS, RULES).billed[0].tolist() == [1, 1, 1, 1, 2, 2]
+
+
 def test_time_only_switches_by_the_clock_with_make_before_break() -> None:
     demand = demand_timeline(series(RATES), 60.0, OBSERVATION)
     rush = ClockRule("rush", lambda at: at.minute in (2, 3), ("gpu",))

@@ -39,6 +39,8 @@ from deepseek_operator.core.replay.oracle import (
     solve_oracle,
 )
 from deepseek_operator.core.replay.policies import (
+    HPA_SCALE_DOWN_STABILIZATION_SECONDS,
+    HPA_TOLERANCE,
     ClockRule,
     LoadOnlyPolicy,
     OperatorPolicy,
@@ -56,7 +58,9 @@ POLICY_NAMES: tuple[str, ...] = (
     "oracle",
     "fair-oracle",
 )
-HPA_SCALE_DOWN_STABILIZATION_SECONDS = 300.0
+LOAD_ONLY_RULES: tuple[str, ...] = ("deployment", "kubernetes")
+"""Whose stabilisation windows and tolerance the HPA-like policy uses: the deployment's `load`
+(the same rules as `ours`), or the HorizontalPodAutoscaler's defaults (300 s down, 0 s up, 10 %)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class ReplaySettings:
     observation: Observation = field(default_factory=Observation)
     policies: tuple[str, ...] = POLICY_NAMES
     load_only_pool: str | None = None
+    load_only_rules: str = "deployment"
     oracle_max_steps: int = DEFAULT_MAX_STEPS
     oracle_time_limit_seconds: float = 300.0
 
@@ -73,6 +78,11 @@ class ReplaySettings:
         if unknown:
             raise ValueError(
                 f"policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICY_NAMES)}"
+            )
+        if self.load_only_rules not in LOAD_ONLY_RULES:
+            raise ValueError(
+                f"load-only-rules: {self.load_only_rules!r} is not one of "
+                f"{', '.join(LOAD_ONLY_RULES)}"
             )
 
 
@@ -290,7 +300,22 @@ def build_policies(
                 )
         else:
             chosen_pool = cheapest_per_token(_kind_pools(pools, "gpu") or list(pools))
-        notes.append(f"load-only: an HPA on pool {chosen_pool.name}")
+        load = inputs.spec.load
+        if settings.load_only_rules == "deployment":
+            windows = (
+                float(load.scale_down_stabilization_seconds),
+                float(load.scale_up_stabilization_seconds),
+                load.tolerance_fraction,
+            )
+            rules_note = "the deployment's stabilisation windows and tolerance"
+        else:
+            windows = (HPA_SCALE_DOWN_STABILIZATION_SECONDS, 0.0, HPA_TOLERANCE)
+            rules_note = "the HPA's default windows and tolerance"
+        down, up, tolerance = windows
+        notes.append(
+            f"load-only: an HPA on pool {chosen_pool.name} with {rules_note} "
+            f"(scale-down {down:g} s, scale-up {up:g} s, {tolerance:.0%})"
+        )
         policies.append(
             LoadOnlyPolicy(
                 chosen_pool,
@@ -298,7 +323,9 @@ def build_policies(
                 low,
                 inputs.spec.replicas.max,
                 demand.step_seconds,
-                HPA_SCALE_DOWN_STABILIZATION_SECONDS,
+                scale_down_stabilization_seconds=down,
+                scale_up_stabilization_seconds=up,
+                tolerance=tolerance,
             )
         )
     if "ours" in wanted:

@@ -44,6 +44,9 @@ from deepseek_operator.core.replay.engine import (
 )
 
 HPA_TOLERANCE = 0.1
+"""The HorizontalPodAutoscaler's default tolerance."""
+HPA_SCALE_DOWN_STABILIZATION_SECONDS = 300.0
+"""The HorizontalPodAutoscaler's default scale-down stabilisation window (scale-up: 0 s)."""
 
 
 @dataclass(frozen=True)
@@ -210,8 +213,10 @@ class LoadOnlyPolicy:
     """HPA-like scaling of one pool on the observed tokens per second.
 
     desired = ceil(desired x utilisation / target utilisation), where target utilisation is
-    1 / (1 + headroom); changes within 10 % of the target are ignored; a scale-down takes the
-    highest recommendation of the last `scale_down_stabilization_seconds` (HPA's default 300 s).
+    1 / (1 + headroom); changes within `tolerance` of the target are ignored; like the HPA's
+    `behavior`, a scale-up takes the lowest recommendation of the last
+    `scale_up_stabilization_seconds` (default 0: at once) and a scale-down the highest of the
+    last `scale_down_stabilization_seconds` (default 300 s).
     """
 
     name = "load-only"
@@ -223,14 +228,22 @@ class LoadOnlyPolicy:
         min_replicas: int,
         max_replicas: int,
         step_seconds: float,
-        scale_down_stabilization_seconds: float = 300.0,
+        scale_down_stabilization_seconds: float = HPA_SCALE_DOWN_STABILIZATION_SECONDS,
+        scale_up_stabilization_seconds: float = 0.0,
+        tolerance: float = HPA_TOLERANCE,
     ) -> None:
         self.pool = pool
         self.target_utilisation = 1.0 / (1.0 + headroom)
+        self.tolerance = tolerance
         self.min_replicas = max(1, min_replicas)
         self.max_replicas = min(max_replicas, pool.max_replicas)
-        keep = max(1, math.ceil(scale_down_stabilization_seconds / step_seconds))
-        self.recent: deque[int] = deque(maxlen=keep)
+
+        def steps(seconds: float) -> int:
+            return max(1, math.ceil(seconds / step_seconds))
+
+        self.keep_up = steps(scale_up_stabilization_seconds)
+        self.keep_down = steps(scale_down_stabilization_seconds)
+        self.recent: deque[int] = deque(maxlen=max(self.keep_up, self.keep_down))
         self.current: int | None = None
         self.said = Explanation("hpa:start")
 
@@ -256,22 +269,24 @@ class LoadOnlyPolicy:
         ratio = utilisation / self.target_utilisation
         recommendation = self.current
         rule = "hpa:steady"
-        if abs(ratio - 1.0) > HPA_TOLERANCE:
+        if abs(ratio - 1.0) > self.tolerance:
             recommendation = self._clamp(math.ceil(self.current * ratio - 1e-9))
         elif math.ceil(self.current * ratio - 1e-9) != self.current:
             rule = "hpa:tolerance"
         self.recent.append(recommendation)
+        seen = list(self.recent)
+        # The HPA's stabilizeRecommendationWithBehaviors: no higher than the scale-up window's
+        # lowest recommendation, no lower than the scale-down window's highest.
+        rise_to = min(seen[-self.keep_up :])
+        fall_to = max(seen[-self.keep_down :])
         before = self.current
-        if recommendation >= self.current:
-            self.current = recommendation
-        else:
-            self.current = max(self.recent)
-            if self.current == before:
-                rule = "hpa:stabilisation"
+        self.current = min(max(before, rise_to), fall_to)
         if self.current > before:
             rule = "hpa:scaleUp"
         elif self.current < before:
             rule = "hpa:scaleDown"
+        elif recommendation != before:
+            rule = "hpa:stabilisation"
         self.said = Explanation(rule, observed)
         return {self.pool.name: self.current}
 
