@@ -76,7 +76,7 @@ def test_load_only_keeps_the_replica_bounds_as_the_docs_say() -> None:
 
     docs = (REPO_ROOT / "docs" / "simulate.md").read_text()
     row = next(line for line in docs.splitlines() if line.startswith("| `load-only` |"))
-    assert "`replicas.max`" in row and "ignores its windows" in row
+    assert "`replicas.max`" in row and "ignores its schedule windows" in row
     assert "ignore the deployment's windows, SLO exclusions and replica bounds" not in row
 
 
