@@ -8,12 +8,15 @@ cost, simulate, crds) work on a base install; a command that needs an extra (`cl
 Every command runs inside `_Commands.invoke`, the one place an error leaving a command is turned
 into what the user sees (`inputs.report`): an input error is one red line naming the option,
 file or field, with exit 2; anything else is a one-line summary, exit 1, and a pointer to
-`--debug`, which shows the full traceback instead.
+`--debug`, which shows the full traceback instead. Output cut short by its reader (`| head`)
+ends quietly with exit 1, as click ends a `--help` cut short.
 """
 
 from __future__ import annotations
 
 import itertools
+import os
+import sys
 from typing import Any
 
 import typer
@@ -42,12 +45,26 @@ class _Commands(TyperGroup):
             return super().invoke(ctx)
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise  # an exit already decided, or a usage error that names the option (exit 2)
+        except BrokenPipeError:
+            # The reader went away (`... | head`): nobody is listening for a message.
+            _silence_stdout()
+            raise typer.Exit(1) from None
         except Exception as error:
             if ctx.meta.get(DEBUG):
                 raise
             from deepseek_operator.cli.inputs import report
 
             raise typer.Exit(report(error)) from None
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that the flush at exit cannot raise again (as click does
+    for a `--help` cut short, which then exits 1)."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return  # not a file descriptor: a capture, which has no reader to lose
+    os.dup2(os.open(os.devnull, os.O_WRONLY), descriptor)
 
 
 app = typer.Typer(
