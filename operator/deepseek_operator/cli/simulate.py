@@ -614,8 +614,9 @@ def simulate(
     console.print(
         "vs static-gpu: cost change against the all-GPU pool sized for the peak; vs oracle: cost "
         "above the hindsight optimum under the deployment's rules (windows, SLO, bounds) that "
-        "only covers demand; vs fair oracle: the same optimum holding demand × (1 + headroom) "
-        "÷ (1 + tolerance), the least capacity ours keeps."
+        "only covers demand; vs fair oracle: the same optimum keeping ours's tolerance band "
+        "(every change lands at demand × (1 + headroom), between changes ÷ (1 + tolerance) is "
+        "enough)."
     )
     for note in result.notes:
         console.print(f"• {note}")

@@ -16,6 +16,7 @@ from deepseek_operator.core.replay.engine import (
     demand_timeline,
     replay,
 )
+from deepseek_operator.core.replay.inputs import ReplayInputs
 from deepseek_operator.core.replay.oracle import OraclePolicy, solve_oracle
 from deepseek_operator.core.replay.traces import TokenSeries
 from tests.unit.replay.hand import hand_inputs
@@ -41,7 +42,7 @@ def test_the_fair_oracle_holds_demand_times_the_requirement_at_every_step() -> N
     assert run.name == "fair-oracle"
 
 
-def test_fair_requirement_is_headroom_over_tolerance() -> None:
+def flat_inputs() -> tuple[ReplayInputs, TokenSeries]:
     option = PoolOption("gpu", "gpu", "v", 8, 36.0, 100.0, 50.0, startup_seconds=60.0)
     spec = PlanSpec(
         replicas=ReplicaBounds(1, 8),
@@ -49,16 +50,21 @@ def test_fair_requirement_is_headroom_over_tolerance() -> None:
         load=Load(0, 300, tolerance_fraction=0.1),
     )
     inputs = hand_inputs(spec, [option], RolloutRules(8), 60.0)
-    trace = TokenSeries(START, 60.0, np.full(30, 150.0 * 60), "flat")
+    return inputs, TokenSeries(START, 60.0, np.full(30, 150.0 * 60), "flat")
+
+
+def test_fair_requirement_is_the_band_headroom_over_tolerance_to_headroom() -> None:
+    inputs, trace = flat_inputs()
     demand = demand_timeline(trace, 60.0, Observation(60, 120))
-    assert np.allclose(fair_requirement(inputs, demand), 1.2 / 1.1)
+    low, high = fair_requirement(inputs, demand)
+    assert np.allclose(low, 1.2 / 1.1) and np.allclose(high, 1.2)
     result = compare(inputs, trace, ReplaySettings(60.0, Observation(60, 120)))
     by_name = {s.name: s for s in result.summaries}
-    # 150 tok/s: the plain oracle needs 2 replicas, the fair one 150 × 1.2 / 1.1 = 164 → 2 too;
-    # ours keeps 2 (180 ≥ 164, within the tolerance of 180 tok/s needed).
+    # 150 tok/s: the plain oracle needs 2 replicas, the fair one 150 × 1.2 = 180 → 2 too;
+    # ours keeps 2 (180 tok/s needed).
     assert by_name["fair-oracle"].cost == pytest.approx(by_name["oracle"].cost)
     assert by_name["ours"].gap_to_fair_oracle_percent == pytest.approx(0.0, abs=1e-9)
-    assert result.fair_oracle is not None
+    assert result.fair_oracle is not None and result.fair_oracle.method == "band"
 
 
 def _days(days: int, step: float) -> object:

@@ -18,6 +18,11 @@ import numpy as np
 from deepseek_operator.api.vocabulary import HardwareKind, Policy
 from deepseek_operator.core.planning.planner import Schedule, Window, plan
 from deepseek_operator.core.planning.schedule import active_window, next_transition
+from deepseek_operator.core.replay.band_oracle import (
+    MAX_PLACEMENTS,
+    placements,
+    solve_band_oracle,
+)
 from deepseek_operator.core.replay.engine import (
     DemandTimeline,
     FloatArray,
@@ -231,21 +236,47 @@ def window_per_step(schedule: Schedule, demand: DemandTimeline) -> IntArray:
     return index
 
 
-def fair_requirement(inputs: ReplayInputs, demand: DemandTimeline) -> FloatArray:
-    """Per step, the capacity the planner's rules hold against demand: (1 + the window's
-    headroomFraction) ÷ (1 + the load's toleranceFraction), the least that `ours` keeps
-    before it adds replicas. The fair oracle must meet demand times this at every step."""
+def fair_requirement(inputs: ReplayInputs, demand: DemandTimeline) -> tuple[FloatArray, FloatArray]:
+    """Per step, the tolerance band the planner's rules keep around demand: (1 + the window's
+    headroomFraction) ÷ (1 + the load's toleranceFraction) between changes, the least that
+    `ours` keeps before it adds replicas, and (1 + headroomFraction) where the placement changes,
+    where `ours` lands every scale-up and scale-down."""
     spec = inputs.spec
     tolerance = spec.load.tolerance_fraction
     windows = spec.schedule.windows
     per_window = np.array(
         [
-            (1.0 + spec.slo.overridden(w.slo if w else None).headroom_fraction) / (1.0 + tolerance)
+            1.0 + spec.slo.overridden(w.slo if w else None).headroom_fraction
             for w in (*windows, None)
         ]
     )
-    factor: FloatArray = per_window[window_per_step(spec.schedule, demand)]
-    return factor
+    high: FloatArray = per_window[window_per_step(spec.schedule, demand)]
+    return high / (1.0 + tolerance), high
+
+
+def fair_oracle(
+    inputs: ReplayInputs, demand: DemandTimeline, settings: ReplaySettings
+) -> tuple[OracleSolution, str]:
+    """The optimum that keeps `ours`'s tolerance band (`band_oracle`), and a note when it
+    cannot be searched (too many placements): then the MILP oracle holding the band's floor at
+    every step, a lower bound on it."""
+    low, high = fair_requirement(inputs, demand)
+    rules = deployment_rules(inputs, demand)
+    if placements(inputs.pools) <= MAX_PLACEMENTS:
+        band = solve_band_oracle(demand, inputs.pools, low=low, high=high, rules=rules)
+        return band, ""
+    floor = solve_oracle(
+        demand,
+        inputs.pools,
+        rules=rules,
+        max_steps=settings.oracle_max_steps,
+        time_limit_seconds=settings.oracle_time_limit_seconds,
+        requirement=low,
+    )
+    return floor, (
+        f"fair-oracle: {placements(inputs.pools)} placements are too many to search for the "
+        "tolerance band; it holds the band's floor at every step instead (a lower bound)"
+    )
 
 
 def cheapest_per_token(pools: Sequence[ReplayPool]) -> ReplayPool:
@@ -393,14 +424,18 @@ def compare(
         if progress is not None:
             progress(name, 0, demand.steps)
         try:
-            solution = solve_oracle(
-                demand,
-                inputs.pools,
-                rules=deployment_rules(inputs, demand),
-                max_steps=settings.oracle_max_steps,
-                time_limit_seconds=settings.oracle_time_limit_seconds,
-                requirement=1.0 if name == "oracle" else fair_requirement(inputs, demand),
-            )
+            if name == "fair-oracle":
+                solution, how = fair_oracle(inputs, demand, settings)
+                if how:
+                    notes.append(how)
+            else:
+                solution = solve_oracle(
+                    demand,
+                    inputs.pools,
+                    rules=deployment_rules(inputs, demand),
+                    max_steps=settings.oracle_max_steps,
+                    time_limit_seconds=settings.oracle_time_limit_seconds,
+                )
         except OracleError as exc:
             notes.append(f"{name}: {exc}")
         else:

@@ -73,6 +73,9 @@ class OracleSolution:
     variables: int
     windows: int = 0
     """Days solved one after another (0: the whole trace as one MILP)."""
+    method: str = "milp"
+    """"milp", or "band": the dynamic programme over placements (`band_oracle`), whose
+    `variables` are the placements it searched."""
 
     @property
     def optimal(self) -> bool:
@@ -84,6 +87,11 @@ class OracleSolution:
         coarse = (
             f" (coarsened {self.factor}x: an upper bound on the optimum)" if self.factor > 1 else ""
         )
+        if self.method == "band":
+            return (
+                f"{self.status} at a {step}{coarse}, by dynamic programming over "
+                f"{self.variables} placements, solved in {self.solve_seconds:.2f} s"
+            )
         if self.windows:
             hours = WINDOW_LOOKAHEAD_SECONDS / 3600
             return (
@@ -166,7 +174,8 @@ def solve_oracle(
     window_after_days: float = WINDOW_AFTER_DAYS,
 ) -> OracleSolution:
     """The cheapest schedule that serves `requirement` × demand at every step (1: the demand
-    itself; the fair oracle passes (1 + headroom) ÷ (1 + tolerance) per step).
+    itself; the fair oracle's fallback, when its band has too many placements to search, passes
+    (1 + headroom) ÷ (1 + tolerance) per step).
 
     A trace of at most `window_after_days` is one MILP, coarsened to at most `max_steps` steps;
     a longer one is solved a day at a time (each day looking `WINDOW_LOOKAHEAD_SECONDS` ahead,
