@@ -361,6 +361,8 @@ def _oracle_json(solution: OracleSolution | None) -> dict[str, Any] | None:
         "windows": solution.windows,
         "solveSeconds": solution.solve_seconds,
         "mipGap": solution.mip_gap,
+        "method": solution.method,
+        # The MILP's variables, or the placements the band oracle searched.
         "variables": solution.variables,
     }
 

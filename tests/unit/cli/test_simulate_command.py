@@ -98,6 +98,7 @@ def test_json_output_carries_each_policy_and_the_oracle(tmp_path: Path) -> None:
         if row["unmetPercent"] <= by_name["oracle"]["unmetPercent"]:
             assert oracle <= row["cost"] * (1 + 1e-6), name
     assert payload["oracle"]["status"] == "optimal"
+    assert (payload["oracle"]["method"], payload["fairOracle"]["method"]) == ("milp", "band")
     assert plot.stat().st_size > 10_000
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
