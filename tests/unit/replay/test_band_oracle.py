@@ -125,3 +125,14 @@ def test_too_many_placements_fall_back_to_the_floor_and_say_so(
     with pytest.raises(ValueError, match="placements"):
         monkeypatch.setattr(band_oracle, "MAX_PLACEMENTS", 1)
         solve_band_oracle(demand, inputs.pools, low=1.0, high=1.0)
+
+
+def test_a_window_that_opens_a_pool_sooner_than_it_can_start_keeps_what_runs_a_step() -> None:
+    demand = timeline([50.0] * 5)
+    allowed = np.array([[True, False, False, False, False], [False, True, True, True, True]])
+    rules = OracleRules(allowed=allowed, min_ready=np.ones(5, dtype=np.int64))
+    slow_cpu = ReplayPool("cpu", "cpu", 3.6, 10.0, 60.0, 8)
+    band = solve_band_oracle(demand, (GPU, slow_cpu), low=LOW, high=HIGH, rules=rules)
+    assert np.isfinite(band.objective_cost)
+    # Step 1 cannot have CPUs Ready (they start at step 1 at the earliest): the GPU stays.
+    assert band.ready[:, :3].tolist() == [[1, 1, 0], [0, 0, 7]]

@@ -136,6 +136,10 @@ def solve_band_oracle(
         best_move = move[best_from, np.arange(len(grid))]
         stay = np.where(fits, value, np.inf)
         moved = np.where(lands, best_move, np.inf)
+        if np.isinf(stay).all() and np.isinf(moved).all():
+            # Nothing the rules allow is reachable (a window that opens a pool sooner than its
+            # replicas can start): what runs stays one more step, as the replay would keep it.
+            stay = value
         take_stay = stay <= moved
         chosen[t] = np.where(take_stay, np.arange(len(grid)), best_from)
         value = np.where(take_stay, stay, moved) + step_cost
