@@ -44,7 +44,9 @@ from deepseek_operator.core.replay.oracle import (
     OracleRules,
     OracleSolution,
     coarse_demand,
+    coarse_requirement,
     coarsening_factor,
+    schedule_totals,
 )
 
 MAX_PLACEMENTS = 4_096
@@ -82,17 +84,9 @@ def solve_band_oracle(
     dt = demand.step_seconds * factor
     base = coarse_demand(demand.arriving_tokens, factor)
     steps = len(base)
-
-    def times(multiplier: float | FloatArray) -> FloatArray:
-        per_step = np.broadcast_to(np.asarray(multiplier, dtype=np.float64), (demand.steps,))
-        padded = np.ones(steps * factor)
-        padded[: demand.steps] = per_step
-        scaled: FloatArray = base * padded.reshape(steps, factor).max(axis=1)
-        return scaled
-
-    floor_need = times(low)
+    floor_need = coarse_requirement(base, low, demand.steps, factor)
     floor_need = np.where(floor_need <= UNMET_EPSILON_TOKENS, 0.0, floor_need)
-    change_need = np.maximum(times(high), floor_need)
+    change_need = np.maximum(coarse_requirement(base, high, demand.steps, factor), floor_need)
     count = len(pools)
     allowed, max_ready, floor = (rules or OracleRules()).coarse(factor, steps, count)
     floor = np.maximum(floor, float(min_ready))
@@ -113,13 +107,10 @@ def solve_band_oracle(
     value = np.zeros(len(grid))
     chosen = np.zeros((steps, len(grid)), dtype=np.int32)
     for t in range(steps):
-        fits = (
-            np.all((grid == 0) | allowed[:, t][None, :], axis=1)
-            & (replicas >= floor[t] - 1e-9)
-            & (replicas <= max_ready[t] + 1e-9)
-        )
+        open_pools = np.all((grid == 0) | allowed[:, t][None, :], axis=1)
+        fits = open_pools & (replicas >= floor[t] - 1e-9) & (replicas <= max_ready[t] + 1e-9)
         if not fits.any():  # the window's bounds leave nothing: the floor bound gives way
-            fits = np.all((grid == 0) | allowed[:, t][None, :], axis=1)
+            fits = open_pools
         reachable = float(capacity[fits].max())
         lands = fits & (capacity >= min(change_need[t], reachable) * (1 - 1e-12))
         step_cost = running + unmet_price * np.maximum(0.0, floor_need[t] - capacity)
@@ -155,18 +146,14 @@ def solve_band_oracle(
         rise = np.maximum(0, np.diff(ready[p]))
         for at in (np.flatnonzero(rise) + 1).tolist():
             starts[p, at - int(lags[p])] += rise[at - 1]
-    billed_start = np.minimum(lags[:, None], steps - np.arange(steps)[None, :])
-    objective = float((ready * cost_per_step[:, None]).sum()) + float(
-        (starts * cost_per_step[:, None] * billed_start).sum()
-    )
-    shortfall = np.maximum(0.0, floor_need - (ready * tokens[:, None]).sum(axis=0))
+    objective, unmet = schedule_totals(ready, starts, cost_per_step, tokens, lags, floor_need)
     return OracleSolution(
         step_seconds=dt,
         factor=factor,
         ready=ready,
         starts=starts,
         objective_cost=objective,
-        unmet_tokens=float(shortfall[shortfall > UNMET_EPSILON_TOKENS].sum()),
+        unmet_tokens=unmet,
         status="optimal",
         mip_gap=None,
         solve_seconds=time.perf_counter() - started,

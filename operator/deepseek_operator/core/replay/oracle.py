@@ -124,6 +124,49 @@ def coarse_demand(arriving_tokens: FloatArray, factor: int) -> FloatArray:
     return peak
 
 
+def coarse_requirement(
+    need: FloatArray, multiplier: float | FloatArray, fine_steps: int, factor: int
+) -> FloatArray:
+    """`need` per coarse step times the highest of `multiplier` (one per replay step, or one for
+    all) over each coarse step's replay steps."""
+    per_step = np.broadcast_to(np.asarray(multiplier, dtype=np.float64), (fine_steps,))
+    if np.all(per_step == 1.0):
+        return need
+    padded = np.ones(len(need) * factor)
+    padded[:fine_steps] = per_step
+    scaled: FloatArray = need * padded.reshape(len(need), factor).max(axis=1)
+    return scaled
+
+
+def start_cost(
+    cost_per_step: FloatArray, lags: Sequence[int] | IntArray, first: int, last: int, total: int
+) -> FloatArray:
+    """[pool, step] what a start at steps [first, last) costs: billed until Ready, or until the
+    trace (`total` steps) ends."""
+    t = np.arange(first, last)
+    billed = np.minimum(np.asarray(lags)[:, None], total - t[None, :])
+    cost: FloatArray = cost_per_step[:, None] * billed
+    return cost
+
+
+def schedule_totals(
+    ready: IntArray,
+    starts: IntArray,
+    cost_per_step: FloatArray,
+    tokens_per_step: FloatArray,
+    lags: Sequence[int] | IntArray,
+    need: FloatArray,
+) -> tuple[float, float]:
+    """What a schedule ([pool, step] Ready replicas and starts) costs, and the tokens of `need`
+    it leaves unmet (ignoring shortfalls below UNMET_EPSILON_TOKENS, the solver's rounding)."""
+    steps = ready.shape[1]
+    cost = float((ready * cost_per_step[:, None]).sum()) + float(
+        (starts * start_cost(cost_per_step, lags, 0, steps, steps)).sum()
+    )
+    shortfall = np.maximum(0.0, need - (ready * tokens_per_step[:, None]).sum(axis=0))
+    return cost, float(shortfall[shortfall > UNMET_EPSILON_TOKENS].sum())
+
+
 @dataclass(frozen=True)
 class OracleRules:
     """The deployment's rules per replay step, which the oracle must obey like the planner.
@@ -189,13 +232,10 @@ def solve_oracle(
     else:
         factor = coarsening_factor(demand.steps, max_steps)
     dt = demand.step_seconds * factor
-    need = coarse_demand(demand.arriving_tokens, factor)
+    need = coarse_requirement(
+        coarse_demand(demand.arriving_tokens, factor), requirement, demand.steps, factor
+    )
     steps = len(need)
-    multiplier = np.broadcast_to(np.asarray(requirement, dtype=np.float64), (demand.steps,))
-    if np.any(multiplier != 1.0):
-        padded = np.ones(steps * factor)
-        padded[: demand.steps] = multiplier
-        need = need * padded.reshape(steps, factor).max(axis=1)
     count = len(pools)
     constrained = rules is not None and any(
         part is not None for part in (rules.allowed, rules.max_ready, rules.min_ready)
@@ -237,11 +277,8 @@ def solve_oracle(
             gaps.append(part.gap)
         variables = max(variables, part.variables)
     elapsed = time.perf_counter() - started
-    capacity = (ready * model.tokens_per_step[:, None]).sum(axis=0)
-    shortfall = np.maximum(0.0, model.need - capacity)
-    unmet = float(shortfall[shortfall > UNMET_EPSILON_TOKENS].sum())
-    billed_cost = float((ready * model.cost_per_step[:, None]).sum()) + float(
-        (starts * model.start_cost(0, steps)).sum()
+    billed_cost, unmet = schedule_totals(
+        ready, starts, model.cost_per_step, model.tokens_per_step, model.lags, model.need
     )
     status = (
         "optimal" if all(code == 0 for code in statuses) else "time limit (best schedule found)"
@@ -291,11 +328,7 @@ class _Model:
 
     def start_cost(self, first: int, last: int) -> FloatArray:
         """[pool, step] what a start costs: billed until Ready, or until the trace ends."""
-        t = np.arange(first, last)
-        lags = np.array(self.lags)[:, None]
-        billed = np.minimum(lags, self.steps - t[None, :])
-        cost: FloatArray = self.cost_per_step[:, None] * billed
-        return cost
+        return start_cost(self.cost_per_step, self.lags, first, last, self.steps)
 
     def solve_span(self, first: int, last: int, ready: IntArray, starts: IntArray) -> _Span:
         """Steps [first, last): at `first` > 0 the replicas Ready at first - 1 and the starts
