@@ -52,6 +52,7 @@ from deepseek_operator.core.planning.inputs import PlanningInputError
 from deepseek_operator.core.replay.comparison import (
     POLICY_NAMES,
     Comparison,
+    LoadOnlyRules,
     ReplaySettings,
     compare,
     timeline,
@@ -119,11 +120,6 @@ class SimulateOptions(CommandOptions):
     # The oracle MILP has pools x steps variables; a million steps is already hours of solving.
     oracle_max_steps: int = Field(ge=1, le=1_000_000)
     oracle_time_limit: float = Field(gt=0, le=86_400)
-
-
-class LoadOnlyRules(StrEnum):
-    DEPLOYMENT = "deployment"
-    KUBERNETES = "kubernetes"
 
 
 class Synthetic(StrEnum):
@@ -574,7 +570,7 @@ def simulate(
             observation=Observation(bounds.scrape_interval, window),
             policies=chosen,
             load_only_pool=load_only_pool,
-            load_only_rules=load_only_rules.value,
+            load_only_rules=load_only_rules,
             oracle_max_steps=bounds.oracle_max_steps,
             oracle_time_limit_seconds=bounds.oracle_time_limit,
         )

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 import numpy as np
 
@@ -63,9 +64,15 @@ POLICY_NAMES: tuple[str, ...] = (
     "oracle",
     "fair-oracle",
 )
-LOAD_ONLY_RULES: tuple[str, ...] = ("deployment", "kubernetes")
-"""Whose stabilisation windows and tolerance the HPA-like policy uses: the deployment's `load`
-(the same rules as `ours`), or the HorizontalPodAutoscaler's defaults (300 s down, 0 s up, 10 %)."""
+
+
+class LoadOnlyRules(StrEnum):
+    """Whose stabilisation windows and tolerance the HPA-like policy uses: the deployment's
+    `load` (the same rules as `ours`), or the HorizontalPodAutoscaler's defaults (300 s down,
+    0 s up, 10 %)."""
+
+    DEPLOYMENT = "deployment"
+    KUBERNETES = "kubernetes"
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,7 @@ class ReplaySettings:
     observation: Observation = field(default_factory=Observation)
     policies: tuple[str, ...] = POLICY_NAMES
     load_only_pool: str | None = None
-    load_only_rules: str = "deployment"
+    load_only_rules: str = LoadOnlyRules.DEPLOYMENT
     oracle_max_steps: int = DEFAULT_MAX_STEPS
     oracle_time_limit_seconds: float = 300.0
 
@@ -84,10 +91,10 @@ class ReplaySettings:
             raise ValueError(
                 f"policies: unknown {', '.join(unknown)}; choose from {', '.join(POLICY_NAMES)}"
             )
-        if self.load_only_rules not in LOAD_ONLY_RULES:
+        if self.load_only_rules not in set(LoadOnlyRules):
             raise ValueError(
                 f"load-only-rules: {self.load_only_rules!r} is not one of "
-                f"{', '.join(LOAD_ONLY_RULES)}"
+                f"{', '.join(LoadOnlyRules)}"
             )
 
 
@@ -332,17 +339,14 @@ def build_policies(
         else:
             chosen_pool = cheapest_per_token(_kind_pools(pools, "gpu") or list(pools))
         load = inputs.spec.load
-        if settings.load_only_rules == "deployment":
-            windows = (
-                float(load.scale_down_stabilization_seconds),
-                float(load.scale_up_stabilization_seconds),
-                load.tolerance_fraction,
-            )
+        if settings.load_only_rules == LoadOnlyRules.DEPLOYMENT:
+            down = float(load.scale_down_stabilization_seconds)
+            up = float(load.scale_up_stabilization_seconds)
+            tolerance = load.tolerance_fraction
             rules_note = "the deployment's stabilisation windows and tolerance"
         else:
-            windows = (HPA_SCALE_DOWN_STABILIZATION_SECONDS, 0.0, HPA_TOLERANCE)
+            down, up, tolerance = HPA_SCALE_DOWN_STABILIZATION_SECONDS, 0.0, HPA_TOLERANCE
             rules_note = "the HPA's default windows and tolerance"
-        down, up, tolerance = windows
         notes.append(
             f"load-only: an HPA on pool {chosen_pool.name} with {rules_note} "
             f"(scale-down {down:g} s, scale-up {up:g} s, {tolerance:.0%})"
