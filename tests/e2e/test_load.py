@@ -11,6 +11,7 @@ A100 replica costs 1.0/h against 0.3/h for a CPU one.
 from __future__ import annotations
 
 import contextlib
+import re
 import subprocess
 import threading
 import time
@@ -24,6 +25,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from deepseek_operator.adapters.prometheus import REASONS as PROMETHEUS_REASONS
 from deepseek_operator.api.deployment import DeepSeekDeployment
 from deepseek_operator.api.pool import PoolProfile
 from deepseek_operator.core.planning.inputs import (
@@ -355,6 +357,7 @@ def test_a_prometheus_outage_holds_the_placement_and_it_recovers_after_restart(
     moves = operator_metric(port, "deepseek_operator_moves_total", **ids)
     before = generations(cluster, namespace)
 
+    stopped_at = datetime.now(UTC)
     prometheus.stop()
     # Demand rises while nobody can see it: the operator must not move on what it cannot read.
     load_source.set(namespace, "r1", "e2e-cpu", tokens_per_second=HIGH)
@@ -392,8 +395,20 @@ def test_a_prometheus_outage_holds_the_placement_and_it_recovers_after_restart(
         60,
         "the placement following the demand again",
     )
-    restored = [e for e in events(cluster, namespace, "r1") if e["reason"] == "MetricsRestored"]
-    assert any("unavailable (PrometheusUnreachable)" in e["message"] for e in restored), restored
+    outage = events(cluster, namespace, "r1")
+    unavailable = [e["message"] for e in outage if e["reason"] == "MetricsUnavailable"]
+    assert any(m.startswith("PrometheusUnreachable:") for m in unavailable), unavailable
+    # A restarted Prometheus answers before it has scraped again, so the outage may end on
+    # NoData or StaleData; the restore Event names the last reason and the whole outage's length.
+    restored = [
+        e["message"]
+        for e in outage
+        if e["reason"] == "MetricsRestored"
+        and datetime.fromisoformat(e.get("eventTime") or e["lastTimestamp"]) > stopped_at
+    ]
+    assert len(restored) == 1, restored
+    back = re.fullmatch(r"metrics are back after (\d+)s unavailable \((\w+)\): .*", restored[0])
+    assert back and int(back[1]) >= 2 * INTERVAL and back[2] in PROMETHEUS_REASONS, restored
     assert operator_metric(port, "deepseek_operator_metrics_available", **ids) == 1
 
 
