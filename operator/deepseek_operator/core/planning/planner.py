@@ -414,7 +414,12 @@ def _decide(
         )
 
     effective = effective_demand(
-        history, demand, ctx.now, ctx.spec.load, capacity=ctx.capacity(ctx.running_allowed())
+        history,
+        demand,
+        ctx.now,
+        ctx.spec.load,
+        capacity=ctx.capacity(ctx.running_allowed()),
+        headroom=ctx.slo.headroom_fraction,
     )
     ahead = ctx.foresee(effective, demand)
     effective = min(effective, ahead.settled)
@@ -465,7 +470,10 @@ def _decide(
     # running pool keeps ≥ 1 replica). Neither half stops a replica in order to start another.
     notes: list[str] = []
     rule: str = Rule.STEADY
-    grown = running if ctx.serves(running, floor) else None
+    # Demand beyond what runs goes unserved now: the tolerance does not keep it waiting (the
+    # stabilised level already asks for no more than serves it until the scale-up window ends).
+    unserved = demand > ctx.capacity(running)
+    grown = running if ctx.serves(running, floor) and not unserved else None
     if grown is not None and not ctx.serves(running, required):
         rule = Rule.TOLERANCE
     if grown is None:

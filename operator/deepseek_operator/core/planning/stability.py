@@ -130,12 +130,15 @@ def effective_demand(
     now: datetime,
     load: Load,
     capacity: float | None = None,
+    headroom: float = 0.0,
 ) -> float:
     """HPA-style stabilised demand: rise to the up-window minimum, fall to the down-window maximum.
 
     The scale-up window keeps a short spike from adding replicas while the headroom absorbs
     it. Demand above `capacity` (what the placement in force serves) is not absorbed: it goes
-    unserved now, and waiting cannot serve it, so the level rises to it at once."""
+    unserved now, and waiting cannot serve it, so the level rises at once far enough that
+    level × (1 + `headroom`) serves it. The headroom above that is for a rise that lasts, and
+    waits for the scale-up window like any rise."""
 
     def within(seconds: int) -> list[DemandSample]:
         start = now - timedelta(seconds=seconds)
@@ -143,7 +146,7 @@ def effective_demand(
 
     up_level = min([demand, *(s.low for s in within(load.scale_up_stabilization_seconds))])
     if capacity is not None and demand > capacity:
-        up_level = demand
+        up_level = max(up_level, demand / (1 + headroom))
     down_level = max(
         [demand, *(s.tokens_per_second for s in within(load.scale_down_stabilization_seconds))]
     )
