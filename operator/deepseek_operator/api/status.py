@@ -256,6 +256,13 @@ class DemandForecast(ApiModel):
         description="On how many days each quarter-hour has been seen.",
         json_schema_extra={"x-kubernetes-list-type": "atomic"},
     )
+    newest: list[Annotated[float, Field(ge=0)]] = Field(
+        default=[],
+        max_length=FORECAST_BINS,
+        description="Mean demand (tokens/s) per quarter-hour on the newest day it was seen "
+        "(0: not seen): a rise the forecast starts replicas for must show here too.",
+        json_schema_extra={"x-kubernetes-list-type": "atomic"},
+    )
     bin_start: Timestamp | None = Field(
         default=None,
         description="Start of the quarter-hour being seen now.",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -97,6 +99,42 @@ def test_the_forecast_is_a_shape_so_a_day_at_another_level_gets_the_same_rise(
     assert Outlook(tilted, ZONE).rise(at, 3600) == Outlook(more, ZONE).rise(at, 3600)
 
 
+def test_a_one_off_burst_is_not_forecast_again_but_a_rise_that_recurs_is() -> None:
+    """Monday has a burst at 15:00-15:15 that Tuesday does not repeat. The smoothed profile
+    still remembers half of it on Wednesday; the newest day (Tuesday) did not see it, so no
+    replicas start for it. The 09:00 rise, seen every day, is still expected."""
+    profile = DemandProfile()
+    now = START
+    while now < START + timedelta(days=2, hours=14, minutes=50):  # Wednesday 14:50
+        local = now.astimezone(ZONE)
+        hour = local.hour + local.minute / 60
+        burst = local.weekday() == 0 and 15 <= hour < 15.25
+        profile = observe(profile, 3_000.0 if burst else shaped(hour), now, ZONE)
+        now += timedelta(seconds=60)
+    outlook = Outlook(profile, ZONE)
+    assert outlook.unusable == ""
+    index = 15 * 4  # the quarter-hour from 15:00
+    assert profile.means[index] > profile.means[index - 1]  # the profile remembers the burst
+    assert outlook.rise(now, 900) == 1.0
+    tomorrow_morning = START + timedelta(days=3, hours=8, minutes=30)
+    assert outlook.rise(tomorrow_morning, 3600) == pytest.approx(5.0)
+
+
+def test_a_profile_kept_without_the_newest_day_forecasts_from_its_means() -> None:
+    profile, _ = learn(2.0 + 8.5 / 24)
+    older = replace(profile, newest=(0.0,) * BINS)
+    at = START + timedelta(days=2, hours=8, minutes=30)
+    assert Outlook(older, ZONE).rise(at, 3600) == pytest.approx(5.0)
+    status = DeepSeekDeploymentStatus.model_validate(
+        {
+            "history": {
+                "forecast": {"means": list(profile.means), "daysSeen": list(profile.days_seen)}
+            }
+        }
+    )
+    assert history_from_status(status).profile.newest == (0.0,) * BINS
+
+
 def test_readings_that_are_not_numbers_or_negative_leave_the_profile_alone() -> None:
     profile, now = learn(0.5)
     assert observe(profile, float("nan"), now, ZONE) == profile
@@ -110,6 +148,7 @@ def test_status_keeps_the_profile_so_a_restart_forecasts_as_before() -> None:
     wire = DeepSeekDeploymentStatus.model_validate(status.model_dump(by_alias=True, mode="json"))
     back = history_from_status(wire).profile
     assert back.means == profile.means and back.days_seen == profile.days_seen
+    assert back.newest == profile.newest and any(profile.newest)
     assert back.level == profile.level and back.error == profile.error
     assert profile.bin_start is not None and back.bin_start == profile.bin_start
     assert len(back.means) == BINS

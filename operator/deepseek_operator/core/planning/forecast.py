@@ -11,7 +11,10 @@ from the usual day (a weekend, growth) into the forecast:
 The planner asks for the *rise* the profile expects over a horizon: the highest forecast over
 it divided by the forecast for now, applied to the demand measured now. The profile gives the
 shape of the day, the measurement where on that shape today is, so a day at half the usual
-level still gets its morning rise at the right time, in proportion. For a fall it asks the
+level still gets its morning rise at the right time, in proportion. A rise counts only as far
+as the newest day showed it too (`newest`): the smoothed profile remembers a one-off burst for
+days, halving each day, and replicas started for it would wait for a burst that does not
+come again; a rise that recurs shows in both. For a fall it asks the
 other way round: the highest demand forecast over the scale-down window (`highest`), which
 bounds how long the planner must keep capacity for a fall that might reverse.
 
@@ -24,8 +27,8 @@ The forecast is used only when it has earned it; otherwise the planner plans fro
 * too inaccurate: the smoothed relative error of the checked forecasts,
   |seen − forecast| ÷ max(seen, forecast), is above `ERROR_BOUND`.
 
-Everything it needs is a `DemandProfile`: 96 means, 96 day counts and six numbers, which the
-operator keeps in `status.history.forecast`.
+Everything it needs is a `DemandProfile`: 96 means, 96 day counts, the newest day's 96 means
+and six numbers, which the operator keeps in `status.history.forecast`.
 """
 
 from __future__ import annotations
@@ -71,11 +74,13 @@ class DemandProfile:
     """Smoothed relative error of the forecasts checked so far (None: none checked yet)."""
     checked: int = 0
     """Quarter-hours whose forecast has been checked (capped at `MAX_DAYS_SEEN`)."""
+    newest: tuple[float, ...] = (0.0,) * BINS
+    """Mean demand per quarter-hour on the newest day it was seen (0: not seen)."""
 
     def __post_init__(self) -> None:
-        if len(self.means) != BINS or len(self.days_seen) != BINS:
+        if len(self.means) != BINS or len(self.days_seen) != BINS or len(self.newest) != BINS:
             raise ValueError(f"a demand profile has {BINS} quarter-hours")
-        if any(not math.isfinite(m) or m < 0 for m in self.means):
+        if any(not math.isfinite(m) or m < 0 for m in (*self.means, *self.newest)):
             raise ValueError("profile means must be finite numbers ≥ 0")
         if not math.isfinite(self.level) or self.level <= 0:
             raise ValueError(f"profile level must be a finite number > 0, got {self.level}")
@@ -126,9 +131,12 @@ def _close(profile: DemandProfile, zone: ZoneInfo) -> DemandProfile:
     else:
         means[index] = seen
     days[index] = min(MAX_DAYS_SEEN, days[index] + 1)
+    newest = list(profile.newest)
+    newest[index] = seen
     return replace(
         profile,
         means=tuple(means),
+        newest=tuple(newest),
         days_seen=tuple(days),
         level=max(1e-6, level),
         error=error,
@@ -167,6 +175,8 @@ class Outlook:
         """How much higher than now the demand is expected to be at most over [now, now +
         seconds], as a factor of the forecast for now (1: no rise); None when the forecast is
         not usable there (see `unusable`, or a quarter-hour never seen on an earlier day).
+        Each quarter-hour's rise is the smaller of the profile's and the newest day's, where
+        the newest day saw both (a profile kept without it, by an older version, uses its own).
 
         The planner multiplies the demand it measures by this factor: the profile says what
         shape the day takes, the measurement where on it today is."""
@@ -176,17 +186,20 @@ class Outlook:
         index, began = _bin_of(now, self.zone)
         if p.days_seen[index] < MIN_DAYS or p.means[index] <= 0:
             return None
-        base = p.means[index]
-        highest = base
+        base, newest_base = p.means[index], p.newest[index]
+        highest = 1.0
         end = now + timedelta(seconds=max(0.0, seconds))
         at = began + timedelta(seconds=BIN_SECONDS)
         while at <= end:
             index, began = _bin_of(at, self.zone)
             if p.days_seen[index] < MIN_DAYS:
                 return None
-            highest = max(highest, p.means[index])
+            rise = p.means[index] / base
+            if newest_base > 0 and p.newest[index] > 0:
+                rise = min(rise, p.newest[index] / newest_base)
+            highest = max(highest, rise)
             at = began + timedelta(seconds=BIN_SECONDS)
-        return highest / base
+        return highest
 
     def highest(self, now: datetime, seconds: float) -> float | None:
         """The highest demand (tokens/s) the forecast expects over [now, now + seconds]: the

@@ -70,7 +70,7 @@ from deepseek_operator.core.costing.money import format_money
 from deepseek_operator.core.planning import correction, inputs
 from deepseek_operator.core.planning.arbiter import Allotment
 from deepseek_operator.core.planning.correction import Learnt, PoolLoad, Steady
-from deepseek_operator.core.planning.forecast import DemandProfile, Outlook, observe
+from deepseek_operator.core.planning.forecast import BINS, DemandProfile, Outlook, observe
 from deepseek_operator.core.planning.planner import Plan, PlanSpec, PoolOption, Slo, plan
 from deepseek_operator.core.planning.planner import PoolReplicas as PlannerReplicas
 from deepseek_operator.core.planning.rollout import (
@@ -1403,6 +1403,7 @@ def _profile_to_status(profile: DemandProfile) -> DemandForecast | None:
     return DemandForecast(
         means=list(profile.means),
         days_seen=list(profile.days_seen),
+        newest=list(profile.newest),
         bin_start=profile.bin_start,
         bin_sum=profile.bin_sum,
         bin_samples=profile.bin_samples,
@@ -1421,6 +1422,7 @@ def _profile_from_status(kept: DemandForecast | None) -> DemandProfile:
         return DemandProfile(
             means=tuple(kept.means),
             days_seen=tuple(kept.days_seen),
+            newest=tuple(kept.newest) if kept.newest else (0.0,) * BINS,
             bin_start=kept.bin_start,
             bin_sum=kept.bin_sum,
             bin_samples=kept.bin_samples,
