@@ -362,20 +362,28 @@ def test_short_spikes_wait_for_the_scale_up_window() -> None:
     assert effective_demand(History(effective_demand=50.0), 5.0, DAY, Load(0, 0)) == 5.0
 
 
+THREE_4090S = [PoolReplicas("rtx4090", 3, 3)]  # 360 tok/s
+
+
+def calm_at_250() -> History:
+    """250 tok/s seen 30 s ago, inside a 60 s scale-up window."""
+    from deepseek_operator.core.planning.stability import DemandSample
+
+    return History(
+        demand_samples=(DemandSample(DAY - timedelta(seconds=30), 250.0),), effective_demand=250.0
+    )
+
+
 def test_demand_above_what_runs_is_served_at_once_and_its_headroom_after_the_window() -> None:
     from deepseek_operator.core.planning.stability import DemandSample
 
     s = spec(schedule=Schedule("UTC"), load=Load(60, 600, 0.0))
-    running = [PoolReplicas("rtx4090", 3, 3)]  # 360 tok/s
-    calm = History(
-        demand_samples=(DemandSample(DAY - timedelta(seconds=30), 250.0),), effective_demand=250.0
-    )
     # 320 tok/s (384 with headroom) is still served, within the headroom: the 60 s window holds.
-    held = plan(s, pools(), running, 320.0, DAY, calm)
+    held = plan(s, pools(), THREE_4090S, 320.0, DAY, calm_at_250())
     assert held.replicas["rtx4090"] == 3 and held.effective_demand_tokens_per_second == 250.0
     # 470 tok/s is more than 3 replicas serve at all: what serves it is added at once (4 × 120),
     # not yet its 20 % headroom (564 tok/s, 5 replicas), which may be a spike's.
-    burst = plan(s, pools(), running, 470.0, DAY, calm)
+    burst = plan(s, pools(), THREE_4090S, 470.0, DAY, calm_at_250())
     assert burst.rule == "scaleUp"
     assert burst.replicas == {"a100": 0, "rtx4090": 4, "cpu-xeon": 0}
     # Once the rise has lasted the scale-up window, the headroom follows.
@@ -390,15 +398,9 @@ def test_demand_above_what_runs_is_served_at_once_and_its_headroom_after_the_win
 
 
 def test_the_tolerance_does_not_keep_demand_beyond_what_runs_waiting() -> None:
-    from deepseek_operator.core.planning.stability import DemandSample
-
     s = spec(schedule=Schedule("UTC"), load=Load(60, 600, 0.1))
-    running = [PoolReplicas("rtx4090", 3, 3)]  # 360 tok/s
-    calm = History(
-        demand_samples=(DemandSample(DAY - timedelta(seconds=30), 250.0),), effective_demand=250.0
-    )
     # 370 tok/s: 360 is within 10 % of it, but 10 tok/s would go unserved.
-    short = plan(s, pools(), running, 370.0, DAY, calm)
+    short = plan(s, pools(), THREE_4090S, 370.0, DAY, calm_at_250())
     assert short.rule == "scaleUp" and short.capacity_tokens_per_second >= 370.0
 
 
