@@ -260,7 +260,7 @@ class DemandForecast(ApiModel):
         default=[],
         max_length=FORECAST_BINS,
         description="Mean demand (tokens/s) per quarter-hour on the newest day it was seen "
-        "(0: not seen): a rise the forecast starts replicas for must show here too.",
+        "(0: not seen): the forecast starts replicas only for a rise this day showed too.",
         json_schema_extra={"x-kubernetes-list-type": "atomic"},
     )
     bin_start: Timestamp | None = Field(

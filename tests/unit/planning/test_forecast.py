@@ -120,6 +120,25 @@ def test_a_one_off_burst_is_not_forecast_again_but_a_rise_that_recurs_is() -> No
     assert outlook.rise(tomorrow_morning, 3600) == pytest.approx(5.0)
 
 
+def test_a_lighter_newest_day_does_not_shrink_a_rise_that_recurs() -> None:
+    """Monday and Tuesday rise from 200 to 1,000 tokens/s at 09:00, Wednesday only to 500 (a
+    quiet day). Thursday still expects the profile's rise, not Wednesday's smaller one: the
+    newest day says whether a rise recurs, the profile how far."""
+    profile = DemandProfile()
+    now = START
+    while now < START + timedelta(days=3, hours=8, minutes=30):  # Thursday 08:30
+        local = now.astimezone(ZONE)
+        hour = local.hour + local.minute / 60
+        demand = shaped(hour) if local.weekday() != 2 or hour < 9 else min(shaped(hour), 500.0)
+        profile = observe(profile, demand, now, ZONE)
+        now += timedelta(seconds=60)
+    index = 9 * 4  # the quarter-hour from 09:00
+    assert profile.newest[index] == 500.0
+    expected = profile.means[index] / profile.means[index - 2]  # ≈ 750 / 200
+    assert expected > 500.0 / 200.0
+    assert Outlook(profile, ZONE).rise(now, 3600) == pytest.approx(expected)
+
+
 def test_a_profile_kept_without_the_newest_day_forecasts_from_its_means() -> None:
     profile, _ = learn(2.0 + 8.5 / 24)
     older = replace(profile, newest=(0.0,) * BINS)

@@ -11,10 +11,11 @@ from the usual day (a weekend, growth) into the forecast:
 The planner asks for the *rise* the profile expects over a horizon: the highest forecast over
 it divided by the forecast for now, applied to the demand measured now. The profile gives the
 shape of the day, the measurement where on that shape today is, so a day at half the usual
-level still gets its morning rise at the right time, in proportion. A rise counts only as far
-as the newest day showed it too (`newest`): the smoothed profile remembers a one-off burst for
-days, halving each day, and replicas started for it would wait for a burst that does not
-come again; a rise that recurs shows in both. For a fall it asks the
+level still gets its morning rise at the right time, in proportion. A rise counts only where
+the newest day rose too (`newest`): the smoothed profile remembers a one-off burst for days,
+halving each day, and replicas started for it would wait for a burst that does not come
+again. How far it rises the profile says, not the newest day: after a quiet Sunday, Monday's
+morning rise is still the usual weekday's. For a fall it asks the
 other way round: the highest demand forecast over the scale-down window (`highest`), which
 bounds how long the planner must keep capacity for a fall that might reverse.
 
@@ -175,8 +176,8 @@ class Outlook:
         """How much higher than now the demand is expected to be at most over [now, now +
         seconds], as a factor of the forecast for now (1: no rise); None when the forecast is
         not usable there (see `unusable`, or a quarter-hour never seen on an earlier day).
-        Each quarter-hour's rise is the smaller of the profile's and the newest day's, where
-        the newest day saw both (a profile kept without it, by an older version, uses its own).
+        A quarter-hour counts only if the newest day rose there too, where it saw both (a
+        profile kept without the newest day, by an older version, uses its own rises).
 
         The planner multiplies the demand it measures by this factor: the profile says what
         shape the day takes, the measurement where on it today is."""
@@ -195,8 +196,8 @@ class Outlook:
             if p.days_seen[index] < MIN_DAYS:
                 return None
             rise = p.means[index] / base
-            if newest_base > 0 and p.newest[index] > 0:
-                rise = min(rise, p.newest[index] / newest_base)
+            if 0 < p.newest[index] <= newest_base:
+                rise = 1.0  # the newest day did not rise here: a one-off, not the day's shape
             highest = max(highest, rise)
             at = began + timedelta(seconds=BIN_SECONDS)
         return highest
