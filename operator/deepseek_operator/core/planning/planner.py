@@ -413,12 +413,14 @@ def _decide(
             "metrics unavailable: holding placement",
         )
 
+    running = ctx.running_allowed()
+    running_capacity = ctx.capacity(running)
     effective = effective_demand(
         history,
         demand,
         ctx.now,
         ctx.spec.load,
-        capacity=ctx.capacity(ctx.running_allowed()),
+        capacity=running_capacity,
         headroom=ctx.slo.headroom_fraction,
     )
     ahead = ctx.foresee(effective, demand)
@@ -442,7 +444,7 @@ def _decide(
     # required: a thinner sliver buys capacity the tolerance already forgives, at the price of
     # a pool to start, dwell in and leave again (without it, the plan may use any pool). A
     # first placement, with nothing running, is the plain optimum.
-    sliver = required * ctx.tolerance if ctx.running_allowed() else 0.0
+    sliver = required * ctx.tolerance if running else 0.0
     best = ctx.solve(method, ctx.terms(sliver=sliver), required) or ctx.solve(
         method, ctx.terms(), required
     )
@@ -455,7 +457,6 @@ def _decide(
         required = floor
         keep_for = max(keep_for, floor)
 
-    running = ctx.running_allowed()
     if not running:
         return finish(
             best,
@@ -472,7 +473,7 @@ def _decide(
     rule: str = Rule.STEADY
     # Demand beyond what runs goes unserved now: the tolerance does not keep it waiting (the
     # stabilised level already asks for no more than serves it until the scale-up window ends).
-    unserved = demand > ctx.capacity(running)
+    unserved = demand > running_capacity
     grown = running if ctx.serves(running, floor) and not unserved else None
     if grown is not None and not ctx.serves(running, required):
         rule = Rule.TOLERANCE
