@@ -74,13 +74,13 @@ def solve_band_oracle(
 ) -> OracleSolution:
     """The cheapest schedule keeping `low` × demand at every step and `high` × demand at every
     change of placement (per replay step, like the MILP oracle's `requirement`)."""
-    if placements(pools) > MAX_PLACEMENTS:
+    searched = placements(pools)
+    if searched > MAX_PLACEMENTS:
         raise ValueError(
-            f"{placements(pools)} placements, more than the {MAX_PLACEMENTS} the band oracle "
-            "searches"
+            f"{searched} placements, more than the {MAX_PLACEMENTS} the band oracle searches"
         )
     started = time.perf_counter()
-    factor = coarsening_factor(demand.steps, max(1, max_cells // placements(pools)))
+    factor = coarsening_factor(demand.steps, max(1, max_cells // searched))
     dt = demand.step_seconds * factor
     base = coarse_demand(demand.arriving_tokens, factor)
     steps = len(base)

@@ -269,7 +269,8 @@ def fair_oracle(
     every step, a lower bound on it."""
     low, high = fair_requirement(inputs, demand)
     rules = deployment_rules(inputs, demand)
-    if placements(inputs.pools) <= MAX_PLACEMENTS:
+    searched = placements(inputs.pools)
+    if searched <= MAX_PLACEMENTS:
         band = solve_band_oracle(demand, inputs.pools, low=low, high=high, rules=rules)
         return band, ""
     floor = solve_oracle(
@@ -281,7 +282,7 @@ def fair_oracle(
         requirement=low,
     )
     return floor, (
-        f"fair-oracle: {placements(inputs.pools)} placements are too many to search for the "
+        f"fair-oracle: {searched} placements are too many to search for the "
         "tolerance band; it holds the band's floor at every step instead (a lower bound)"
     )
 
