@@ -235,7 +235,8 @@ class SLO(ApiModel):
         ge=0,
         le=1,
         description="Spare capacity planned above measured demand: capacity ≥ demand × (1 + "
-        "headroomFraction).",
+        "headroomFraction), grown in the pools that run. When they are full they serve the "
+        "demand short of it: another pool is entered for demand, not for this headroom alone.",
     )
 
 

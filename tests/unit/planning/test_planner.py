@@ -705,3 +705,44 @@ def test_demand_beyond_what_the_bounds_hold_is_not_given_up_to_a_scale_up_window
         _bounds_spec(1, scale_up_seconds=60), [big, tiny], running, 99.5, _held_back()
     )
     assert first == again == {"big": 1, "tiny": 0}
+
+
+# An A100-like pool (cheaper per token) and an RTX 4090-like one (cheaper per replica), as in the
+# 32B example: 105 tok/s for 14.57/h against 67 tok/s for 11.11/h.
+BIG = PoolOption("big", "gpu", "bf16", 8, 14.57, 105.0, 20.0, currency="CNY")
+SMALL = PoolOption("small", "gpu", "int4", 4, 11.11, 67.0, 20.0, currency="CNY")
+
+
+def _two_sizes() -> PlanSpec:
+    return spec(
+        schedule=Schedule("UTC"),
+        slo=Slo(headroom_fraction=0.2),
+        load=Load(0, 0, 0.1),
+        replicas=ReplicaBounds(1, 12),
+    )
+
+
+def test_growth_stays_in_the_pools_that_run_while_they_have_room() -> None:
+    # 293 tok/s (351.6 with the headroom) outgrows 3 big replicas (315) by more than the
+    # tolerance. A small replica on top (382 tok/s, 54.82/h) adds capacity for less than a
+    # fourth big one (420 tok/s, 58.28/h), but leaves a mixed placement whose consolidation is
+    # a move of its own; a saving under minSavingsPercent (6 %) is not worth entering a pool.
+    grown = plan(_two_sizes(), [BIG, SMALL], [PoolReplicas("big", 3, 3)], 293.0, DAY)
+    assert grown.rule == "scaleUp"
+    assert grown.replicas == {"big": 4, "small": 0}
+
+
+def test_full_pools_serve_demand_and_enter_no_pool_for_headroom_alone() -> None:
+    running = [PoolReplicas("big", 8, 8)]  # the pool is full: 840 tok/s
+    # 800 tok/s wants 960 with its headroom. The pool that runs is full but serves the demand:
+    # no small replicas start for the headroom alone (an HPA at maxReplicas runs above its
+    # target the same way).
+    held = plan(_two_sizes(), [BIG, SMALL], running, 800.0, DAY)
+    assert held.rule == "held:full"
+    assert held.replicas == {"big": 8, "small": 0}
+    assert "full" in held.reason
+    # Demand beyond what the full pool serves enters the other pool, with the headroom then
+    # (1,020 tok/s: 3 small replicas on top of the 8 big ones).
+    entered = plan(_two_sizes(), [BIG, SMALL], running, 850.0, DAY)
+    assert entered.rule == "scaleUp"
+    assert entered.replicas == {"big": 8, "small": 3}

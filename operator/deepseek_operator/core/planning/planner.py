@@ -24,9 +24,11 @@ stabilised demand × (1 + headroom) within the active window's policy, replica b
 3. the stabilised demand is adjusted by the forecast (`forecast.Outlook`), when it has one that
    is usable: raised for a rise due before new replicas would be Ready that the headroom would
    not cover, lowered at once to the highest demand forecast over the scale-down window;
-4. *staying* never stops a replica to start another: the running placement grows by
-   the cheapest replicas if it cannot serve demand, is trimmed if the stabilised demand fell
-   (each running pool keeps ≥ 1 replica), and is otherwise kept as it is;
+4. *staying* never stops a replica to start another: the running placement grows if it
+   cannot serve demand (within the pools that run while they have room; when they are full,
+   another pool enters for demand they cannot hold, not for headroom), is trimmed if the
+   stabilised demand fell (each running pool keeps ≥ 1 replica), and is otherwise kept as it
+   is;
 5. the global optimum replaces staying only if ``stability.judge_move`` allows it
    (minSavingsPercent, savings ÷ disruption, start-up payback, cooldown, dwell);
 6. if no placement meets demand: the placement with the most capacity, and the shortfall.
@@ -227,7 +229,10 @@ class Rule(StrEnum):
     STABILISING = "held:stabilisation"
     """Demand fell, but not for the scale-down stabilisation window yet: nothing stops."""
     SCALE_UP = "scaleUp"
-    """What runs cannot serve demand: the cheapest replicas are added."""
+    """What runs cannot serve demand: replicas are added (see `_Context.grow`)."""
+    FULL = "held:full"
+    """The pools that run are full and serve the demand, short of its headroom: no other pool
+    is entered for headroom alone (an HPA at maxReplicas likewise runs above its target)."""
     SCALE_DOWN = "scaleDown"
     """The stabilised demand fell: the cheapest placement within what runs."""
     SCALE_UP_FORECAST = "scaleUp:forecast"
@@ -479,11 +484,15 @@ def _decide(
         rule = Rule.TOLERANCE
     if grown is None:
         rule = Rule.SCALE_UP_FORECAST if planned > effective else Rule.SCALE_UP
-        grown = ctx.solve(
-            method, ctx.terms(at_least=running, sliver=sliver), required
-        ) or ctx.solve(method, ctx.terms(at_least=running), required)
+        grown, short = ctx.grow(method, running, required, max(demand, planned), sliver)
         if grown is not None and set(grown) - set(running):
             notes.append("running pools cannot serve demand: adding pools")
+        if grown is not None and short:
+            rule = Rule.FULL if grown == running else rule
+            notes.append(
+                f"the running pools are full: {_rate(ctx.capacity(grown))} of "
+                f"{_rate(required)} tok/s required; another pool enters for demand, not headroom"
+            )
     if grown is None:
         # Fewer replicas than run: never below what runs of the measured demand (as far as the
         # bounds allow), which a scale-up window may not have let into the stabilised one yet:
@@ -727,6 +736,35 @@ class _Context:
             by_name[p].tokens_per_second_per_replica for p, n in replicas.items() if n > 0
         )
         return capacity - smallest >= need
+
+    def grow(
+        self,
+        method: _Method,
+        running: Mapping[str, int],
+        required: float,
+        demand: float,
+        sliver: float,
+    ) -> tuple[dict[str, int] | None, bool]:
+        """The running placement grown to serve `required`, and whether it falls short of it.
+
+        The pools that run grow first, while they have room, even where a new pool would add
+        capacity for less: entering a pool for a step of growth leaves a mixed placement that
+        later costs a move (two changes) to consolidate; the move gate still takes the
+        cheapest placement, new pools included, when it saves `minSavingsPercent`. When the
+        pools that run are full, they serve `demand` without all of its headroom, as an HPA at
+        `maxReplicas` runs above its target; another pool enters only for demand beyond them
+        (with the headroom then), since replicas on it for headroom alone are a pool to start,
+        dwell in and leave for capacity that serves no request unless a burst comes."""
+        room = {p.name: p.capacity_replicas for p in self.allowed if p.name in running}
+        inside = self.terms(at_least=running, at_most=room)
+        for level in (required, min(demand, required)):
+            found = self.solve(method, inside, level)
+            if found is not None:
+                return found, level < required
+        entered = self.solve(
+            method, self.terms(at_least=running, sliver=sliver), required
+        ) or self.solve(method, self.terms(at_least=running), required)
+        return entered, False
 
     def trim(
         self, method: _Method, grown: dict[str, int], required: float, history: History
