@@ -280,6 +280,37 @@ def test_the_placement_in_force_is_kept_only_within_the_keep_fraction(
     assert all(u <= pools[p] for p, u in used_units(pools, claims, joint).items())
 
 
+@SETTINGS
+@given(fleets(priorities=True), st.randoms(use_true_random=False))
+def test_placements_in_force_across_priorities_fit_and_keep_the_top_tier_near_its_optimum(
+    fleet: tuple[dict[str, int], list[Claim]], rng: random.Random
+) -> None:
+    """With placements in force, a lower tier may move a higher one (never to its cost): the
+    split still fits, does not depend on the input order, and the highest tier stays within
+    the keep fraction of its optimum."""
+    pools, claims = fleet
+    running = [
+        replace(
+            c,
+            current=tuple(
+                (o.pool, rng.randint(0, o.upper)) for o in c.options if rng.random() < 0.7
+            ),
+        )
+        for c in claims
+    ]
+    joint = arbitrate(pools, running)
+    assert all(u <= pools[p] for p, u in used_units(pools, claims, joint).items())
+    shuffled = list(running)
+    random.Random(7).shuffle(shuffled)
+    again = arbitrate(dict(reversed(list(pools.items()))), shuffled)
+    placements = {k: a.replicas for k, a in joint.allotments.items()}
+    assert {k: a.replicas for k, a in again.allotments.items()} == placements
+    top = max(c.priority for c in claims)
+    best = min(s[0] for s in brute_force(pools, claims))
+    got = fleet_objective(claims, placements, top)
+    assert got <= best * (1 + KEEP_FRACTION) + 1e-6 * max(1.0, best)
+
+
 def test_a_near_tie_keeps_the_placement_in_force_and_a_real_saving_replaces_it() -> None:
     def claims(y_fallback: float, y_in_force: tuple[tuple[str, int], ...]) -> list[Claim]:
         x = Claim(

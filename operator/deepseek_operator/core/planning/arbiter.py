@@ -19,13 +19,25 @@ replicas of deployment d on pool p: minimise Σ cost·x plus a penalty for every
 replica.min left unserved, subject to each pool's units and each deployment's bounds. The penalty
 is a thousand times the dearest price per token/s (per replica) on offer, so serving always wins
 over saving, and a deployment that loses a scarce pool falls back to its next-best one: the
-objective counts exactly that fallback's extra cost. Priorities are lexicographic: the highest
-tier is solved first and fixed, the next one gets what is left, and so on; within a tier the
-optimum is joint. The placements in force are kept while they still fit and serve every
-deployment of the tier and the new optimum would save at most `KEEP_FRACTION` of their cost, so
-a small change of demand does not swap two deployments back and forth. The input order does not
-matter (claims and pools are sorted by key), so two
-operators computing it from the same state get the same answer.
+objective counts exactly that fallback's extra cost. Within a tier the optimum is joint.
+
+Priorities are lexicographic (preemptive): each tier's objective is minimised subject to every
+higher tier keeping what it was given (its optimum, within a rounding tolerance), and no further.
+A higher tier is therefore never worse off for a lower one, but among its equally good
+placements it takes one that leaves room for the lower tiers: after the highest tier is solved,
+the next tier's programme holds the higher deployments' columns again, with a row per higher
+tier bounding its objective, and minimises the lower tier's objective, and then (at a weight of
+`_STAY_WEIGHT`) the higher deployments' replicas it moves. Only the higher deployments linked to
+the tier through shared pools take part; and when each deployment's own optimum fits beside the
+higher tiers' placements, no programme is solved at all (the usual case: no pool is contended).
+
+The placements in force are kept while they still fit beside the higher tiers' placements and
+serve every deployment of the tier, and the new optimum would save at most `KEEP_FRACTION` of
+their cost, so a small change of demand does not swap two deployments back and forth. A tier
+kept so is bounded by its held objective: a lower tier may still move it to a placement no worse
+for it, as few replicas as it can (it never moves for its own small saving, nor for a lower tier
+whose own placement in force holds). The input order does not matter (claims and pools are
+sorted by key), so two operators computing it from the same state get the same answer.
 
 The result per deployment (`Allotment`): the arbiter's placement, the per-pool replica caps its
 own planner then plans within (its placement plus its share of whatever no one was given), its
@@ -63,6 +75,14 @@ not time, so that two operators on different machines still reach the same answe
 TIME_LIMIT_SECONDS = 60.0
 """A safety net only: `NODE_LIMIT` is what bounds the solve."""
 _TOLERANCE = 1e-9
+_HOLD_RELATIVE = 1e-9
+_HOLD_ABSOLUTE = 1e-6
+"""A decided tier's objective may grow by this much (relative, absolute) when a lower tier
+rearranges it: room for HiGHS's own tolerances, far below any price difference."""
+_STAY_WEIGHT = 1e-6
+"""In a lower tier's programme, the higher deployments' replicas left where they are earn at most
+this fraction of the tier's cheapest price, all together: it chooses among the tier's optima the
+one that moves the fewest of them, and never trades against the tier's own objective."""
 
 
 class ArbiterError(ValueError):
@@ -201,29 +221,108 @@ def arbitrate(pools: Mapping[str, int], claims: Sequence[Claim]) -> Arbitration:
     """Split ``pools`` (units per pool) among ``claims``; see the module docstring."""
     ordered = _checked(claims)
     penalties = _Penalties.of(ordered)
-    remaining = {p: max(0, int(n)) for p, n in sorted(pools.items())}
-    solution = _Solution()
+    units = {p: max(0, int(n)) for p, n in sorted(pools.items())}
+    placed: dict[str, dict[str, int]] = {}
+    decided: list[_Tier] = []
+    exact = True
     for priority in sorted({c.priority for c in ordered}, reverse=True):
         tier = [c for c in ordered if c.priority == priority]
-        # Each deployment's own optimum within what is left is a lower bound on the tier's; when
-        # they all fit together they are the tier's optimum, without the joint programme (the
-        # usual case: no pool is contended).
-        alone = {c.key: _alone(c, remaining, penalties) for c in tier}
-        if _fits(tier, alone, remaining):
-            placed, exact = alone, True
+        higher = [c for t in decided for c in t.claims]
+        # Each deployment's own optimum with every unit free to it is a lower bound on the
+        # tier's; when they all fit beside the higher tiers' placements they are the tier's
+        # optimum, without the joint programme (the usual case: no pool is contended).
+        alone = {c.key: _alone(c, units, penalties) for c in tier}
+        if _fits([*higher, *tier], {**placed, **alone}, units):
+            chosen, tier_exact = {**placed, **alone}, True
         else:
-            placed, exact = _solve(tier, remaining, penalties)
-        solution.exact = solution.exact and exact
-        kept = _in_force(tier, remaining)
+            chosen, tier_exact = _rearranged(tier, decided, placed, units, penalties)
+        exact = exact and tier_exact
+        best = math.fsum(objective(c, chosen[c.key], penalties) for c in tier)
+        # The tier's placements in force, beside the higher tiers' as they were: kept against a
+        # small saving of its own, so neither it nor a higher tier moves for one.
+        before = dict(units)
+        for claim in higher:
+            _take(before, claim, placed[claim.key])
+        kept = _in_force(tier, before)
         if kept is not None:
-            best = math.fsum(objective(c, placed[c.key], penalties) for c in tier)
             holding = math.fsum(objective(c, kept[c.key], penalties) for c in tier)
             if holding <= best * (1 + KEEP_FRACTION) + _TOLERANCE:
-                placed = kept
-        for claim in tier:
-            solution.replicas[claim.key] = placed[claim.key]
-            _take(remaining, claim, placed[claim.key])
+                chosen, best = {**placed, **kept}, holding
+        placed = chosen
+        decided.append(_Tier(tuple(tier), best * (1 + _HOLD_RELATIVE) + _HOLD_ABSOLUTE))
+    remaining = dict(units)
+    for claim in ordered:
+        _take(remaining, claim, placed[claim.key])
+    solution = _Solution(replicas={c.key: placed[c.key] for c in ordered}, exact=exact)
     return _report(pools, ordered, solution, remaining, penalties)
+
+
+@dataclass(frozen=True)
+class _Tier:
+    """A tier already decided: its deployments, and the most their objective may reach when a
+    lower tier rearranges them (what the tier was given, its optimum or the objective of its
+    placements in force, within a rounding tolerance)."""
+
+    claims: tuple[Claim, ...]
+    bound: float
+
+
+def _rearranged(
+    tier: Sequence[Claim],
+    decided: Sequence[_Tier],
+    placed: Mapping[str, dict[str, int]],
+    units: Mapping[str, int],
+    penalties: _Penalties,
+) -> tuple[dict[str, dict[str, int]], bool]:
+    """The tier's optimum when the higher tiers may move among placements no worse for them.
+
+    Only the higher deployments linked to the tier through shared pools (directly or through a
+    chain of others) can make room for it; they take part with their tier's bound, the rest
+    keep their placements."""
+    touched = {o.pool for c in tier for o in c.options}
+    rest = [c for t in decided for c in t.claims]
+    movable: set[str] = set()
+    grew = True
+    while grew:
+        grew = False
+        for claim in rest:
+            pools = {o.pool for o in claim.options}
+            if claim.key not in movable and pools & touched:
+                movable.add(claim.key)
+                touched |= pools
+                grew = True
+    room = dict(units)
+    for claim in rest:
+        if claim.key not in movable:
+            _take(room, claim, placed[claim.key])
+    held: list[tuple[list[Claim], float]] = []
+    for decided_tier in decided:
+        moving = [c for c in decided_tier.claims if c.key in movable]
+        staying = math.fsum(
+            objective(c, placed[c.key], penalties)
+            for c in decided_tier.claims
+            if c.key not in movable
+        )
+        if moving:
+            held.append((moving, decided_tier.bound - staying))
+    if held:
+        found = _programme(tier, room, penalties, held, placed)
+        if found is not None:
+            moved, exact = found
+            within = all(
+                math.fsum(objective(c, moved[c.key], penalties) for c in claims)
+                <= bound + _TOLERANCE * max(1.0, abs(bound))
+                for claims, bound in held
+            )
+            if within:
+                return {**placed, **moved}, exact
+    # No higher deployment can make room, or no answer, or one that a rounding made worse for a
+    # higher tier: the higher tiers stay, the tier gets what they leave.
+    left = dict(units)
+    for claim in rest:
+        _take(left, claim, placed[claim.key])
+    alone, exact = _solve(tier, left, penalties)
+    return {**placed, **alone}, exact and not held
 
 
 def _in_force(
@@ -366,32 +465,73 @@ def _fits(
 def _solve(
     tier: Sequence[Claim], remaining: Mapping[str, int], penalties: _Penalties
 ) -> tuple[dict[str, dict[str, int]], bool]:
-    """The joint optimum of one tier within ``remaining`` units: x[d, p] integer, a continuous
-    token shortfall and replica shortfall per deployment."""
+    """The joint optimum of one tier within ``remaining`` units."""
+    found = _programme(tier, remaining, penalties)
+    if found is not None:
+        return found
+    # No answer within the time limit (never seen at fleet size): one by one, in key order.
+    placed: dict[str, dict[str, int]] = {}
+    left = dict(remaining)
+    for claim in tier:
+        one = _solve([claim], left, penalties)[0] if len(tier) > 1 else {claim.key: {}}
+        placed[claim.key] = one[claim.key]
+        _take(left, claim, one[claim.key])
+    return placed, False
+
+
+def _programme(
+    tier: Sequence[Claim],
+    remaining: Mapping[str, int],
+    penalties: _Penalties,
+    held: Sequence[tuple[Sequence[Claim], float]] = (),
+    staying: Mapping[str, Mapping[str, int]] | None = None,
+) -> tuple[dict[str, dict[str, int]], bool] | None:
+    """The integer programme: x[d, p] integer, a continuous token shortfall and replica
+    shortfall per deployment; None when HiGHS gives no answer.
+
+    ``held``: higher tiers' deployments that may move, each group with the most its objective
+    may reach (one row each); ``staying``: their placements now. Their own cost is not minimised
+    (their rows bound it); a column per replica count in place, worth `_STAY_WEIGHT` in all,
+    keeps as many of them where they are as the tier's optimum allows."""
     import numpy as np
     from scipy.optimize import Bounds, LinearConstraint, milp
 
+    everyone = [*tier, *(c for claims, _ in held for c in claims)]
+    weight = [1.0] * len(tier) + [0.0] * (len(everyone) - len(tier))
     columns: list[tuple[int, ClaimOption]] = []
-    for index, claim in enumerate(tier):
+    for index, claim in enumerate(everyone):
         for option in sorted(claim.options, key=lambda o: o.pool):
             if option.pool in remaining and _upper(option, claim, remaining) > 0:
                 columns.append((index, option))
-    n_x, n_d = len(columns), len(tier)
+    n_x, n_d = len(columns), len(everyone)
     if n_x == 0:
-        return {c.key: {} for c in tier}, True
-    size = n_x + 2 * n_d  # x, then token shortfall s_d, then replica shortfall u_d
+        return {c.key: {} for c in everyone}, True
+    # A higher deployment's replicas that may stay where they are: (x column, how many).
+    stays = [
+        (j, min(_upper(option, everyone[index], remaining), now))
+        for j, (index, option) in enumerate(columns)
+        if index >= len(tier)
+        and (now := (staying or {}).get(everyone[index].key, {}).get(option.pool, 0)) > 0
+    ]
+    # x, then token shortfall s_d, then replica shortfall u_d, then the replicas kept in place
+    size = n_x + 2 * n_d + len(stays)
     cost = np.zeros(size)
     lower = np.zeros(size)
     upper = np.zeros(size)
     integrality = np.zeros(size)
     for j, (index, option) in enumerate(columns):
-        cost[j] = option.cost
-        upper[j] = _upper(option, tier[index], remaining)
+        cost[j] = option.cost * weight[index]
+        upper[j] = _upper(option, everyone[index], remaining)
         integrality[j] = 1
-    for index, claim in enumerate(tier):
-        cost[n_x + index] = penalties.per_token
+    cheapest = min((o.cost for i, o in columns if i < len(tier) and o.cost > 0), default=1.0)
+    reward = _STAY_WEIGHT * min(1.0, cheapest) / (1 + sum(n for _, n in stays))
+    for k, (_, now) in enumerate(stays):
+        cost[n_x + 2 * n_d + k] = -reward
+        upper[n_x + 2 * n_d + k] = now
+    for index, claim in enumerate(everyone):
+        cost[n_x + index] = penalties.per_token * weight[index]
         upper[n_x + index] = claim.required
-        cost[n_x + n_d + index] = penalties.per_replica
+        cost[n_x + n_d + index] = penalties.per_replica * weight[index]
         upper[n_x + n_d + index] = claim.min_replicas
     # Sparse rows: per deployment its served tokens/s, its replicas (≥ min, with the shortfall
     # column) and its replicas (≤ max); per pool the units used.
@@ -399,7 +539,7 @@ def _solve(
     mine: dict[int, list[int]] = {}
     for j, (index, _) in enumerate(columns):
         mine.setdefault(index, []).append(j)
-    for index, claim in enumerate(tier):
+    for index, claim in enumerate(everyone):
         js = mine.get(index, [])
         if claim.required > 0:
             serve = [(j, columns[j][1].tokens_per_second) for j in js]
@@ -415,6 +555,17 @@ def _solve(
     for pool in sorted(by_pool):
         units = ((j, float(columns[j][1].units)) for j in by_pool[pool])
         rows.add(units, 0.0, float(remaining[pool]))
+    # Per higher tier: its objective (cost and penalties, at full weight) within its bound.
+    first = len(tier)
+    for claims, bound in held:
+        group = range(first, first + len(claims))
+        terms = [(j, columns[j][1].cost) for j, (index, _) in enumerate(columns) if index in group]
+        terms += [(n_x + index, penalties.per_token) for index in group]
+        terms += [(n_x + n_d + index, penalties.per_replica) for index in group]
+        rows.add(terms, -np.inf, bound)
+        first += len(claims)
+    for k, (j, _) in enumerate(stays):
+        rows.add([(j, 1.0), (n_x + 2 * n_d + k, -1.0)], 0.0, np.inf)
     result = milp(
         c=cost,
         constraints=LinearConstraint(rows.matrix(size), rows.low, rows.high),
@@ -427,19 +578,12 @@ def _solve(
         },
     )
     if result.x is None:
-        # No answer within the time limit (never seen at fleet size): one by one, in key order.
-        placed: dict[str, dict[str, int]] = {}
-        left = dict(remaining)
-        for claim in tier:
-            found = _solve([claim], left, penalties)[0] if len(tier) > 1 else {claim.key: {}}
-            placed[claim.key] = found[claim.key]
-            _take(left, claim, found[claim.key])
-        return placed, False
-    placed = {c.key: {} for c in tier}
+        return None
+    placed: dict[str, dict[str, int]] = {c.key: {} for c in everyone}
     for j, (index, option) in enumerate(columns):
         count_ = round(float(result.x[j]))
         if count_ > 0:
-            placed[tier[index].key][option.pool] = count_
+            placed[everyone[index].key][option.pool] = count_
     return placed, result.status == 0
 
 
