@@ -646,8 +646,10 @@ class DeepSeekDeploymentSpec(ApiModel):
         ge=-1_000_000,
         le=1_000_000,
         description="When deployments compete for the same scarce pool, higher priority is "
-        "served first: the arbiter places every deployment of a higher priority before any of "
-        "a lower one, and deployments of equal priority share at the least total cost.",
+        "served first: the arbiter gives each priority its least total cost among the splits "
+        "that keep every higher priority at its own (a higher priority may move to an equally "
+        "cheap pool to make room, never to a dearer one), and deployments of equal priority "
+        "share at the least total cost.",
     )
 
 
