@@ -15,6 +15,7 @@ from deepseek_operator.core.planning.forecast import (
     BIN_SECONDS,
     BINS,
     ERROR_BOUND,
+    MEASUREMENT_LAG_SECONDS,
     MIN_CHECKED,
     DemandProfile,
     Outlook,
@@ -63,6 +64,20 @@ def test_after_two_days_the_forecast_expects_the_morning_rise_in_proportion() ->
     assert abs(rise - 5.0) < 1e-6  # 200 → 1000 tokens/s at 09:00
     assert outlook.rise(at, 600) == 1.0  # 08:30-08:40: no rise yet
     assert outlook.next_change(at) == at + timedelta(seconds=BIN_SECONDS)
+
+
+def test_a_rise_at_a_quarter_hour_is_expected_until_the_measurement_can_show_it() -> None:
+    # At 09:00 the profile steps from 200 to 1,000 tok/s. The measured demand is a rate over
+    # the last minutes: just after 09:00 it still shows 08:59, so the rise is still expected
+    # (counted from the quarter-hour before), and replicas started for it at 08:57 are not
+    # stopped at 09:00 only to start again a minute later. Once the measurement has had time
+    # to show the new quarter-hour, the rise is behind it.
+    profile, _ = learn(2.0 + 8.5 / 24)
+    outlook = Outlook(profile, ZONE)
+    nine = START + timedelta(days=2, hours=9)
+    assert outlook.rise(nine - timedelta(minutes=3), 180) == pytest.approx(5.0)
+    assert outlook.rise(nine + timedelta(seconds=30), 180) == pytest.approx(5.0)
+    assert outlook.rise(nine + timedelta(seconds=MEASUREMENT_LAG_SECONDS + 1), 180) == 1.0
 
 
 def test_a_day_unlike_the_profile_makes_the_forecast_fall_back() -> None:
@@ -178,3 +193,36 @@ def test_a_profile_that_does_not_fit_starts_over() -> None:
         {"history": {"forecast": {"means": [1.0, 2.0], "daysSeen": [1, 1]}}}
     )
     assert history_from_status(status).profile == DemandProfile()
+
+
+def test_a_measurement_that_has_caught_up_with_a_rise_is_not_raised_by_it_again() -> None:
+    # A minute after the 09:00 step the measurement may already show 1,000 tok/s, while the
+    # rise is still counted from 08:45 (200 → 1,000, × 5). The plan goes no higher than what
+    # the forecast itself expects over the horizon: 1,000 tok/s, not 5,000.
+    from deepseek_operator.core.planning.planner import (
+        Load,
+        PlanSpec,
+        PoolOption,
+        PoolReplicas,
+        ReplicaBounds,
+        Schedule,
+        Slo,
+        plan,
+    )
+    from deepseek_operator.core.planning.stability import History
+
+    profile, _ = learn(2.0 + 8.5 / 24)
+    outlook = Outlook(profile, ZONE)
+    pool = PoolOption("gpu", "gpu", "v", 100, 1.0, 100.0, 50.0, startup_seconds=120)
+    spec = PlanSpec(
+        replicas=ReplicaBounds(1, 60),
+        schedule=Schedule("Europe/Berlin"),
+        slo=Slo(headroom_fraction=0.2),
+        load=Load(0, 0, 0.1),
+    )
+    now = START + timedelta(days=2, hours=9, minutes=1)
+    running = [PoolReplicas("gpu", 12, 12)]  # 1,200 tok/s: 1,000 with the headroom
+    result = plan(spec, [pool], running, 1_000.0, now, History(effective_demand=1_000.0), outlook)
+    assert result.planned_demand_tokens_per_second is not None
+    assert result.planned_demand_tokens_per_second <= 1_000.0 * (1 + outlook.error) + 1e-6
+    assert result.replicas == {"gpu": 12}

@@ -56,6 +56,9 @@ MIN_DAYS = 2
 MAX_DAYS_SEEN = 1000
 LEVEL_LIMITS = (0.25, 4.0)
 """A single quarter-hour moves the level by at most this factor (a stray reading is damped)."""
+MEASUREMENT_LAG_SECONDS = 120.0
+"""How long after a quarter-hour begins the measured demand may still show the one before: it is
+a rate() over the last minutes (the default queries take 1 m, the examples 2 m)."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,9 @@ class Outlook:
         not usable there (see `unusable`, or a quarter-hour never seen on an earlier day).
         A quarter-hour counts only if the newest day rose there too, where it saw both (a
         profile kept without the newest day, by an older version, uses its own rises).
+        Within `MEASUREMENT_LAG_SECONDS` of a quarter-hour's start, the measurement may still
+        show the previous one: the rise is then counted from the lower of the two (a rise due
+        at the boundary does not vanish from the forecast before the measurement shows it).
 
         The planner multiplies the demand it measures by this factor: the profile says what
         shape the day takes, the measurement where on it today is."""
@@ -188,6 +194,10 @@ class Outlook:
         if p.days_seen[index] < MIN_DAYS or p.means[index] <= 0:
             return None
         base, newest_base = p.means[index], p.newest[index]
+        before, began_before = _bin_of(now - timedelta(seconds=MEASUREMENT_LAG_SECONDS), self.zone)
+        if before != index and p.days_seen[before] >= MIN_DAYS and 0 < p.means[before] < base:
+            base, began = p.means[before], began_before
+            newest_base = p.newest[before] or newest_base
         highest = 1.0
         end = now + timedelta(seconds=max(0.0, seconds))
         at = began + timedelta(seconds=BIN_SECONDS)

@@ -796,7 +796,15 @@ class _Context:
         soon = self.outlook.rise(self.now, lead)
         later = self.outlook.rise(self.now, max(lead, dwell))
         within_window = self.outlook.highest(self.now, window)
-        if soon is None or later is None or within_window is None:
+        top_soon = self.outlook.highest(self.now, lead)
+        top_later = self.outlook.highest(self.now, max(lead, dwell))
+        if (
+            soon is None
+            or later is None
+            or within_window is None
+            or top_soon is None
+            or top_later is None
+        ):
             return _Foresight(
                 effective, effective, effective, "no forecast for the next quarter-hours"
             )
@@ -812,7 +820,11 @@ class _Context:
         soon = max(1.0, soon * (1 + error) / cover)
         later = max(1.0, later * (1 + error) / cover)
         base = min(effective, settled)
-        rise, within_dwell = base * soon, base * later
+        # The rise scales what is measured by the day's shape; it plans no higher than the
+        # forecast's own level over the horizon (with its error), so a measurement that has
+        # already caught up with a rise is not raised by it a second time.
+        rise = max(base, min(base * soon, top_soon * (1 + error)))
+        within_dwell = max(base, min(base * later, top_later * (1 + error)))
         notes = []
         if soon > 1:
             notes.append(f"forecast rise to {_rate(rise)} tok/s within {lead:.0f}s")
