@@ -256,6 +256,19 @@ def test_claims_are_checked() -> None:
         ClaimOption("a100", -1.0, 100, 1, 8)
 
 
+def in_force_at_random(claims: list[Claim], rng: random.Random) -> list[Claim]:
+    """The claims with random placements in force (some pools each, any count up to the cap)."""
+    return [
+        replace(
+            c,
+            current=tuple(
+                (o.pool, rng.randint(0, o.upper)) for o in c.options if rng.random() < 0.7
+            ),
+        )
+        for c in claims
+    ]
+
+
 @SETTINGS
 @given(fleets(), st.randoms(use_true_random=False))
 def test_the_placement_in_force_is_kept_only_within_the_keep_fraction(
@@ -265,15 +278,7 @@ def test_the_placement_in_force_is_kept_only_within_the_keep_fraction(
     optimum = fleet_objective(
         claims, {k: a.replicas for k, a in arbitrate(pools, claims).allotments.items()}
     )
-    running = [
-        replace(
-            c,
-            current=tuple(
-                (o.pool, rng.randint(0, o.upper)) for o in c.options if rng.random() < 0.7
-            ),
-        )
-        for c in claims
-    ]
+    running = in_force_at_random(claims, rng)
     joint = arbitrate(pools, running)
     got = fleet_objective(claims, {k: a.replicas for k, a in joint.allotments.items()})
     assert got <= optimum * (1 + KEEP_FRACTION) + 1e-6 * max(1.0, optimum)
@@ -289,15 +294,7 @@ def test_placements_in_force_across_priorities_fit_and_keep_the_top_tier_near_it
     split still fits, does not depend on the input order, and the highest tier stays within
     the keep fraction of its optimum."""
     pools, claims = fleet
-    running = [
-        replace(
-            c,
-            current=tuple(
-                (o.pool, rng.randint(0, o.upper)) for o in c.options if rng.random() < 0.7
-            ),
-        )
-        for c in claims
-    ]
+    running = in_force_at_random(claims, rng)
     joint = arbitrate(pools, running)
     assert all(u <= pools[p] for p, u in used_units(pools, claims, joint).items())
     shuffled = list(running)

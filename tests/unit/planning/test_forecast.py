@@ -21,11 +21,22 @@ from deepseek_operator.core.planning.forecast import (
     Outlook,
     observe,
 )
+from deepseek_operator.core.planning.planner import (
+    Load,
+    PlanSpec,
+    PoolOption,
+    PoolReplicas,
+    ReplicaBounds,
+    Schedule,
+    Slo,
+    plan,
+)
 from deepseek_operator.core.planning.reconcile import (
     ReconcileHistory,
     history_from_status,
     history_to_status,
 )
+from deepseek_operator.core.planning.stability import History
 
 ZONE = ZoneInfo("Europe/Berlin")
 START = datetime(2026, 3, 2, 0, 0, tzinfo=ZONE)  # a Monday, local midnight
@@ -199,18 +210,6 @@ def test_a_measurement_that_has_caught_up_with_a_rise_is_not_raised_by_it_again(
     # A minute after the 09:00 step the measurement may already show 1,000 tok/s, while the
     # rise is still counted from 08:45 (200 → 1,000, × 5). The plan goes no higher than what
     # the forecast itself expects over the horizon: 1,000 tok/s, not 5,000.
-    from deepseek_operator.core.planning.planner import (
-        Load,
-        PlanSpec,
-        PoolOption,
-        PoolReplicas,
-        ReplicaBounds,
-        Schedule,
-        Slo,
-        plan,
-    )
-    from deepseek_operator.core.planning.stability import History
-
     profile, _ = learn(2.0 + 8.5 / 24)
     outlook = Outlook(profile, ZONE)
     pool = PoolOption("gpu", "gpu", "v", 100, 1.0, 100.0, 50.0, startup_seconds=120)
