@@ -237,22 +237,17 @@ def arbitrate(pools: Mapping[str, int], claims: Sequence[Claim]) -> Arbitration:
         else:
             chosen, tier_exact = _rearranged(tier, decided, placed, units, penalties)
         exact = exact and tier_exact
-        best = math.fsum(objective(c, chosen[c.key], penalties) for c in tier)
+        best = _objective_of(tier, chosen, penalties)
         # The tier's placements in force, beside the higher tiers' as they were: kept against a
         # small saving of its own, so neither it nor a higher tier moves for one.
-        before = dict(units)
-        for claim in higher:
-            _take(before, claim, placed[claim.key])
-        kept = _in_force(tier, before)
+        kept = _in_force(tier, _left(units, higher, placed))
         if kept is not None:
-            holding = math.fsum(objective(c, kept[c.key], penalties) for c in tier)
+            holding = _objective_of(tier, kept, penalties)
             if holding <= best * (1 + KEEP_FRACTION) + _TOLERANCE:
                 chosen, best = {**placed, **kept}, holding
         placed = chosen
         decided.append(_Tier(tuple(tier), best * (1 + _HOLD_RELATIVE) + _HOLD_ABSOLUTE))
-    remaining = dict(units)
-    for claim in ordered:
-        _take(remaining, claim, placed[claim.key])
+    remaining = _left(units, ordered, placed)
     solution = _Solution(replicas={c.key: placed[c.key] for c in ordered}, exact=exact)
     return _report(pools, ordered, solution, remaining, penalties)
 
@@ -291,18 +286,12 @@ def _rearranged(
                 movable.add(claim.key)
                 touched |= pools
                 grew = True
-    room = dict(units)
-    for claim in rest:
-        if claim.key not in movable:
-            _take(room, claim, placed[claim.key])
+    room = _left(units, [c for c in rest if c.key not in movable], placed)
     held: list[tuple[list[Claim], float]] = []
     for decided_tier in decided:
         moving = [c for c in decided_tier.claims if c.key in movable]
-        staying = math.fsum(
-            objective(c, placed[c.key], penalties)
-            for c in decided_tier.claims
-            if c.key not in movable
-        )
+        still = [c for c in decided_tier.claims if c.key not in movable]
+        staying = _objective_of(still, placed, penalties)
         if moving:
             held.append((moving, decided_tier.bound - staying))
     if held:
@@ -310,18 +299,14 @@ def _rearranged(
         if found is not None:
             moved, exact = found
             within = all(
-                math.fsum(objective(c, moved[c.key], penalties) for c in claims)
-                <= bound + _TOLERANCE * max(1.0, abs(bound))
+                _objective_of(claims, moved, penalties) <= bound + _TOLERANCE * max(1.0, abs(bound))
                 for claims, bound in held
             )
             if within:
                 return {**placed, **moved}, exact
     # No higher deployment can make room, or no answer, or one that a rounding made worse for a
     # higher tier: the higher tiers stay, the tier gets what they leave.
-    left = dict(units)
-    for claim in rest:
-        _take(left, claim, placed[claim.key])
-    alone, exact = _solve(tier, left, penalties)
+    alone, exact = _solve(tier, _left(units, rest, placed), penalties)
     return {**placed, **alone}, exact and not held
 
 
@@ -413,6 +398,23 @@ def _checked(claims: Sequence[Claim]) -> list[Claim]:
     if len(set(keys)) != len(keys):
         raise ArbiterError("claims must have unique keys")
     return sorted(claims, key=lambda c: c.key)
+
+
+def _left(
+    units: Mapping[str, int], claims: Iterable[Claim], placed: Mapping[str, Mapping[str, int]]
+) -> dict[str, int]:
+    """The units per pool still free once ``claims`` hold their ``placed`` replicas."""
+    remaining = dict(units)
+    for claim in claims:
+        _take(remaining, claim, placed[claim.key])
+    return remaining
+
+
+def _objective_of(
+    claims: Iterable[Claim], placed: Mapping[str, Mapping[str, int]], penalties: _Penalties
+) -> float:
+    """Σ of `objective` over ``claims`` placed as ``placed`` says."""
+    return math.fsum(objective(c, placed[c.key], penalties) for c in claims)
 
 
 def _take(remaining: dict[str, int], claim: Claim, placed: Mapping[str, int]) -> None:

@@ -450,9 +450,7 @@ def _decide(
     # a pool to start, dwell in and leave again (without it, the plan may use any pool). A
     # first placement, with nothing running, is the plain optimum.
     sliver = required * ctx.tolerance if running else 0.0
-    best = ctx.solve(method, ctx.terms(sliver=sliver), required) or ctx.solve(
-        method, ctx.terms(), required
-    )
+    best = ctx.cheapest(method, required, sliver)
     if best is None:
         # No placement holds demand × (1 + headroom): aim for the tolerated floor instead, as a
         # running placement within the tolerance would be kept; failing that, the most capacity.
@@ -761,10 +759,20 @@ class _Context:
             found = self.solve(method, inside, level)
             if found is not None:
                 return found, level < required
-        entered = self.solve(
-            method, self.terms(at_least=running, sliver=sliver), required
-        ) or self.solve(method, self.terms(at_least=running), required)
-        return entered, False
+        return self.cheapest(method, required, sliver, at_least=running), False
+
+    def cheapest(
+        self,
+        method: _Method,
+        required: float,
+        sliver: float,
+        at_least: Mapping[str, int] | None = None,
+    ) -> dict[str, int] | None:
+        """The cheapest placement serving `required` where a pool that does not run enters
+        with at least `sliver` tokens/s, or, if none does, without that floor."""
+        return self.solve(
+            method, self.terms(at_least=at_least, sliver=sliver), required
+        ) or self.solve(method, self.terms(at_least=at_least), required)
 
     def trim(
         self, method: _Method, grown: dict[str, int], required: float, history: History
